@@ -1,0 +1,100 @@
+//! The control client: connect to a switch by name, send one request, read
+//! one response.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::protocol::{Request, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no switch named {name} is running (cannot connect to {path}: {source}); start one with `l2sw --name {name} run`")]
+    NotRunning {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the switch closed the connection without answering")]
+    NoAnswer,
+    #[error("the switch sent a response that is not valid JSON: {0}")]
+    BadResponse(String),
+    /// The switch answered with an error.
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub struct Client {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    pub fn connect(name: &str, path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let io = |source| ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        // Plugging namespaces runs several `ip` commands; allow for a slow machine.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(io)?;
+        let writer = stream.try_clone().map_err(io)?;
+        Ok(Client {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+
+    /// Sends a raw line and returns the raw response line (for tests).
+    pub fn raw(&mut self, line: &str) -> Result<String, ClientError> {
+        let io = |source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(io)?;
+        let mut resp = String::new();
+        let n = self.reader.read_line(&mut resp).map_err(|source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if n == 0 {
+            return Err(ClientError::NoAnswer);
+        }
+        Ok(resp)
+    }
+
+    /// Sends a request; an error response becomes `ClientError::Refused`.
+    pub fn call(&mut self, req: &Request) -> Result<Value, ClientError> {
+        let line = serde_json::to_string(req).expect("requests always serialize");
+        let resp = self.raw(&line)?;
+        let resp: Response =
+            serde_json::from_str(&resp).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        if resp.ok {
+            Ok(resp.result.unwrap_or(Value::Null))
+        } else {
+            Err(ClientError::Refused(
+                resp.error.unwrap_or_else(|| "unknown error".into()),
+            ))
+        }
+    }
+}

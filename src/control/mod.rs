@@ -1,0 +1,39 @@
+//! The control socket: one Unix socket per switch name, one JSON request per
+//! line, one JSON response per line. The CLI is a client of it like any other.
+//!
+//! See `docs/control.md` for the protocol.
+
+pub mod client;
+pub mod protocol;
+pub mod render;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+/// Where control sockets live unless `--run-dir` or `L2SW_RUN_DIR` says otherwise.
+pub const DEFAULT_RUN_DIR: &str = "/run/l2sw";
+/// The switch name used when `--name` is not given.
+pub const DEFAULT_NAME: &str = "default";
+
+/// Checks a switch name: it becomes a file name and part of interface names.
+pub fn validate_switch_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 32 {
+        return Err(format!(
+            "invalid switch name {name:?}: must be 1 to 32 characters"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "invalid switch name {name:?}: only letters, digits, '-' and '_' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// The control socket of switch `name` under `run_dir`.
+pub fn socket_path(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join(format!("{name}.sock"))
+}

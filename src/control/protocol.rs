@@ -1,0 +1,312 @@
+//! Request and response types of the control protocol, and their parsing with
+//! precise errors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::netns::Cidr;
+use crate::wire::MacAddr;
+
+/// Longest request line the server reads.
+pub const MAX_REQUEST_LEN: usize = 64 * 1024;
+
+/// How a namespace is wired to the switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// A veth pair: one end in the namespace, the other an AF_PACKET port.
+    #[default]
+    Veth,
+    /// A TAP device moved into the namespace; the switch holds its queue.
+    Tap,
+}
+
+/// Where a TAP port's netdev goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TapMode {
+    /// Persistent TAP left for a VM (qemu -netdev tap,ifname=NAME); the switch
+    /// attaches to the netdev.
+    #[default]
+    Vm,
+    /// The switch holds the queue; the netdev stays in the switch's namespace.
+    Host,
+    /// The switch holds the queue; the netdev is moved into `netns`.
+    Netns,
+}
+
+/// Which backend `port add` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddKind {
+    /// An existing interface, through AF_PACKET.
+    Iface,
+    /// A TAP device the switch creates.
+    Tap,
+}
+
+/// `port add` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortAdd {
+    pub kind: AddKind,
+    pub ifname: String,
+    /// Port name; defaults to the interface name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// TAP only: where the netdev goes (default `vm`, or `netns` when `netns` is set).
+    #[serde(default)]
+    pub mode: Option<TapMode>,
+    /// TAP only: the namespace to move the netdev into.
+    #[serde(default)]
+    pub netns: Option<String>,
+    /// TAP in `host`/`netns` mode only: addresses for the netdev.
+    #[serde(default)]
+    pub ip: Vec<Cidr>,
+    /// TAP only: MTU of the new device.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// TAP in `host`/`netns` mode only: MAC of the netdev.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub max_learned: Option<u32>,
+}
+
+/// `ns plug` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsPlug {
+    #[serde(alias = "name")]
+    pub ns: String,
+    #[serde(default)]
+    pub ip: Vec<Cidr>,
+    #[serde(default)]
+    pub via: Via,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// Interface name inside the namespace (default eth0).
+    #[serde(default)]
+    pub ifname: Option<String>,
+    #[serde(default)]
+    pub max_learned: Option<u32>,
+}
+
+/// One control request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Name, uptime, settings, port and namespace counts.
+    Status,
+    PortAdd(PortAdd),
+    PortDel {
+        name: String,
+    },
+    PortList,
+    /// Per-port learned-entry limit; `null` restores the switch default, 0 is unlimited.
+    PortSet {
+        name: String,
+        max_learned: Option<u32>,
+    },
+    FdbShow {
+        #[serde(default)]
+        port: Option<String>,
+    },
+    FdbAdd {
+        mac: MacAddr,
+        port: String,
+        #[serde(default)]
+        vlan: u16,
+    },
+    FdbDel {
+        mac: MacAddr,
+        #[serde(default)]
+        vlan: u16,
+    },
+    FdbFlush {
+        #[serde(default)]
+        port: Option<String>,
+        /// Also remove static entries.
+        #[serde(default, rename = "static")]
+        include_static: bool,
+    },
+    /// Changes a switch-wide setting (`ageing-time`, `fdb-max`, ...).
+    Set {
+        key: String,
+        value: Value,
+    },
+    /// Shows the switch-wide settings.
+    Get,
+    Stats {
+        #[serde(default)]
+        port: Option<String>,
+    },
+    StatsReset,
+    NsPlug(NsPlug),
+    NsUnplug {
+        ns: String,
+    },
+    NsList,
+    /// Stops the switch as SIGTERM would.
+    Shutdown,
+}
+
+impl Request {
+    /// Every command name, for the "unknown command" message.
+    pub const COMMANDS: &'static [&'static str] = &[
+        "status",
+        "port-add",
+        "port-del",
+        "port-list",
+        "port-set",
+        "fdb-show",
+        "fdb-add",
+        "fdb-del",
+        "fdb-flush",
+        "set",
+        "get",
+        "stats",
+        "stats-reset",
+        "ns-plug",
+        "ns-unplug",
+        "ns-list",
+        "shutdown",
+    ];
+
+    /// Parses one request line, with errors that say what is wrong.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("malformed JSON: {e}"))?;
+        let obj = v
+            .as_object()
+            .ok_or("a request must be a JSON object like {\"cmd\":\"status\"}")?;
+        let cmd = match obj.get("cmd") {
+            None => return Err("request has no \"cmd\" field".into()),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(format!("\"cmd\" must be a string, not {other}")),
+        };
+        if !Self::COMMANDS.contains(&cmd.as_str()) {
+            return Err(format!(
+                "unknown command {cmd:?} (known: {})",
+                Self::COMMANDS.join(", ")
+            ));
+        }
+        let req: Request = serde_json::from_value(v.clone())
+            .map_err(|e| format!("bad arguments for {cmd:?}: {e}"))?;
+        // Commands without arguments are unit variants, which serde does not
+        // check for stray fields: compare with what the request encodes to.
+        let known = serde_json::to_value(&req).unwrap_or(Value::Null);
+        if let (Some(given), Some(known)) = (v.as_object(), known.as_object()) {
+            if let Some(k) = given.keys().find(|k| !known.contains_key(*k) && *k != "name") {
+                return Err(format!("bad arguments for {cmd:?}: unknown field `{k}`"));
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// One response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    pub fn ok(result: Value) -> Response {
+        Response {
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    pub fn err(msg: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            result: None,
+            error: Some(msg.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(Request::parse(r#"{"cmd":"status"}"#).unwrap(), Request::Status);
+        let r = Request::parse(
+            r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:09","port":"veth-x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::FdbAdd {
+                mac: "02:00:00:00:00:09".parse().unwrap(),
+                port: "veth-x".into(),
+                vlan: 0
+            }
+        );
+        let r = Request::parse(r#"{"cmd":"port-add","kind":"tap","ifname":"tap7"}"#).unwrap();
+        assert!(matches!(r, Request::PortAdd(PortAdd { kind: AddKind::Tap, .. })));
+        let r = Request::parse(r#"{"cmd":"ns-plug","ns":"red","ip":["10.0.0.1/24"],"via":"tap"}"#)
+            .unwrap();
+        match r {
+            Request::NsPlug(plug) => {
+                assert_eq!(plug.via, Via::Tap);
+                assert_eq!(plug.ip[0].to_string(), "10.0.0.1/24");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_request_shape() {
+        let reqs = vec![
+            Request::PortDel { name: "a".into() },
+            Request::FdbFlush {
+                port: Some("a".into()),
+                include_static: true,
+            },
+            Request::Set {
+                key: "ageing-time".into(),
+                value: Value::from(60),
+            },
+            Request::NsUnplug { ns: "red".into() },
+        ];
+        for r in reqs {
+            let line = serde_json::to_string(&r).unwrap();
+            assert_eq!(Request::parse(&line).unwrap(), r, "{line}");
+        }
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        let cases = [
+            ("{", "malformed JSON"),
+            ("[1]", "must be a JSON object"),
+            ("{}", "no \"cmd\" field"),
+            (r#"{"cmd":7}"#, "\"cmd\" must be a string"),
+            (r#"{"cmd":"frobnicate"}"#, "unknown command \"frobnicate\""),
+            (r#"{"cmd":"fdb-add","mac":"zz","port":"p"}"#, "invalid MAC address \"zz\""),
+            (r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:01"}"#, "missing field `port`"),
+            (
+                r#"{"cmd":"ns-plug","ns":"red","ip":["10.0.0.1"]}"#,
+                "invalid address \"10.0.0.1\"",
+            ),
+            (r#"{"cmd":"status","bogus":1}"#, "unknown field `bogus`"),
+            (r#"{"cmd":"ns-plug","ns":"r","bogus":1}"#, "unknown field `bogus`"),
+            (r#"{"cmd":"port-add","kind":"veth","ifname":"x"}"#, "unknown variant `veth`"),
+        ];
+        for (line, want) in cases {
+            let e = Request::parse(line).unwrap_err();
+            assert!(e.contains(want), "{line}: got {e:?}, want {want:?}");
+        }
+    }
+}

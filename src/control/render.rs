@@ -1,0 +1,261 @@
+//! Text renderings of control results for people: aligned tables. The
+//! `--json` forms print the result as the switch sent it.
+
+use serde_json::Value;
+
+use crate::switch::DropReason;
+
+/// An aligned text table; numeric columns are right-aligned.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Table {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let ncol = self.headers.len();
+        let mut width: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        let mut numeric = vec![true; ncol];
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(ncol) {
+                width[i] = width[i].max(c.chars().count());
+                if c.parse::<f64>().is_err() && c != "-" {
+                    numeric[i] = false;
+                }
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: Vec<&str>, out: &mut String| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let pad = width[i].saturating_sub(c.chars().count());
+                if i > 0 {
+                    s.push_str("  ");
+                }
+                if numeric[i] && !self.rows.is_empty() {
+                    s.push_str(&" ".repeat(pad));
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    if i + 1 < cells.len() {
+                        s.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+            out.push_str(s.trim_end());
+            out.push('\n');
+        };
+        line(self.headers.clone(), &mut out);
+        for r in &self.rows {
+            line(r.iter().map(String::as_str).collect(), &mut out);
+        }
+        out
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(x) => x.clone(),
+        Value::Array(a) if a.is_empty() => "-".into(),
+        Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// `port list`
+pub fn ports(v: &Value) -> String {
+    let mut t = Table::new(&[
+        "NAME", "KIND", "IFNAME", "IFINDEX", "MTU", "MAC", "NETNS", "LEARNED", "LIMIT", "CAPABILITIES",
+    ]);
+    for p in v.as_array().into_iter().flatten() {
+        t.row(vec![
+            s(&p["name"]),
+            s(&p["kind"]),
+            s(&p["ifname"]),
+            s(&p["ifindex"]),
+            s(&p["mtu"]),
+            s(&p["mac"]),
+            s(&p["netns"]),
+            s(&p["learned"]),
+            s(&p["max_learned"]),
+            s(&p["capabilities"]),
+        ]);
+    }
+    t.render()
+}
+
+/// `fdb show`
+pub fn fdb(v: &Value) -> String {
+    let mut t = Table::new(&["MAC", "VLAN", "PORT", "TYPE", "AGE_S"]);
+    for e in v.as_array().into_iter().flatten() {
+        t.row(vec![
+            s(&e["mac"]),
+            s(&e["vlan"]),
+            s(&e["port"]),
+            s(&e["type"]),
+            s(&e["age_s"]),
+        ]);
+    }
+    t.render()
+}
+
+/// `stats`: per-port traffic, then every drop reason with per-port counts.
+pub fn stats(v: &Value) -> String {
+    let mut out = String::new();
+    let ports = v["ports"].as_array().cloned().unwrap_or_default();
+    let mut t = Table::new(&["PORT", "RX_FRAMES", "RX_BYTES", "TX_FRAMES", "TX_BYTES", "DROPS"]);
+    let drops_of = |p: &Value| -> u64 {
+        p["drops"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0)
+    };
+    for p in &ports {
+        t.row(vec![
+            s(&p["name"]),
+            s(&p["rx_frames"]),
+            s(&p["rx_bytes"]),
+            s(&p["tx_frames"]),
+            s(&p["tx_bytes"]),
+            drops_of(p).to_string(),
+        ]);
+    }
+    let tot = &v["totals"];
+    t.row(vec![
+        "(total)".into(),
+        s(&tot["rx_frames"]),
+        s(&tot["rx_bytes"]),
+        s(&tot["tx_frames"]),
+        s(&tot["tx_bytes"]),
+        drops_of(tot).to_string(),
+    ]);
+    out.push_str(&t.render());
+
+    out.push_str("\ndrops by reason:\n");
+    let mut t = Table::new(&["REASON", "COUNT", "MEANING"]);
+    for r in DropReason::ALL {
+        t.row(vec![
+            r.name().to_string(),
+            tot["drops"][r.name()].as_u64().unwrap_or(0).to_string(),
+            r.help().to_string(),
+        ]);
+    }
+    out.push_str(&t.render());
+
+    let f = &tot["fdb"];
+    out.push_str(&format!(
+        "\nfdb: {} entries ({} learned); learned {} moved {} aged {} refused (full) {} refused (port limit) {} static conflicts {}\n",
+        s(&tot["fdb_entries"]),
+        s(&tot["fdb_learned"]),
+        s(&f["learned"]),
+        s(&f["moved"]),
+        s(&f["aged"]),
+        s(&f["refused_full"]),
+        s(&f["refused_port_limit"]),
+        s(&f["static_conflicts"]),
+    ));
+    if let Some(removed) = v["removed_ports"].as_array().filter(|a| !a.is_empty()) {
+        out.push_str("\nports removed by the switch:\n");
+        let mut t = Table::new(&["PORT", "AT_S", "REASON"]);
+        for r in removed {
+            t.row(vec![s(&r["name"]), s(&r["at_s"]), s(&r["reason"])]);
+        }
+        out.push_str(&t.render());
+    }
+    out
+}
+
+/// `get`: the switch-wide settings.
+pub fn settings(v: &Value) -> String {
+    let mut t = Table::new(&["SETTING", "VALUE"]);
+    let show = |k: &str| s(&v[k]);
+    t.row(vec!["ageing-time".into(), show("ageing_time_s")]);
+    t.row(vec!["fdb-max".into(), show("fdb_max")]);
+    t.row(vec!["fdb-max-per-port".into(), show("fdb_max_per_port")]);
+    t.row(vec![
+        "group-fwd-mask".into(),
+        format!("{:#06x}", v["group_fwd_mask"].as_u64().unwrap_or(0)),
+    ]);
+    t.render()
+}
+
+/// `ns list`
+pub fn namespaces(v: &Value) -> String {
+    let mut t = Table::new(&["NETNS", "VIA", "PORT", "IFNAME", "ADDRESSES", "CREATED"]);
+    for n in v.as_array().into_iter().flatten() {
+        t.row(vec![
+            s(&n["ns"]),
+            s(&n["via"]),
+            s(&n["port"]),
+            s(&n["ifname"]),
+            s(&n["ip"]),
+            if n["created_netns"].as_bool() == Some(true) {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ]);
+    }
+    t.render()
+}
+
+/// `status`
+pub fn status(v: &Value) -> String {
+    format!(
+        "switch {} (pid {}): up {} s, {} ports, {} namespaces plugged, {} FDB entries\ncontrol socket {}\n",
+        s(&v["name"]),
+        s(&v["pid"]),
+        s(&v["uptime_s"]),
+        s(&v["ports"]),
+        s(&v["namespaces"]),
+        s(&v["fdb_entries"]),
+        s(&v["socket"]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tables_align_and_right_align_numbers() {
+        let mut t = Table::new(&["NAME", "N"]);
+        t.row(vec!["a".into(), "5".into()]);
+        t.row(vec!["longer".into(), "123".into()]);
+        assert_eq!(t.render(), "NAME      N\na         5\nlonger  123\n");
+    }
+
+    #[test]
+    fn fdb_renders_every_entry() {
+        let v = json!([
+            {"mac":"02:00:00:00:00:01","vlan":0,"port":"red","type":"learned","age_s":3},
+            {"mac":"02:00:00:00:00:09","vlan":0,"port":"veth-x","type":"static","age_s":0}
+        ]);
+        let out = fdb(&v);
+        assert!(out.contains("02:00:00:00:00:01     0  red     learned      3"), "{out}");
+        assert_eq!(out.lines().count(), 3);
+    }
+
+    #[test]
+    fn stats_lists_every_drop_reason() {
+        let v = json!({"ports": [], "totals": {"drops": {"same_port": 4}, "fdb": {}}});
+        let out = stats(&v);
+        for r in DropReason::ALL {
+            assert!(out.contains(r.name()), "{}", r.name());
+        }
+        assert!(out.contains("same_port"));
+    }
+}

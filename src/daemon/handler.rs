@@ -1,0 +1,289 @@
+//! Executes control requests against the dataplane and the resource records.
+
+use serde_json::{json, Value};
+
+use super::plug::{build_port, plug_namespace};
+use super::resources::Plug;
+use super::Inner;
+use crate::control::protocol::{Request, Response};
+use crate::control::server::Handler;
+use crate::dataplane::{PortMeta, Setting};
+use crate::switch::PortPolicy;
+
+/// Largest ageing time accepted (the bridge takes up to ~11 days too).
+const MAX_AGEING_S: u64 = 1_000_000;
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Parses `set KEY VALUE`, accepting JSON numbers or strings of digits.
+pub fn parse_setting(key: &str, value: &Value) -> Result<Setting, String> {
+    let num = |max: u64| -> Result<u64, String> {
+        let n = match value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => {
+                let s = s.trim();
+                if let Some(hex) = s.strip_prefix("0x") {
+                    u64::from_str_radix(hex, 16).ok()
+                } else {
+                    s.parse().ok()
+                }
+            }
+            _ => None,
+        }
+        .ok_or_else(|| format!("{key}: {value} is not a non-negative integer"))?;
+        if n > max {
+            return Err(format!("{key}: {n} is out of range (0..={max})"));
+        }
+        Ok(n)
+    };
+    match key {
+        "ageing-time" | "ageing_time" => Ok(Setting::AgeingTime(num(MAX_AGEING_S)?)),
+        "fdb-max" | "fdb_max" => Ok(Setting::FdbMax(num(u32::MAX as u64)? as usize)),
+        "fdb-max-per-port" | "fdb_max_per_port" => {
+            Ok(Setting::FdbMaxPerPort(num(u32::MAX as u64)? as u32))
+        }
+        "group-fwd-mask" | "group_fwd_mask" => Ok(Setting::GroupFwdMask(num(0xffff)? as u16)),
+        other => Err(format!(
+            "unknown setting {other:?} (known: ageing-time, fdb-max, fdb-max-per-port, group-fwd-mask)"
+        )),
+    }
+}
+
+impl Inner {
+    fn run(&self, req: Request) -> anyhow::Result<Value> {
+        let dp = &self.dp;
+        Ok(match req {
+            Request::Status => {
+                let ports = dp.ports()?;
+                let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                json!({
+                    "name": self.name,
+                    "pid": std::process::id(),
+                    "uptime_s": self.started.elapsed().as_secs(),
+                    "socket": self.socket,
+                    "ports": ports.len(),
+                    "namespaces": res.plugs.len(),
+                    "fdb_entries": dp.fdb()?.len(),
+                    "settings": to_value(dp.settings()?),
+                })
+            }
+            Request::PortAdd(add) => {
+                let name = add.name.clone().unwrap_or_else(|| add.ifname.clone());
+                crate::netns::validate_ifname(&name)
+                    .map_err(|e| anyhow::anyhow!("port name: {e}"))?;
+                let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                let existing = dp.ports()?;
+                if existing.iter().any(|p| p.name == name) {
+                    anyhow::bail!("a port named {name} already exists");
+                }
+                if let Some(p) = existing
+                    .iter()
+                    .find(|p| p.info.ifindex.is_some() && p.info.ifname == add.ifname)
+                {
+                    anyhow::bail!("interface {} is already port {}", add.ifname, p.name);
+                }
+                let built = build_port(&add)?;
+                let meta = PortMeta {
+                    name: name.clone(),
+                    netns: built.netns.clone(),
+                    policy: PortPolicy {
+                        max_learned: add.max_learned,
+                    },
+                };
+                let owned = built.owned;
+                match dp.add_port(built.port, meta) {
+                    Ok(id) => {
+                        res.owned.insert(name.clone(), owned);
+                        json!({"name": name, "id": id.0})
+                    }
+                    Err(e) => {
+                        res.owned.insert(name.clone(), owned);
+                        res.release_port(&name);
+                        return Err(e.into());
+                    }
+                }
+            }
+            Request::PortDel { name } => {
+                let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(plug) = res.plugs.get(&name) {
+                    anyhow::bail!(
+                        "port {name} is namespace {} plugged into the switch; use `ns unplug {}`",
+                        plug.ns,
+                        plug.ns
+                    );
+                }
+                let (_meta, port) = dp.remove_port(&name)?;
+                drop(port);
+                let errors = res.release_port(&name);
+                json!({"removed": name, "cleanup_errors": errors})
+            }
+            Request::PortList => to_value(dp.ports()?),
+            Request::PortSet { name, max_learned } => {
+                dp.set_port_limit(&name, max_learned)?;
+                json!({"name": name, "max_learned": max_learned})
+            }
+            Request::FdbShow { port } => {
+                let mut rows = dp.fdb()?;
+                if let Some(p) = port {
+                    if !dp.ports()?.iter().any(|r| r.name == p) {
+                        anyhow::bail!("no port named {p}");
+                    }
+                    rows.retain(|r| r.port == p);
+                }
+                to_value(rows)
+            }
+            Request::FdbAdd { mac, port, vlan } => {
+                check_vlan(vlan)?;
+                dp.fdb_add(mac, vlan, &port)?;
+                json!({"mac": mac, "vlan": vlan, "port": port, "type": "static"})
+            }
+            Request::FdbDel { mac, vlan } => {
+                check_vlan(vlan)?;
+                dp.fdb_del(mac, vlan)?;
+                json!({"removed": mac, "vlan": vlan})
+            }
+            Request::FdbFlush {
+                port,
+                include_static,
+            } => {
+                let n = dp.fdb_flush(port.as_deref(), include_static)?;
+                json!({"flushed": n})
+            }
+            Request::Set { key, value } => {
+                let setting = parse_setting(&key, &value).map_err(anyhow::Error::msg)?;
+                to_value(dp.set(setting)?)
+            }
+            Request::Get => to_value(dp.settings()?),
+            Request::Stats { port } => {
+                let mut s = dp.stats()?;
+                if let Some(p) = port {
+                    s.ports.retain(|r| r.name == p);
+                    if s.ports.is_empty() {
+                        anyhow::bail!("no port named {p}");
+                    }
+                }
+                to_value(s)
+            }
+            Request::StatsReset => {
+                dp.reset_stats()?;
+                json!({"reset": true})
+            }
+            Request::NsPlug(plug) => {
+                let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                if res.plugs.contains_key(&plug.ns) {
+                    anyhow::bail!("namespace {} is already plugged into this switch", plug.ns);
+                }
+                if dp.ports()?.iter().any(|p| p.name == plug.ns) {
+                    anyhow::bail!(
+                        "a port named {} already exists; the plugged namespace's port would take that name",
+                        plug.ns
+                    );
+                }
+                let built = plug_namespace(&self.name, &plug)?;
+                let meta = PortMeta {
+                    name: plug.ns.clone(),
+                    netns: Some(plug.ns.clone()),
+                    policy: PortPolicy {
+                        max_learned: plug.max_learned,
+                    },
+                };
+                let record = Plug {
+                    ns: plug.ns.clone(),
+                    via: plug.via,
+                    port: plug.ns.clone(),
+                    ifname: built.ifname.clone(),
+                    host_ifname: built.host_ifname.clone(),
+                    ip: plug.ip.clone(),
+                    created_netns: built.created_netns,
+                    port_vanished: false,
+                };
+                res.owned.insert(plug.ns.clone(), built.owned);
+                match dp.add_port(built.port, meta) {
+                    Ok(_) => {
+                        res.plugs.insert(plug.ns.clone(), record.clone());
+                        to_value(record)
+                    }
+                    Err(e) => {
+                        res.release_port(&plug.ns);
+                        return Err(e.into());
+                    }
+                }
+            }
+            Request::NsUnplug { ns } => {
+                let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(plug) = res.plugs.remove(&ns) else {
+                    anyhow::bail!("namespace {ns} is not plugged into this switch");
+                };
+                if !plug.port_vanished {
+                    match dp.remove_port(&plug.port) {
+                        Ok((_, port)) => drop(port),
+                        // Vanished between the check and now: nothing to close.
+                        Err(crate::dataplane::DataplaneError::NoSuchPort(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                let errors = res.release_port(&plug.port);
+                json!({
+                    "unplugged": ns,
+                    "removed_netns": plug.created_netns,
+                    "cleanup_errors": errors,
+                })
+            }
+            Request::NsList => {
+                let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+                to_value(res.plugs.values().collect::<Vec<_>>())
+            }
+            Request::Shutdown => {
+                let _ = self.shutdown.send("shutdown requested over the control socket".into());
+                json!({"stopping": self.name})
+            }
+        })
+    }
+}
+
+fn check_vlan(vlan: u16) -> anyhow::Result<()> {
+    if vlan > 4094 {
+        anyhow::bail!("VLAN {vlan} is out of range (0..=4094)");
+    }
+    Ok(())
+}
+
+impl Handler for Inner {
+    fn handle(&self, req: Request) -> Response {
+        match self.run(req) {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(format!("{e:#}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_with_precise_errors() {
+        assert_eq!(
+            parse_setting("ageing-time", &Value::from(60)).unwrap(),
+            Setting::AgeingTime(60)
+        );
+        assert_eq!(
+            parse_setting("fdb-max", &Value::from("100")).unwrap(),
+            Setting::FdbMax(100)
+        );
+        assert_eq!(
+            parse_setting("group-fwd-mask", &Value::from("0x4000")).unwrap(),
+            Setting::GroupFwdMask(0x4000)
+        );
+        let e = parse_setting("ageing-time", &Value::from("soon")).unwrap_err();
+        assert!(e.contains("not a non-negative integer"), "{e}");
+        let e = parse_setting("ageing-time", &Value::from(-1)).unwrap_err();
+        assert!(e.contains("not a non-negative integer"), "{e}");
+        let e = parse_setting("ageing-time", &Value::from(10_000_000)).unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
+        let e = parse_setting("colour", &Value::from(1)).unwrap_err();
+        assert!(e.contains("unknown setting \"colour\""), "{e}");
+    }
+}

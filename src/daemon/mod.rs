@@ -1,0 +1,199 @@
+//! One running switch: the dataplane thread, the control server, and the
+//! devices and namespaces it created, which it removes again when a port goes
+//! and when it stops.
+
+mod handler;
+mod plug;
+mod resources;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::Config;
+use crate::control::protocol::{Request, Response};
+use crate::control::server::{ControlServer, Handler};
+use crate::control::{socket_path, validate_switch_name};
+use crate::dataplane::{DataplaneEvent, DataplaneHandle, PortMeta};
+use crate::port::Port;
+use crate::switch::Settings;
+
+pub use resources::Plug;
+use resources::Resources;
+
+/// How to start a switch.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub settings: Settings,
+}
+
+/// Shared between the control threads and the daemon.
+pub(crate) struct Inner {
+    name: String,
+    socket: PathBuf,
+    started: Instant,
+    dp: DataplaneHandle,
+    /// Also serializes port and namespace changes.
+    res: Mutex<Resources>,
+    shutdown: Sender<String>,
+}
+
+/// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
+/// remove everything it created.
+pub struct Daemon {
+    inner: Arc<Inner>,
+    server: Option<ControlServer>,
+    dp_thread: Option<JoinHandle<Vec<(PortMeta, Box<dyn Port>)>>>,
+    events_thread: Option<JoinHandle<()>>,
+    shutdown_rx: Receiver<String>,
+}
+
+impl Daemon {
+    /// Starts the dataplane and the control socket.
+    pub fn start(opts: DaemonOptions) -> anyhow::Result<Daemon> {
+        validate_switch_name(&opts.name).map_err(anyhow::Error::msg)?;
+        let socket = socket_path(&opts.run_dir, &opts.name);
+        let listener = ControlServer::bind(&opts.name, &socket)?;
+        let spawned = DataplaneHandle::spawn(opts.settings)
+            .map_err(|e| anyhow::anyhow!("cannot start the dataplane thread: {e}"))?;
+        let (shutdown_tx, shutdown_rx) = crossbeam_channel::unbounded();
+        let inner = Arc::new(Inner {
+            name: opts.name.clone(),
+            socket: socket.clone(),
+            started: Instant::now(),
+            dp: spawned.handle,
+            res: Mutex::new(Resources::default()),
+            shutdown: shutdown_tx,
+        });
+        let events_thread = {
+            let inner = inner.clone();
+            let events = spawned.events;
+            std::thread::Builder::new()
+                .name("l2sw-events".into())
+                .spawn(move || handle_events(&inner, events))?
+        };
+        let server = ControlServer::spawn(listener, socket, inner.clone() as Arc<dyn Handler>);
+        Ok(Daemon {
+            inner,
+            server: Some(server),
+            dp_thread: Some(spawned.thread),
+            events_thread: Some(events_thread),
+            shutdown_rx,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn socket(&self) -> &std::path::Path {
+        &self.inner.socket
+    }
+
+    pub fn dataplane(&self) -> &DataplaneHandle {
+        &self.inner.dp
+    }
+
+    /// Runs one request as if it came over the control socket.
+    pub fn request(&self, req: Request) -> Response {
+        self.inner.handle(req)
+    }
+
+    /// Applies a configuration: settings, ports, namespaces, in that order.
+    /// Stops at the first error, saying which item failed.
+    pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        for (what, req) in config.requests() {
+            let resp = self.request(req);
+            if !resp.ok {
+                anyhow::bail!(
+                    "config: {what}: {}",
+                    resp.error.unwrap_or_else(|| "failed".into())
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A channel that yields a reason when a control client asked the switch to stop.
+    pub fn shutdown_requests(&self) -> Receiver<String> {
+        self.shutdown_rx.clone()
+    }
+
+    /// Stops the control socket and the dataplane, then removes every device
+    /// and namespace the switch created. Returns cleanup problems, if any.
+    pub fn shutdown(mut self) -> Vec<String> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(mut s) = self.server.take() {
+            s.stop();
+        }
+        if let Some(t) = self.dp_thread.take() {
+            self.inner.dp.stop();
+            match t.join() {
+                // Close every port (TAP queues go with their fds) before
+                // deleting links and namespaces.
+                Ok(ports) => drop(ports),
+                Err(_) => errors.push("the dataplane thread panicked".to_string()),
+            }
+        }
+        let mut res = self.inner.res.lock().unwrap_or_else(|p| p.into_inner());
+        errors.extend(res.release_all());
+        drop(res);
+        if let Some(t) = self.events_thread.take() {
+            // The events channel closes with the dataplane; the thread ends.
+            let _ = t.join();
+        }
+        errors
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        for e in self.stop() {
+            eprintln!("l2sw: cleanup: {e}");
+        }
+    }
+}
+
+/// Follows ports the dataplane removed by itself: release what they owned.
+fn handle_events(inner: &Inner, events: Receiver<DataplaneEvent>) {
+    for ev in events {
+        match ev {
+            DataplaneEvent::PortRemoved { name, .. } => {
+                let mut res = inner.res.lock().unwrap_or_else(|p| p.into_inner());
+                // Keep a namespace we created until it is unplugged or the
+                // switch stops: the user may still be looking into it.
+                let keep_netns: Vec<_> = res
+                    .owned
+                    .get(&name)
+                    .map(|l| {
+                        l.iter()
+                            .filter(|o| matches!(o, resources::Owned::Netns(_)))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(list) = res.owned.get_mut(&name) {
+                    list.retain(|o| !matches!(o, resources::Owned::Netns(_)));
+                }
+                for e in res.release_port(&name) {
+                    eprintln!("l2sw: cleanup after port {name} vanished: {e}");
+                }
+                if !keep_netns.is_empty() {
+                    res.owned.insert(name.clone(), keep_netns);
+                }
+                if let Some(p) = res.plugs.get_mut(&name) {
+                    p.port_vanished = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! `DataplaneHandle`: the typed way other threads ask the dataplane to do or
+//! show something, and the thread's event loop that serves those requests.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Events, Poll, Waker};
+use serde::{Deserialize, Serialize};
+
+use super::forward::{forward_batch, Drained};
+use super::snapshot::{FdbRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
+use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
+use crate::observe::PortCounters;
+use crate::port::{Port, RxBatch, BATCH_SIZE};
+use crate::switch::{
+    FdbError, FdbKey, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
+};
+use crate::wire::MacAddr;
+
+/// How often the FDB is aged and ports are checked.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+type Job = Box<dyn FnOnce(&mut State) + Send>;
+
+/// Who a port is, beyond its I/O.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMeta {
+    /// Unique within the switch; what users type.
+    pub name: String,
+    /// The namespace the port was plugged into, if any.
+    pub netns: Option<String>,
+    pub policy: PortPolicy,
+}
+
+/// Something the dataplane did on its own.
+#[derive(Debug, Clone)]
+pub enum DataplaneEvent {
+    PortRemoved {
+        name: String,
+        netns: Option<String>,
+        reason: String,
+    },
+}
+
+/// A switch-wide setting, as `l2sw set` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    AgeingTime(u64),
+    FdbMax(usize),
+    FdbMaxPerPort(u32),
+    GroupFwdMask(u16),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error("no port named {0}")]
+    NoSuchPort(String),
+    #[error("a port named {0} already exists")]
+    DuplicatePort(String),
+    #[error(transparent)]
+    Fdb(#[from] FdbError),
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    #[error("cannot watch port {name}: {source}")]
+    Register {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the dataplane has stopped")]
+    Gone,
+}
+
+/// Cheap to clone; every call runs on the dataplane thread and waits for it.
+#[derive(Clone)]
+pub struct DataplaneHandle {
+    jobs: Sender<Job>,
+    waker: std::sync::Arc<Waker>,
+}
+
+/// Returned by `spawn`: the handle, the thread, and the event stream.
+pub struct Spawned {
+    pub handle: DataplaneHandle,
+    pub thread: JoinHandle<Vec<(PortMeta, Box<dyn Port>)>>,
+    pub events: Receiver<DataplaneEvent>,
+}
+
+impl DataplaneHandle {
+    /// Starts the dataplane thread with an empty switch.
+    pub fn spawn(settings: Settings) -> std::io::Result<Spawned> {
+        let poll = Poll::new()?;
+        let waker = std::sync::Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let registry = poll.registry().try_clone()?;
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+        let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
+        let state = State::new(Switch::new(settings), registry, ev_tx);
+        let thread = std::thread::Builder::new()
+            .name("l2sw-dataplane".into())
+            .spawn(move || run(state, poll, jobs_rx))?;
+        Ok(Spawned {
+            handle: DataplaneHandle {
+                jobs: jobs_tx,
+                waker,
+            },
+            thread,
+            events: ev_rx,
+        })
+    }
+
+    /// Runs `f` on the dataplane thread and returns its result.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State) -> R + Send + 'static,
+    ) -> Result<R, DataplaneError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let job: Job = Box::new(move |st| {
+            let _ = tx.send(f(st));
+        });
+        self.jobs.send(job).map_err(|_| DataplaneError::Gone)?;
+        self.waker.wake().map_err(|_| DataplaneError::Gone)?;
+        rx.recv().map_err(|_| DataplaneError::Gone)
+    }
+
+    pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
+        self.call(move |st| {
+            if st.find(&meta.name).is_some() {
+                return Err(DataplaneError::DuplicatePort(meta.name));
+            }
+            let id = st.switch.add_port(meta.policy)?;
+            if let Err(source) = st.register(port.raw_fd(), id) {
+                let _ = st.switch.remove_port(id);
+                return Err(DataplaneError::Register {
+                    name: meta.name,
+                    source,
+                });
+            }
+            st.insert(
+                id,
+                PortEntry {
+                    meta,
+                    port,
+                    counters: PortCounters::default(),
+                    pending: Vec::with_capacity(BATCH_SIZE),
+                },
+            );
+            Ok(id)
+        })?
+    }
+
+    /// Removes a port and hands it back (dropping it closes its fd).
+    pub fn remove_port(&self, name: &str) -> Result<(PortMeta, Box<dyn Port>), DataplaneError> {
+        let name = name.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&name)
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            let e = st.take(id).ok_or(DataplaneError::NoSuchPort(name))?;
+            Ok((e.meta, e.port))
+        })?
+    }
+
+    pub fn ports(&self) -> Result<Vec<PortRow>, DataplaneError> {
+        self.call(|st| {
+            st.ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|e| (PortId(i as u16), e)))
+                .map(|(id, e)| PortRow {
+                    name: e.meta.name.clone(),
+                    id: id.0,
+                    info: e.port.info(),
+                    netns: e.meta.netns.clone(),
+                    max_learned: e.meta.policy.max_learned,
+                    learned: st.switch.fdb().learned_on(id),
+                })
+                .collect()
+        })
+    }
+
+    pub fn set_port_limit(&self, name: &str, max_learned: Option<u32>) -> Result<(), DataplaneError> {
+        let name = name.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&name)
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            let policy = PortPolicy { max_learned };
+            st.switch.set_port_policy(id, policy)?;
+            if let Some(Some(e)) = st.ports.get_mut(id.index()) {
+                e.meta.policy = policy;
+            }
+            Ok(())
+        })?
+    }
+
+    /// FDB entries, sorted by VLAN, then MAC.
+    pub fn fdb(&self) -> Result<Vec<FdbRow>, DataplaneError> {
+        self.call(|st| {
+            let now = Timestamp::now();
+            let fdb = st.switch.fdb();
+            let mut rows: Vec<FdbRow> = fdb
+                .entries(now)
+                .map(|(k, e)| FdbRow {
+                    mac: k.mac,
+                    vlan: k.vlan,
+                    port: st.name_of(e.port),
+                    kind: e.kind,
+                    age_s: fdb.age_secs(&e, now),
+                })
+                .collect();
+            rows.sort_by(|a, b| (a.vlan, a.mac).cmp(&(b.vlan, b.mac)));
+            rows
+        })
+    }
+
+    pub fn fdb_add(&self, mac: MacAddr, vlan: u16, port: &str) -> Result<(), DataplaneError> {
+        let port = port.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&port)
+                .ok_or_else(|| DataplaneError::NoSuchPort(port.clone()))?;
+            st.switch
+                .fdb_mut()
+                .add_static(FdbKey::new(vlan, mac), id, Timestamp::now())?;
+            Ok(())
+        })?
+    }
+
+    pub fn fdb_del(&self, mac: MacAddr, vlan: u16) -> Result<(), DataplaneError> {
+        self.call(move |st| {
+            st.switch.fdb_mut().remove(FdbKey::new(vlan, mac))?;
+            Ok(())
+        })?
+    }
+
+    /// Flushes learned entries (and static ones with `include_static`).
+    pub fn fdb_flush(&self, port: Option<&str>, include_static: bool) -> Result<usize, DataplaneError> {
+        let port = port.map(str::to_string);
+        self.call(move |st| {
+            let id = match port {
+                Some(p) => Some(st.find(&p).ok_or(DataplaneError::NoSuchPort(p))?),
+                None => None,
+            };
+            Ok(st.switch.fdb_mut().flush(id, include_static))
+        })?
+    }
+
+    pub fn settings(&self) -> Result<Settings, DataplaneError> {
+        self.call(|st| st.switch.settings())
+    }
+
+    pub fn set(&self, setting: Setting) -> Result<Settings, DataplaneError> {
+        self.call(move |st| {
+            match setting {
+                Setting::AgeingTime(s) => st.switch.set_ageing_time(s),
+                Setting::FdbMax(n) => st.switch.set_fdb_max(n),
+                Setting::FdbMaxPerPort(n) => st.switch.set_fdb_max_per_port(n),
+                Setting::GroupFwdMask(m) => st.switch.set_group_fwd_mask(m)?,
+            }
+            Ok(st.switch.settings())
+        })?
+    }
+
+    pub fn stats(&self) -> Result<StatsSnapshot, DataplaneError> {
+        self.call(|st| {
+            let mut totals = st.departed;
+            let ports: Vec<PortStats> = st
+                .ports
+                .iter()
+                .flatten()
+                .map(|e| {
+                    totals.merge(&e.counters);
+                    PortStats {
+                        name: e.meta.name.clone(),
+                        counters: e.counters,
+                    }
+                })
+                .collect();
+            let fdb = st.switch.fdb();
+            StatsSnapshot {
+                uptime_s: Timestamp::now().since(st.started).as_secs(),
+                settings: st.switch.settings(),
+                ports,
+                totals: SwitchTotals {
+                    fdb_entries: fdb.entries(Timestamp::now()).count(),
+                    fdb_learned: fdb.learned_total(),
+                    fdb: fdb.counters(),
+                    counters: totals,
+                },
+                removed_ports: st.removed.clone(),
+            }
+        })
+    }
+
+    pub fn reset_stats(&self) -> Result<(), DataplaneError> {
+        self.call(|st| {
+            for e in st.ports.iter_mut().flatten() {
+                e.counters = PortCounters::default();
+            }
+            st.departed = PortCounters::default();
+            st.switch.fdb_mut().reset_counters();
+            st.removed.clear();
+        })
+    }
+
+    /// Asks the thread to stop; `Spawned::thread` then returns the ports.
+    pub fn stop(&self) {
+        let _ = self.call(|st| st.stop = true);
+    }
+}
+
+/// The event loop.
+fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> Vec<(PortMeta, Box<dyn Port>)> {
+    let mut events = Events::with_capacity(256);
+    let mut rx = RxBatch::new(BATCH_SIZE);
+    // Ports that may still hold frames (edge-triggered: read until empty).
+    let mut ready: Vec<PortId> = Vec::new();
+    let mut next_tick = Timestamp::now().add(HOUSEKEEPING);
+    while !st.stop {
+        let now = Timestamp::now();
+        let timeout = if ready.is_empty() {
+            next_tick.since(now)
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                eprintln!("l2sw: dataplane poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            if ev.token() == WAKER_TOKEN {
+                continue;
+            }
+            if let Some(id) = token_port(ev.token()) {
+                if !ready.contains(&id) {
+                    ready.push(id);
+                }
+            }
+        }
+        while let Ok(job) = jobs.try_recv() {
+            job(&mut st);
+        }
+        // One batch per ready port per round keeps ports fair under load.
+        ready.retain(|&id| st.entry(id).is_some());
+        let mut i = 0;
+        while i < ready.len() {
+            match forward_batch(&mut st, ready[i], &mut rx) {
+                Drained::More => i += 1,
+                Drained::Empty | Drained::Removed => {
+                    ready.swap_remove(i);
+                }
+            }
+        }
+        let now = Timestamp::now();
+        if now >= next_tick {
+            st.housekeeping(now);
+            next_tick = now.add(HOUSEKEEPING);
+        }
+    }
+    // Hand every port back so the owner can clean up what it created.
+    let ids: Vec<PortId> = st.switch.ports().collect();
+    ids.into_iter()
+        .filter_map(|id| st.take(id))
+        .map(|e| (e.meta, e.port))
+        .collect()
+}

@@ -1,0 +1,20 @@
+//! The forwarding thread and its handle.
+//!
+//! One thread owns the forwarding core, the ports and their counters. It waits
+//! on all port fds with mio (edge-triggered epoll), reads a batch from each
+//! ready port, asks `switch` for a decision per frame, and sends each egress
+//! port its share of the batch in one call. Other threads talk to it only
+//! through [`DataplaneHandle`], whose requests run on the dataplane thread
+//! between batches and answer through a channel: nobody else touches its state.
+
+mod forward;
+mod handle;
+mod rate_limit;
+mod snapshot;
+mod state;
+
+pub use handle::{DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, Setting, Spawned};
+pub use snapshot::{FdbRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! What the dataplane hands out: plain, serializable copies of its state.
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::PortCounters;
+use crate::port::PortInfo;
+use crate::switch::{EntryKind, FdbCounters, Settings};
+use crate::wire::MacAddr;
+
+/// One row of `port list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortRow {
+    pub name: String,
+    pub id: u16,
+    #[serde(flatten)]
+    pub info: PortInfo,
+    /// The namespace this port was plugged into, if any.
+    pub netns: Option<String>,
+    /// Learned-entry limit set on this port (`None`: the switch default).
+    pub max_learned: Option<u32>,
+    /// Learned entries currently pointing at this port.
+    pub learned: u32,
+}
+
+/// One row of `fdb show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbRow {
+    pub mac: MacAddr,
+    pub vlan: u16,
+    pub port: String,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    pub age_s: u64,
+}
+
+/// A port the dataplane removed on its own (its interface vanished).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemovedPort {
+    pub name: String,
+    pub reason: String,
+    /// Seconds since the switch started.
+    pub at_s: u64,
+}
+
+/// Counters of one port, as `stats` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortStats {
+    pub name: String,
+    #[serde(flatten)]
+    pub counters: PortCounters,
+}
+
+/// Switch-wide figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwitchTotals {
+    pub fdb_entries: usize,
+    pub fdb_learned: usize,
+    pub fdb: FdbCounters,
+    /// Sum over ports (including ports removed since the last reset).
+    #[serde(flatten)]
+    pub counters: PortCounters,
+}
+
+/// Everything `stats` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub uptime_s: u64,
+    pub settings: Settings,
+    pub ports: Vec<PortStats>,
+    pub totals: SwitchTotals,
+    pub removed_ports: Vec<RemovedPort>,
+}

@@ -1,0 +1,150 @@
+//! The dataplane thread's state: the forwarding core, the open ports and
+//! their counters, and the housekeeping that runs once a second.
+
+use std::os::fd::RawFd;
+
+use crossbeam_channel::Sender;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::handle::{DataplaneEvent, PortMeta};
+use super::rate_limit::RateLimit;
+use super::snapshot::RemovedPort;
+use crate::observe::PortCounters;
+use crate::port::Port;
+use crate::switch::{PortId, Switch, Timestamp};
+
+/// How many self-removed ports `stats` remembers.
+const REMOVED_HISTORY: usize = 32;
+
+/// An open port as the dataplane holds it.
+pub struct PortEntry {
+    pub meta: PortMeta,
+    pub port: Box<dyn Port>,
+    pub counters: PortCounters,
+    /// Indices into the current receive batch of frames to send on this port.
+    pub pending: Vec<u16>,
+}
+
+pub struct State {
+    pub switch: Switch,
+    pub ports: Vec<Option<PortEntry>>,
+    registry: Registry,
+    /// Counters of ports that are gone, so totals do not go backwards.
+    pub departed: PortCounters,
+    pub removed: Vec<RemovedPort>,
+    events: Sender<DataplaneEvent>,
+    pub started: Timestamp,
+    pub stop: bool,
+    pub log_limit: RateLimit,
+}
+
+/// Tokens: 0 is the waker, port `id` is `id + 1`.
+pub const WAKER_TOKEN: Token = Token(0);
+
+pub fn port_token(id: PortId) -> Token {
+    Token(id.index() + 1)
+}
+
+pub fn token_port(t: Token) -> Option<PortId> {
+    t.0.checked_sub(1).map(|i| PortId(i as u16))
+}
+
+impl State {
+    pub fn new(switch: Switch, registry: Registry, events: Sender<DataplaneEvent>) -> State {
+        State {
+            switch,
+            ports: Vec::new(),
+            registry,
+            departed: PortCounters::default(),
+            removed: Vec::new(),
+            events,
+            started: Timestamp::now(),
+            stop: false,
+            log_limit: RateLimit::new(10),
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<PortId> {
+        self.ports.iter().enumerate().find_map(|(i, p)| {
+            p.as_ref()
+                .filter(|e| e.meta.name == name)
+                .map(|_| PortId(i as u16))
+        })
+    }
+
+    pub fn entry(&self, id: PortId) -> Option<&PortEntry> {
+        self.ports.get(id.index()).and_then(|p| p.as_ref())
+    }
+
+    pub fn name_of(&self, id: PortId) -> String {
+        self.entry(id)
+            .map(|e| e.meta.name.clone())
+            .unwrap_or_else(|| format!("#{}", id.0))
+    }
+
+    pub fn register(&self, fd: RawFd, id: PortId) -> std::io::Result<()> {
+        self.registry
+            .register(&mut SourceFd(&fd), port_token(id), Interest::READABLE)
+    }
+
+    pub fn insert(&mut self, id: PortId, entry: PortEntry) {
+        let i = id.index();
+        if self.ports.len() <= i {
+            self.ports.resize_with(i + 1, || None);
+        }
+        self.ports[i] = Some(entry);
+    }
+
+    /// Takes a port out of the switch: unregisters it, flushes its FDB
+    /// entries, keeps its counters in the totals.
+    pub fn take(&mut self, id: PortId) -> Option<PortEntry> {
+        let entry = self.ports.get_mut(id.index())?.take()?;
+        let fd = entry.port.raw_fd();
+        // Already closed or never registered: nothing to undo.
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        let _ = self.switch.remove_port(id);
+        self.departed.merge(&entry.counters);
+        Some(entry)
+    }
+
+    /// Removes a port whose device is gone, and tells whoever listens.
+    pub fn remove_vanished(&mut self, id: PortId, reason: String) {
+        if let Some(entry) = self.take(id) {
+            let name = entry.meta.name.clone();
+            eprintln!("l2sw: port {name} removed: {reason}");
+            if self.removed.len() == REMOVED_HISTORY {
+                self.removed.remove(0);
+            }
+            self.removed.push(RemovedPort {
+                name: name.clone(),
+                reason: reason.clone(),
+                at_s: Timestamp::now().since(self.started).as_secs(),
+            });
+            // The listener may be gone at shutdown; the port is removed anyway.
+            let _ = self.events.send(DataplaneEvent::PortRemoved {
+                name,
+                netns: entry.meta.netns.clone(),
+                reason,
+            });
+        }
+    }
+
+    /// Once a second: age the FDB, check every port is still there.
+    pub fn housekeeping(&mut self, now: Timestamp) {
+        self.switch.fdb_mut().age(now);
+        let mut gone = Vec::new();
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            if let Some(e) = slot {
+                if let Err(err) = e.port.check() {
+                    if err.is_vanished() {
+                        gone.push((PortId(i as u16), err.to_string()));
+                    }
+                }
+            }
+        }
+        for (id, why) in gone {
+            self.remove_vanished(id, why);
+        }
+    }
+}

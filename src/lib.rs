@@ -1,0 +1,28 @@
+//! l2sw: a userspace L2 switch for Linux you can see into.
+//!
+//! Layers, lowest first; each only uses the ones before it:
+//! - [`wire`]: zero-copy views over frame bytes (MAC, Ethernet, VLAN tags);
+//! - [`switch`]: the sans-I/O forwarding core: port table, FDB, the decision
+//!   for one frame, drop reasons. No sockets, threads or clocks;
+//! - [`port`]: I/O backends (AF_PACKET on existing interfaces, TAP) behind one
+//!   batch-oriented trait; all `unsafe` and ioctls live in `port::sys`;
+//! - [`observe`]: counters and their snapshots;
+//! - [`dataplane`]: the forwarding thread: event loop, buffers, batching; it
+//!   asks `switch` for a verdict per frame and hands frames to `port`s;
+//! - [`netns`]: plugging network namespaces into the switch (veth or TAP);
+//! - [`control`]: the control socket (JSON lines), its server and client;
+//! - [`daemon`]: one running switch: dataplane + control + the resources it made;
+//! - [`config`]: TOML topology and the embedded default lab;
+//! - [`demo`]: the embedded lab brought up, pinged through and torn down.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod dataplane;
+pub mod demo;
+pub mod netns;
+pub mod observe;
+pub mod port;
+pub mod switch;
+pub mod wire;

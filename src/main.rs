@@ -1,0 +1,435 @@
+//! The `l2sw` command: runs a switch (`run`, `demo`) or talks to a running one
+//! over its control socket. Parsing and printing only; the work is in the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use l2sw::config::Config;
+use l2sw::control::client::Client;
+use l2sw::control::protocol::{AddKind, NsPlug, PortAdd, Request, TapMode, Via};
+use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
+use l2sw::daemon::{Daemon, DaemonOptions};
+use l2sw::netns::Cidr;
+use l2sw::switch::Settings;
+use l2sw::wire::MacAddr;
+
+#[derive(Parser)]
+#[command(name = "l2sw", version, about = "A userspace L2 switch for Linux you can see into")]
+struct Cli {
+    /// Which switch: each name has its own control socket.
+    #[arg(long, global = true, env = "L2SW_NAME", default_value = DEFAULT_NAME)]
+    name: String,
+    /// Directory of the control sockets.
+    #[arg(long, global = true, env = "L2SW_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a switch in the foreground until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Bring up the embedded default lab, ping across it, show the FDB and counters, clean up.
+    Demo,
+    /// Show the switch's name, uptime and sizes.
+    Status(JsonFlag),
+    /// Add, remove, list and tune ports.
+    #[command(subcommand)]
+    Port(PortCmd),
+    /// Show and edit the forwarding database.
+    #[command(subcommand)]
+    Fdb(FdbCmd),
+    /// Change a switch-wide setting: ageing-time SECS, fdb-max N, fdb-max-per-port N, group-fwd-mask MASK.
+    Set { key: String, value: String },
+    /// Show the switch-wide settings.
+    Get(JsonFlag),
+    /// Per-port frame/byte counters and drops per reason.
+    Stats {
+        #[arg(long)]
+        port: Option<String>,
+        /// Zero the counters after showing them.
+        #[arg(long)]
+        reset: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plug network namespaces into the switch.
+    #[command(subcommand)]
+    Ns(NsCmd),
+    /// Stop the switch (as SIGTERM would).
+    Shutdown,
+}
+
+#[derive(Args)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// TOML topology: [switch] settings, [[port]] and [[namespace]] tables.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Bring up the embedded default lab (three namespaces; see `l2sw demo`).
+    #[arg(long, conflicts_with = "config")]
+    lab: bool,
+    /// FDB ageing time in seconds (default 300).
+    #[arg(long)]
+    ageing_time: Option<u64>,
+    /// Learned FDB entries allowed switch-wide; 0 = unlimited (default 8192).
+    #[arg(long)]
+    fdb_max: Option<u64>,
+    /// Learned FDB entries allowed per port; 0 = unlimited (default 0).
+    #[arg(long)]
+    fdb_max_per_port: Option<u64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Iface,
+    Tap,
+}
+
+#[derive(Subcommand)]
+enum PortCmd {
+    /// Attach an existing interface (iface) or create a TAP device (tap).
+    Add {
+        kind: KindArg,
+        ifname: String,
+        /// Port name (default: the interface name).
+        #[arg(long = "port-name")]
+        port_name: Option<String>,
+        /// TAP: move the device into this namespace (created if missing); the switch holds the queue.
+        #[arg(long)]
+        netns: Option<String>,
+        /// TAP: keep the device in this namespace for the host stack; the switch holds the queue.
+        #[arg(long, conflicts_with_all = ["netns", "vm"])]
+        host: bool,
+        /// TAP: leave the queue to a VM (default without --netns/--host).
+        #[arg(long, conflicts_with = "netns")]
+        vm: bool,
+        /// TAP with --netns/--host: address for the device (repeatable).
+        #[arg(long)]
+        ip: Vec<Cidr>,
+        /// TAP: MTU of the device.
+        #[arg(long)]
+        mtu: Option<u32>,
+        /// TAP with --netns/--host: MAC of the device.
+        #[arg(long)]
+        mac: Option<MacAddr>,
+        /// Learned FDB entries allowed on this port (0 = unlimited).
+        #[arg(long)]
+        max_learned: Option<u32>,
+    },
+    /// Remove a port (and any device the switch created for it).
+    Del { name: String },
+    /// List ports.
+    List(JsonFlag),
+    /// Change a port's settings.
+    Set {
+        name: String,
+        /// Learned FDB entries allowed on this port: a number (0 = unlimited) or "default".
+        #[arg(long)]
+        max_learned: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FdbCmd {
+    /// Show entries.
+    Show {
+        #[arg(long)]
+        port: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a static entry: MAC is always sent to PORT, never learned elsewhere.
+    Add {
+        mac: MacAddr,
+        port: String,
+        #[arg(long, default_value_t = 0)]
+        vlan: u16,
+    },
+    /// Remove an entry (learned or static).
+    Del {
+        mac: MacAddr,
+        #[arg(long, default_value_t = 0)]
+        vlan: u16,
+    },
+    /// Remove learned entries (of one port with --port; static ones too with --static).
+    Flush {
+        #[arg(long)]
+        port: Option<String>,
+        #[arg(long = "static")]
+        include_static: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ViaArg {
+    Veth,
+    Tap,
+}
+
+#[derive(Subcommand)]
+enum NsCmd {
+    /// Plug namespace NS into the switch (created if missing).
+    Plug {
+        ns: String,
+        /// Address inside the namespace (repeatable), e.g. 10.0.0.1/24.
+        #[arg(long)]
+        ip: Vec<Cidr>,
+        /// Wire it with a veth pair (default) or a TAP device.
+        #[arg(long, value_enum, default_value = "veth")]
+        via: ViaArg,
+        #[arg(long)]
+        mtu: Option<u32>,
+        /// MAC of the interface inside the namespace.
+        #[arg(long)]
+        mac: Option<MacAddr>,
+        /// Interface name inside the namespace (default eth0).
+        #[arg(long)]
+        ifname: Option<String>,
+        /// Learned FDB entries allowed on this port (0 = unlimited).
+        #[arg(long)]
+        max_learned: Option<u32>,
+    },
+    /// Unplug NS: remove its port and link, and the namespace if the switch created it.
+    Unplug { ns: String },
+    /// List plugged namespaces.
+    List(JsonFlag),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = real_main(cli) {
+        eprintln!("l2sw: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    validate_switch_name(&cli.name).map_err(anyhow::Error::msg)?;
+    match cli.cmd {
+        Cmd::Run(args) => run(&cli.name, &cli.run_dir, args),
+        Cmd::Demo => l2sw::demo::run(&cli.run_dir),
+        cmd => client(&cli.name, &cli.run_dir, cmd),
+    }
+}
+
+fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<()> {
+    let config = match (&args.config, args.lab) {
+        (Some(path), _) => Some(Config::from_file(path)?),
+        (None, true) => Some(Config::default_lab()),
+        (None, false) => None,
+    };
+    // Signals first: a SIGTERM during setup must still clean up.
+    let (sig_tx, sig_rx) = crossbeam_channel::bounded::<String>(1);
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+            .context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let _ = sig_tx.send(format!("signal {sig}"));
+        }
+    });
+
+    let daemon = Daemon::start(DaemonOptions {
+        name: name.to_string(),
+        run_dir: run_dir.to_path_buf(),
+        settings: Settings::default(),
+    })?;
+    let setup = (|| -> anyhow::Result<()> {
+        if let Some(c) = &config {
+            daemon.apply(c)?;
+        }
+        let overrides = [
+            ("ageing-time", args.ageing_time),
+            ("fdb-max", args.fdb_max),
+            ("fdb-max-per-port", args.fdb_max_per_port),
+        ];
+        for (key, v) in overrides {
+            if let Some(v) = v {
+                let r = daemon.request(Request::Set {
+                    key: key.into(),
+                    value: Value::from(v),
+                });
+                if !r.ok {
+                    anyhow::bail!("--{key}: {}", r.error.unwrap_or_default());
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = setup {
+        for c in daemon.shutdown() {
+            eprintln!("l2sw: cleanup: {c}");
+        }
+        return Err(e);
+    }
+    eprintln!(
+        "l2sw: switch {name} running; control socket {}; Ctrl-C stops it",
+        daemon.socket().display()
+    );
+    let shutdown_rx = daemon.shutdown_requests();
+    let why = crossbeam_channel::select! {
+        recv(sig_rx) -> m => m.unwrap_or_else(|_| "signal".into()),
+        recv(shutdown_rx) -> m => m.unwrap_or_else(|_| "shutdown".into()),
+    };
+    eprintln!("l2sw: stopping switch {name} ({why})");
+    let errors = daemon.shutdown();
+    for e in &errors {
+        eprintln!("l2sw: cleanup: {e}");
+    }
+    if errors.is_empty() {
+        eprintln!("l2sw: switch {name} stopped; everything it created is removed");
+        Ok(())
+    } else {
+        anyhow::bail!("{} cleanup problems (see above)", errors.len())
+    }
+}
+
+/// Sends `cmd` to the running switch and prints the answer.
+fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()> {
+    let path = socket_path(run_dir, name);
+    let mut c = Client::connect(name, &path)?;
+    let (req, json, show): (Request, bool, Option<fn(&Value) -> String>) = match cmd {
+        Cmd::Run(_) | Cmd::Demo => unreachable!("handled by real_main"),
+        Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
+        Cmd::Port(p) => match p {
+            PortCmd::Add {
+                kind,
+                ifname,
+                port_name,
+                netns,
+                host,
+                vm,
+                ip,
+                mtu,
+                mac,
+                max_learned,
+            } => {
+                let mode = match (host, vm) {
+                    (true, _) => Some(TapMode::Host),
+                    (_, true) => Some(TapMode::Vm),
+                    _ => None,
+                };
+                let kind = match kind {
+                    KindArg::Iface => AddKind::Iface,
+                    KindArg::Tap => AddKind::Tap,
+                };
+                let req = Request::PortAdd(PortAdd {
+                    kind,
+                    ifname,
+                    name: port_name,
+                    mode,
+                    netns,
+                    ip,
+                    mtu,
+                    mac,
+                    max_learned,
+                });
+                (req, false, None)
+            }
+            PortCmd::Del { name } => (Request::PortDel { name }, false, None),
+            PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
+            PortCmd::Set { name, max_learned } => {
+                let max = match max_learned.as_str() {
+                    "default" => None,
+                    n => Some(n.parse::<u32>().map_err(|_| {
+                        anyhow::anyhow!(
+                            "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
+                        )
+                    })?),
+                };
+                (
+                    Request::PortSet {
+                        name,
+                        max_learned: max,
+                    },
+                    false,
+                    None,
+                )
+            }
+        },
+        Cmd::Fdb(f) => match f {
+            FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),
+            FdbCmd::Add { mac, port, vlan } => (Request::FdbAdd { mac, port, vlan }, false, None),
+            FdbCmd::Del { mac, vlan } => (Request::FdbDel { mac, vlan }, false, None),
+            FdbCmd::Flush {
+                port,
+                include_static,
+            } => (
+                Request::FdbFlush {
+                    port,
+                    include_static,
+                },
+                false,
+                None,
+            ),
+        },
+        Cmd::Set { key, value } => (
+            Request::Set {
+                key,
+                value: Value::String(value),
+            },
+            false,
+            None,
+        ),
+        Cmd::Get(j) => (Request::Get, j.json, Some(render::settings)),
+        Cmd::Stats { port, reset, json } => {
+            let v = c.call(&Request::Stats { port })?;
+            print_result(&v, json, Some(render::stats));
+            if reset {
+                c.call(&Request::StatsReset)?;
+            }
+            return Ok(());
+        }
+        Cmd::Ns(n) => match n {
+            NsCmd::Plug {
+                ns,
+                ip,
+                via,
+                mtu,
+                mac,
+                ifname,
+                max_learned,
+            } => (
+                Request::NsPlug(NsPlug {
+                    ns,
+                    ip,
+                    via: match via {
+                        ViaArg::Veth => Via::Veth,
+                        ViaArg::Tap => Via::Tap,
+                    },
+                    mtu,
+                    mac,
+                    ifname,
+                    max_learned,
+                }),
+                false,
+                None,
+            ),
+            NsCmd::Unplug { ns } => (Request::NsUnplug { ns }, false, None),
+            NsCmd::List(j) => (Request::NsList, j.json, Some(render::namespaces)),
+        },
+        Cmd::Shutdown => (Request::Shutdown, false, None),
+    };
+    let v = c.call(&req)?;
+    print_result(&v, json, show);
+    Ok(())
+}
+
+fn print_result(v: &Value, json: bool, show: Option<fn(&Value) -> String>) {
+    match (json, show) {
+        (false, Some(f)) => print!("{}", f(v)),
+        // Changes print what they did as one JSON line: scriptable and still readable.
+        _ => println!("{v}"),
+    }
+}

@@ -1,0 +1,105 @@
+//! Per-port frame, byte and drop counters.
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+
+use crate::switch::DropReason;
+
+/// One counter per drop reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropCounters([u64; DropReason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters([0; DropReason::COUNT])
+    }
+}
+
+impl DropCounters {
+    pub fn add(&mut self, reason: DropReason, n: u64) {
+        self.0[reason.index()] += n;
+    }
+
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Every reason with its count, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (*r, self.0[r.index()]))
+    }
+
+    pub fn merge(&mut self, other: &DropCounters) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += *b;
+        }
+    }
+}
+
+/// Serialized as `{"runt": 0, "invalid_source": 2, ...}`, every reason present.
+impl Serialize for DropCounters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(DropReason::COUNT))?;
+        for (r, n) in self.iter() {
+            m.serialize_entry(r.name(), &n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DropCounters {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        let mut out = DropCounters::default();
+        for (k, v) in map {
+            // Reasons this build does not know (a newer switch) are skipped.
+            if let Some(r) = DropReason::from_name(&k) {
+                out.add(r, v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Traffic of one port. Drops are counted on the port where they happened:
+/// ingress checks on the ingress port, egress failures on the egress port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCounters {
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    pub drops: DropCounters,
+}
+
+impl PortCounters {
+    pub fn merge(&mut self, o: &PortCounters) {
+        self.rx_frames += o.rx_frames;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_frames += o.tx_frames;
+        self.tx_bytes += o.tx_bytes;
+        self.drops.merge(&o.drops);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_counters_round_trip_json_with_every_reason() {
+        let mut d = DropCounters::default();
+        d.add(DropReason::SamePort, 3);
+        d.add(DropReason::Runt, 1);
+        let j = serde_json::to_value(d).unwrap();
+        assert_eq!(j["same_port"], 3);
+        assert_eq!(j.as_object().unwrap().len(), DropReason::COUNT);
+        let back: DropCounters = serde_json::from_value(j).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(d.total(), 4);
+    }
+}

@@ -1,0 +1,148 @@
+//! `RxBatch`: preallocated receive buffers, filled by a port in one call.
+
+/// Frames moved per receive call.
+pub const BATCH_SIZE: usize = 32;
+/// Room in front of each frame so a VLAN tag the kernel stripped can be put
+/// back in place (and, later, one pushed) without copying the frame.
+pub const RX_HEADROOM: usize = 8;
+/// Bytes per receive buffer: the largest frame a Linux link can carry (64 KiB
+/// MTU plus header and two tags) plus headroom.
+pub const RX_BUF_SIZE: usize = RX_HEADROOM + 65536 + 32;
+
+/// Whether a received frame arrived whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RxStatus {
+    #[default]
+    Complete,
+    /// The kernel delivered `len` of `wire_len` bytes.
+    Truncated { wire_len: usize },
+}
+
+/// One receive buffer and the frame in it.
+#[derive(Debug)]
+pub struct RxSlot {
+    buf: Box<[u8]>,
+    start: usize,
+    len: usize,
+    status: RxStatus,
+}
+
+impl RxSlot {
+    fn new(size: usize) -> RxSlot {
+        RxSlot {
+            buf: vec![0u8; size].into_boxed_slice(),
+            start: RX_HEADROOM,
+            len: 0,
+            status: RxStatus::Complete,
+        }
+    }
+
+    /// The whole buffer, for a backend to receive into.
+    pub fn buf_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    pub fn buf(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Records where the frame sits in the buffer. `start + len` is clamped to
+    /// the buffer so `frame()` can never panic.
+    pub fn set(&mut self, start: usize, len: usize, status: RxStatus) {
+        let start = start.min(self.buf.len());
+        self.start = start;
+        self.len = len.min(self.buf.len() - start);
+        self.status = status;
+    }
+
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn frame_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn status(&self) -> RxStatus {
+        self.status
+    }
+}
+
+/// A batch of receive buffers, allocated once and reused for every call.
+#[derive(Debug)]
+pub struct RxBatch {
+    slots: Vec<RxSlot>,
+    filled: usize,
+}
+
+impl RxBatch {
+    pub fn new(capacity: usize) -> RxBatch {
+        Self::with_buf_size(capacity, RX_BUF_SIZE)
+    }
+
+    pub fn with_buf_size(capacity: usize, buf_size: usize) -> RxBatch {
+        RxBatch {
+            slots: (0..capacity).map(|_| RxSlot::new(buf_size)).collect(),
+            filled: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Frames received by the last call.
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.filled = 0;
+    }
+
+    /// Backends fill slots `0..n` then call `set_len(n)`.
+    pub fn slots_mut(&mut self) -> &mut [RxSlot] {
+        &mut self.slots
+    }
+
+    pub fn set_len(&mut self, n: usize) {
+        self.filled = n.min(self.slots.len());
+    }
+
+    pub fn slot(&self, i: usize) -> &RxSlot {
+        &self.slots[i]
+    }
+
+    pub fn slot_mut(&mut self, i: usize) -> &mut RxSlot {
+        &mut self.slots[i]
+    }
+
+    /// The filled slots.
+    pub fn iter(&self) -> impl Iterator<Item = &RxSlot> {
+        self.slots[..self.filled].iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_clamp_and_report() {
+        let mut b = RxBatch::with_buf_size(2, 64);
+        assert_eq!(b.capacity(), 2);
+        let s = b.slot_mut(0);
+        s.buf_mut()[8..12].copy_from_slice(&[1, 2, 3, 4]);
+        s.set(8, 4, RxStatus::Complete);
+        b.slot_mut(1).set(60, 100, RxStatus::Truncated { wire_len: 100 });
+        b.set_len(5);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.slot(0).frame(), &[1, 2, 3, 4]);
+        assert_eq!(b.slot(1).frame().len(), 4);
+        assert_eq!(b.iter().count(), 2);
+    }
+}

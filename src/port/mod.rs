@@ -1,0 +1,103 @@
+//! I/O backends behind one batch-oriented trait.
+//!
+//! - [`afpacket`]: an existing interface (typically the host end of a veth
+//!   pair) through an AF_PACKET socket;
+//! - [`tap`]: a TAP device the switch creates, either holding its queue (the
+//!   netdev is the endpoint, e.g. moved into a namespace) or leaving the
+//!   queue to a VM (QEMU `-netdev tap,ifname=...`) and attaching to the
+//!   netdev through AF_PACKET;
+//! - [`pipe`]: a Unix datagram socket pair, one frame per datagram: a port
+//!   with no device behind it, so forwarding can be tested without root.
+//!
+//! Every ioctl, socket option and `unsafe` block lives in [`sys`].
+//!
+//! Frames move in batches through caller-owned buffers ([`RxBatch`]); a port
+//! never allocates per frame.
+
+pub mod afpacket;
+mod batch;
+mod error;
+pub mod pipe;
+pub mod sys;
+pub mod tap;
+
+use std::os::fd::RawFd;
+
+use serde::Serialize;
+
+pub use batch::{RxBatch, RxSlot, RxStatus, BATCH_SIZE, RX_BUF_SIZE, RX_HEADROOM};
+pub use error::{PortError, SendError};
+
+use crate::wire::MacAddr;
+
+/// Which backend a port uses, as shown by `port list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortKind {
+    /// AF_PACKET on an existing interface.
+    Iface,
+    /// The switch holds the TAP queue; the netdev is the endpoint.
+    Tap,
+    /// A persistent TAP whose queue is left for a VM; the switch sits on the
+    /// netdev through AF_PACKET.
+    TapVm,
+    /// One end of a Unix datagram socket pair: a port without a device, for
+    /// tests and for programs that speak frames over a socket.
+    Pipe,
+}
+
+impl PortKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortKind::Iface => "iface",
+            PortKind::Tap => "tap",
+            PortKind::TapVm => "tap-vm",
+            PortKind::Pipe => "pipe",
+        }
+    }
+}
+
+/// What a port is and what it can do, probed once when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortInfo {
+    pub kind: PortKind,
+    /// The interface the switch reads (host side).
+    pub ifname: String,
+    /// Interface index in the switch's namespace; `None` for a TAP whose
+    /// netdev was moved into another namespace.
+    pub ifindex: Option<u32>,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    /// Capabilities probed when the port was opened, e.g. "ignore-outgoing",
+    /// "auxdata-vlan", "vnet-hdr".
+    pub capabilities: Vec<&'static str>,
+}
+
+/// One switch port's I/O.
+///
+/// `recv_batch` and `send_batch` never block: the fd is non-blocking and the
+/// dataplane polls it for readability.
+pub trait Port: Send {
+    /// The port's name (its interface name when it was opened).
+    fn name(&self) -> &str;
+
+    fn info(&self) -> PortInfo;
+
+    /// Pollable for readability.
+    fn raw_fd(&self) -> RawFd;
+
+    /// Largest L3 payload the egress link takes (its MTU), as last probed.
+    fn mtu(&self) -> u32;
+
+    /// Fills `batch` from slot 0 with up to `batch.capacity()` frames and sets
+    /// its length. `Ok(0)`: nothing to read now. A frame the kernel had to cut
+    /// is returned with `RxStatus::Truncated` so it can be counted.
+    fn recv_batch(&mut self, batch: &mut RxBatch) -> Result<usize, PortError>;
+
+    /// Sends `frames` in order. Returns how many were handed to the kernel;
+    /// when fewer than all, the error says why the next one was not.
+    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>);
+
+    /// Periodic health check: refreshes the MTU and reports a vanished device.
+    fn check(&mut self) -> Result<(), PortError>;
+}

@@ -1,0 +1,98 @@
+//! `DropReason`: every way a frame can be dropped, each with a stable name (for
+//! counters, JSON and capture comments) and a line of help for people.
+
+use serde::Serialize;
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $help:literal; )*) => {
+        /// Why a frame was not (or not entirely) forwarded.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum DropReason {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant),*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Stable snake_case name used in counters, JSON and capture comments.
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name),* }
+            }
+
+            /// What causes this drop, for `stats` and the docs.
+            pub fn help(self) -> &'static str {
+                match self { $(DropReason::$variant => $help),* }
+            }
+
+            /// Position in a `[u64; DropReason::COUNT]` counter array.
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
+            pub fn from_name(name: &str) -> Option<DropReason> {
+                Self::ALL.iter().copied().find(|r| r.name() == name)
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header, or than the VLAN tag it announces.
+    Runt = "runt",
+        "frame shorter than an Ethernet header (14 bytes) or than the VLAN tag it announces";
+    /// The kernel handed over only part of the frame.
+    RxTruncated = "rx_truncated",
+        "frame larger than the receive buffer; the kernel truncated it";
+    /// Source MAC multicast, broadcast or zero (the Linux bridge drops these too).
+    InvalidSource = "invalid_source",
+        "source MAC is multicast, broadcast or all-zero";
+    /// 802.3x PAUSE / MAC control frames are link-local by definition.
+    MacControl = "mac_control",
+        "IEEE 802.3x MAC control (PAUSE, 01:80:c2:00:00:01) is never forwarded";
+    /// IEEE 802.1Q reserved group address a bridge must not relay.
+    ReservedGroup = "reserved_group",
+        "destination is an IEEE 802.1 reserved group address (01:80:c2:00:00:02-0f) that bridges do not forward";
+    /// Known unicast whose destination sits behind the ingress port.
+    SamePort = "same_port",
+        "destination MAC was learned on the port the frame came in on";
+    /// A flood with no port to go to (the switch has a single port).
+    NoEgress = "no_egress",
+        "no port to send the frame to besides the one it came in on";
+    /// Larger than the egress port can carry.
+    EgressTooBig = "egress_too_big",
+        "frame larger than the egress port's MTU";
+    /// The egress socket buffer or queue was full.
+    EgressFull = "egress_full",
+        "the egress port's send queue was full";
+    /// The egress link is down or has no carrier.
+    EgressDown = "egress_down",
+        "the egress port's link is down";
+    /// Any other error the kernel returned on send.
+    EgressError = "egress_error",
+        "the kernel refused to send the frame on the egress port";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        for r in DropReason::ALL {
+            assert_eq!(DropReason::from_name(r.name()), Some(*r));
+            assert_eq!(DropReason::ALL[r.index()], *r);
+            assert!(!r.help().is_empty());
+        }
+        assert_eq!(
+            serde_json::to_string(&DropReason::SamePort).unwrap(),
+            "\"same_port\""
+        );
+    }
+}

@@ -1,0 +1,575 @@
+//! The forwarding database: (VLAN, MAC) -> port, with learning, ageing, static
+//! entries, MAC moves and size limits.
+//!
+//! Semantics follow the Linux bridge (`net/bridge/br_fdb.c`):
+//! - a learned entry is refreshed by every frame from its MAC and moves to a
+//!   new port at once when the MAC shows up there;
+//! - an entry older than the ageing time is gone: lookups ignore it before
+//!   the periodic sweep removes it; an ageing time of 0 disables learning in
+//!   effect (every entry is born expired), as on the bridge;
+//! - static entries never age and never move; a frame whose source is a
+//!   static MAC on another port is still forwarded, the entry stays;
+//! - the limits count learned entries only; when one is reached new MACs are
+//!   refused (and counted) rather than evicting, so a MAC flood cannot push
+//!   out established stations.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::time::Timestamp;
+use super::PortId;
+use crate::wire::MacAddr;
+
+/// The key of an FDB entry. `vlan` is 0 while the switch is VLAN-unaware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FdbKey {
+    pub vlan: u16,
+    pub mac: MacAddr,
+}
+
+impl FdbKey {
+    pub fn new(vlan: u16, mac: MacAddr) -> FdbKey {
+        FdbKey { vlan, mac }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Learned,
+    Static,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub port: PortId,
+    pub kind: EntryKind,
+    /// Last time a frame from this MAC was seen (learned) or when it was added (static).
+    pub updated: Timestamp,
+}
+
+/// What learning a source address did (or, in preview, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LearnOutcome {
+    /// A new entry was created.
+    New,
+    /// The entry existed on this port; its age was reset.
+    Refreshed,
+    /// The MAC moved here from another port.
+    Moved { from: PortId },
+    /// The switch-wide limit of learned entries is reached.
+    RefusedFull,
+    /// This port's limit of learned entries is reached.
+    RefusedPortLimit,
+    /// The MAC is a static entry (here or on another port); nothing changes.
+    Static { port: PortId },
+    /// Learning is off for this frame (invalid source, or disabled).
+    NotLearned,
+}
+
+/// FDB event counters, cumulative since start (or the last reset).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbCounters {
+    pub learned: u64,
+    pub moved: u64,
+    pub aged: u64,
+    pub refused_full: u64,
+    pub refused_port_limit: u64,
+    pub static_conflicts: u64,
+}
+
+/// Why an FDB request from the operator was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FdbError {
+    #[error("{0} is a multicast or broadcast address; only unicast MACs can be FDB entries")]
+    NotUnicast(MacAddr),
+    #[error("{0} is the all-zero address; it cannot be an FDB entry")]
+    Zero(MacAddr),
+    #[error("no FDB entry for {mac} in VLAN {vlan}")]
+    NotFound { mac: MacAddr, vlan: u16 },
+}
+
+pub const DEFAULT_AGEING: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_LEARNED: usize = 8192;
+
+/// The forwarding database.
+#[derive(Debug)]
+pub struct Fdb {
+    map: HashMap<FdbKey, FdbEntry>,
+    learned_total: usize,
+    /// Learned entries per port, indexed by `PortId`.
+    learned_per_port: Vec<u32>,
+    ageing: Duration,
+    /// 0 = unlimited.
+    max_learned: usize,
+    counters: FdbCounters,
+}
+
+impl Default for Fdb {
+    fn default() -> Self {
+        Fdb::new(DEFAULT_AGEING, DEFAULT_MAX_LEARNED)
+    }
+}
+
+impl Fdb {
+    pub fn new(ageing: Duration, max_learned: usize) -> Fdb {
+        Fdb {
+            map: HashMap::new(),
+            learned_total: 0,
+            learned_per_port: Vec::new(),
+            ageing,
+            max_learned,
+            counters: FdbCounters::default(),
+        }
+    }
+
+    pub fn ageing(&self) -> Duration {
+        self.ageing
+    }
+
+    pub fn set_ageing(&mut self, ageing: Duration) {
+        self.ageing = ageing;
+    }
+
+    pub fn max_learned(&self) -> usize {
+        self.max_learned
+    }
+
+    /// Takes effect for new MACs; existing entries above the limit stay until they age.
+    pub fn set_max_learned(&mut self, max: usize) {
+        self.max_learned = max;
+    }
+
+    pub fn counters(&self) -> FdbCounters {
+        self.counters
+    }
+
+    pub fn reset_counters(&mut self) {
+        self.counters = FdbCounters::default();
+    }
+
+    /// Entries present, including learned ones expired but not yet swept.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn learned_on(&self, port: PortId) -> u32 {
+        self.learned_per_port
+            .get(port.index())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn learned_total(&self) -> usize {
+        self.learned_total
+    }
+
+    fn is_expired(&self, e: &FdbEntry, now: Timestamp) -> bool {
+        e.kind == EntryKind::Learned && now.since(e.updated) >= self.ageing
+    }
+
+    fn count_add(&mut self, port: PortId) {
+        let i = port.index();
+        if self.learned_per_port.len() <= i {
+            self.learned_per_port.resize(i + 1, 0);
+        }
+        self.learned_per_port[i] += 1;
+        self.learned_total += 1;
+    }
+
+    fn count_remove(&mut self, port: PortId) {
+        if let Some(c) = self.learned_per_port.get_mut(port.index()) {
+            *c = c.saturating_sub(1);
+        }
+        self.learned_total = self.learned_total.saturating_sub(1);
+    }
+
+    /// Looks up a destination; expired learned entries are invisible.
+    pub fn lookup(&self, key: FdbKey, now: Timestamp) -> Option<FdbEntry> {
+        match self.map.get(&key) {
+            Some(e) if !self.is_expired(e, now) => Some(*e),
+            _ => None,
+        }
+    }
+
+    /// Age of an entry in whole seconds (0 for static ones).
+    pub fn age_secs(&self, e: &FdbEntry, now: Timestamp) -> u64 {
+        match e.kind {
+            EntryKind::Static => 0,
+            EntryKind::Learned => now.since(e.updated).as_secs(),
+        }
+    }
+
+    /// Learns `key` on `port`. `port_limit` is that port's learned-entry limit
+    /// (0 = unlimited). With `apply == false` nothing changes and the outcome
+    /// says what would have happened (used by `trace`).
+    pub fn learn(
+        &mut self,
+        key: FdbKey,
+        port: PortId,
+        port_limit: usize,
+        now: Timestamp,
+        apply: bool,
+    ) -> LearnOutcome {
+        let existing = self.map.get(&key).copied();
+        match existing {
+            Some(e) if e.kind == EntryKind::Static => {
+                if e.port != port && apply {
+                    self.counters.static_conflicts += 1;
+                }
+                LearnOutcome::Static { port: e.port }
+            }
+            Some(e) if e.port == port => {
+                // Same port: a refresh, even if it had expired unseen.
+                if apply {
+                    if let Some(slot) = self.map.get_mut(&key) {
+                        slot.updated = now;
+                    }
+                }
+                if self.is_expired(&e, now) {
+                    LearnOutcome::New
+                } else {
+                    LearnOutcome::Refreshed
+                }
+            }
+            Some(e) => {
+                let expired = self.is_expired(&e, now);
+                if port_limit != 0 && self.learned_on(port) as usize >= port_limit {
+                    // A stale pointer to the old port would black-hole the
+                    // station; drop it so its frames are flooded instead.
+                    if apply {
+                        self.map.remove(&key);
+                        self.count_remove(e.port);
+                        self.counters.refused_port_limit += 1;
+                    }
+                    return LearnOutcome::RefusedPortLimit;
+                }
+                if apply {
+                    self.count_remove(e.port);
+                    self.count_add(port);
+                    self.map.insert(
+                        key,
+                        FdbEntry {
+                            port,
+                            kind: EntryKind::Learned,
+                            updated: now,
+                        },
+                    );
+                    if expired {
+                        self.counters.learned += 1;
+                    } else {
+                        self.counters.moved += 1;
+                    }
+                }
+                if expired {
+                    LearnOutcome::New
+                } else {
+                    LearnOutcome::Moved { from: e.port }
+                }
+            }
+            None => {
+                if self.max_learned != 0 && self.learned_total >= self.max_learned {
+                    if apply {
+                        self.counters.refused_full += 1;
+                    }
+                    return LearnOutcome::RefusedFull;
+                }
+                if port_limit != 0 && self.learned_on(port) as usize >= port_limit {
+                    if apply {
+                        self.counters.refused_port_limit += 1;
+                    }
+                    return LearnOutcome::RefusedPortLimit;
+                }
+                if apply {
+                    self.count_add(port);
+                    self.map.insert(
+                        key,
+                        FdbEntry {
+                            port,
+                            kind: EntryKind::Learned,
+                            updated: now,
+                        },
+                    );
+                    self.counters.learned += 1;
+                }
+                LearnOutcome::New
+            }
+        }
+    }
+
+    /// Adds (or replaces) a static entry. Returns the entry it replaced.
+    pub fn add_static(
+        &mut self,
+        key: FdbKey,
+        port: PortId,
+        now: Timestamp,
+    ) -> Result<Option<FdbEntry>, FdbError> {
+        if key.mac.is_multicast() {
+            return Err(FdbError::NotUnicast(key.mac));
+        }
+        if key.mac.is_zero() {
+            return Err(FdbError::Zero(key.mac));
+        }
+        let old = self.map.insert(
+            key,
+            FdbEntry {
+                port,
+                kind: EntryKind::Static,
+                updated: now,
+            },
+        );
+        if let Some(o) = old {
+            if o.kind == EntryKind::Learned {
+                self.count_remove(o.port);
+            }
+        }
+        Ok(old)
+    }
+
+    /// Removes one entry, learned or static.
+    pub fn remove(&mut self, key: FdbKey) -> Result<FdbEntry, FdbError> {
+        match self.map.remove(&key) {
+            Some(e) => {
+                if e.kind == EntryKind::Learned {
+                    self.count_remove(e.port);
+                }
+                Ok(e)
+            }
+            None => Err(FdbError::NotFound {
+                mac: key.mac,
+                vlan: key.vlan,
+            }),
+        }
+    }
+
+    /// Removes learned entries (and static ones with `include_static`) of one
+    /// port or of all ports. Returns how many were removed.
+    pub fn flush(&mut self, port: Option<PortId>, include_static: bool) -> usize {
+        let before = self.map.len();
+        let mut removed_learned: Vec<PortId> = Vec::new();
+        self.map.retain(|_, e| {
+            let port_match = port.is_none_or(|p| p == e.port);
+            let kind_match = include_static || e.kind == EntryKind::Learned;
+            let remove = port_match && kind_match;
+            if remove && e.kind == EntryKind::Learned {
+                removed_learned.push(e.port);
+            }
+            !remove
+        });
+        for p in removed_learned {
+            self.count_remove(p);
+        }
+        before - self.map.len()
+    }
+
+    /// Removes learned entries older than the ageing time. Returns how many.
+    pub fn age(&mut self, now: Timestamp) -> usize {
+        let ageing = self.ageing;
+        let mut removed: Vec<PortId> = Vec::new();
+        self.map.retain(|_, e| {
+            let expired = e.kind == EntryKind::Learned && now.since(e.updated) >= ageing;
+            if expired {
+                removed.push(e.port);
+            }
+            !expired
+        });
+        let n = removed.len();
+        for p in removed {
+            self.count_remove(p);
+        }
+        self.counters.aged += n as u64;
+        n
+    }
+
+    /// All live entries (expired learned ones are left out), in no particular order.
+    pub fn entries(&self, now: Timestamp) -> impl Iterator<Item = (FdbKey, FdbEntry)> + '_ {
+        self.map
+            .iter()
+            .filter(move |(_, e)| !self.is_expired(e, now))
+            .map(|(k, e)| (*k, *e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(last: u8) -> MacAddr {
+        MacAddr([0x02, 0, 0, 0, 0, last])
+    }
+    fn key(last: u8) -> FdbKey {
+        FdbKey::new(0, mac(last))
+    }
+    const A: PortId = PortId(1);
+    const B: PortId = PortId(2);
+    fn t(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    #[test]
+    fn learns_refreshes_and_moves() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        assert_eq!(fdb.learn(key(1), A, 0, t(1), true), LearnOutcome::New);
+        assert_eq!(fdb.learn(key(1), A, 0, t(2), true), LearnOutcome::Refreshed);
+        assert_eq!(fdb.lookup(key(1), t(3)).unwrap().port, A);
+        assert_eq!(
+            fdb.learn(key(1), B, 0, t(4), true),
+            LearnOutcome::Moved { from: A }
+        );
+        assert_eq!(fdb.lookup(key(1), t(4)).unwrap().port, B);
+        assert_eq!((fdb.learned_on(A), fdb.learned_on(B)), (0, 1));
+        assert_eq!(fdb.counters().moved, 1);
+        assert_eq!(fdb.counters().learned, 1);
+    }
+
+    #[test]
+    fn preview_changes_nothing() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        assert_eq!(fdb.learn(key(1), A, 0, t(1), false), LearnOutcome::New);
+        assert!(fdb.lookup(key(1), t(1)).is_none());
+        fdb.learn(key(1), A, 0, t(1), true);
+        assert_eq!(
+            fdb.learn(key(1), B, 0, t(2), false),
+            LearnOutcome::Moved { from: A }
+        );
+        assert_eq!(fdb.lookup(key(1), t(2)).unwrap().port, A);
+        assert_eq!(fdb.counters().moved, 0);
+    }
+
+    #[test]
+    fn ages_out() {
+        let mut fdb = Fdb::new(Duration::from_secs(10), 0);
+        fdb.learn(key(1), A, 0, t(100), true);
+        assert!(fdb.lookup(key(1), t(109)).is_some());
+        assert!(fdb.lookup(key(1), t(110)).is_none(), "expired at exactly the ageing time");
+        assert_eq!(fdb.age(t(109)), 0);
+        assert_eq!(fdb.age(t(110)), 1);
+        assert!(fdb.is_empty());
+        assert_eq!(fdb.learned_on(A), 0);
+        assert_eq!(fdb.counters().aged, 1);
+    }
+
+    #[test]
+    fn shortening_ageing_applies_to_existing_entries() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        fdb.learn(key(1), A, 0, t(100), true);
+        fdb.set_ageing(Duration::from_secs(5));
+        assert!(fdb.lookup(key(1), t(106)).is_none());
+    }
+
+    #[test]
+    fn ageing_zero_means_nothing_is_remembered() {
+        let mut fdb = Fdb::new(Duration::ZERO, 0);
+        fdb.learn(key(1), A, 0, t(1), true);
+        assert!(fdb.lookup(key(1), t(1)).is_none());
+    }
+
+    #[test]
+    fn static_entries_never_age_or_move() {
+        let mut fdb = Fdb::new(Duration::from_secs(10), 0);
+        fdb.add_static(key(1), A, t(0)).unwrap();
+        assert_eq!(
+            fdb.learn(key(1), B, 0, t(5), true),
+            LearnOutcome::Static { port: A }
+        );
+        assert_eq!(fdb.counters().static_conflicts, 1);
+        assert_eq!(fdb.age(t(1_000_000)), 0);
+        assert_eq!(fdb.lookup(key(1), t(1_000_000)).unwrap().port, A);
+        assert_eq!(fdb.learned_total(), 0);
+    }
+
+    #[test]
+    fn static_replaces_learned() {
+        let mut fdb = Fdb::new(Duration::from_secs(10), 0);
+        fdb.learn(key(1), A, 0, t(0), true);
+        let old = fdb.add_static(key(1), B, t(1)).unwrap().unwrap();
+        assert_eq!(old.kind, EntryKind::Learned);
+        assert_eq!(fdb.learned_on(A), 0);
+        assert_eq!(fdb.learned_total(), 0);
+    }
+
+    #[test]
+    fn rejects_group_and_zero_static() {
+        let mut fdb = Fdb::default();
+        assert!(matches!(
+            fdb.add_static(FdbKey::new(0, MacAddr::BROADCAST), A, t(0)),
+            Err(FdbError::NotUnicast(_))
+        ));
+        assert!(matches!(
+            fdb.add_static(FdbKey::new(0, MacAddr::ZERO), A, t(0)),
+            Err(FdbError::Zero(_))
+        ));
+        assert_eq!(
+            fdb.remove(key(9)).unwrap_err().to_string(),
+            "no FDB entry for 02:00:00:00:00:09 in VLAN 0"
+        );
+    }
+
+    #[test]
+    fn switch_wide_limit_refuses_new_macs() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 2);
+        assert_eq!(fdb.learn(key(1), A, 0, t(0), true), LearnOutcome::New);
+        assert_eq!(fdb.learn(key(2), B, 0, t(0), true), LearnOutcome::New);
+        assert_eq!(fdb.learn(key(3), A, 0, t(0), true), LearnOutcome::RefusedFull);
+        // Known MACs still refresh and move while full.
+        assert_eq!(fdb.learn(key(1), A, 0, t(1), true), LearnOutcome::Refreshed);
+        assert_eq!(
+            fdb.learn(key(1), B, 0, t(2), true),
+            LearnOutcome::Moved { from: A }
+        );
+        // Statics are not limited.
+        fdb.add_static(key(4), A, t(0)).unwrap();
+        assert_eq!(fdb.counters().refused_full, 1);
+        assert_eq!(fdb.len(), 3);
+    }
+
+    #[test]
+    fn per_port_limit_refuses_and_unlearns_moves() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        assert_eq!(fdb.learn(key(1), A, 1, t(0), true), LearnOutcome::New);
+        assert_eq!(
+            fdb.learn(key(2), A, 1, t(0), true),
+            LearnOutcome::RefusedPortLimit
+        );
+        assert_eq!(fdb.learn(key(2), B, 1, t(0), true), LearnOutcome::New);
+        // key(1) moving to B, which is full: the stale entry goes away.
+        assert_eq!(
+            fdb.learn(key(1), B, 1, t(1), true),
+            LearnOutcome::RefusedPortLimit
+        );
+        assert!(fdb.lookup(key(1), t(1)).is_none());
+        assert_eq!(fdb.learned_on(A), 0);
+        assert_eq!(fdb.counters().refused_port_limit, 2);
+    }
+
+    #[test]
+    fn flush_by_port_and_kind() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        fdb.learn(key(1), A, 0, t(0), true);
+        fdb.learn(key(2), B, 0, t(0), true);
+        fdb.add_static(key(3), A, t(0)).unwrap();
+        assert_eq!(fdb.flush(Some(A), false), 1);
+        assert_eq!(fdb.len(), 2);
+        assert_eq!(fdb.flush(Some(A), true), 1);
+        assert_eq!(fdb.flush(None, false), 1);
+        assert!(fdb.is_empty());
+        assert_eq!(fdb.learned_total(), 0);
+    }
+
+    #[test]
+    fn vlans_are_separate_entries() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        fdb.learn(FdbKey::new(10, mac(1)), A, 0, t(0), true);
+        fdb.learn(FdbKey::new(20, mac(1)), B, 0, t(0), true);
+        assert_eq!(fdb.lookup(FdbKey::new(10, mac(1)), t(0)).unwrap().port, A);
+        assert_eq!(fdb.lookup(FdbKey::new(20, mac(1)), t(0)).unwrap().port, B);
+        assert_eq!(fdb.len(), 2);
+    }
+}

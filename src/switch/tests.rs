@@ -1,0 +1,439 @@
+//! Scenario tests of the forwarding core and a property test of the FDB
+//! against a plain model.
+
+use super::*;
+use crate::wire::write_header;
+
+fn mac(s: &str) -> MacAddr {
+    s.parse().unwrap()
+}
+
+fn frame(dst: &str, src: &str) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    write_header(&mut f, mac(dst), mac(src), 0x0800).unwrap();
+    f
+}
+
+fn t(s: u64) -> Timestamp {
+    Timestamp::from_secs(s)
+}
+
+/// A switch with three ports, as the scenario tests use it.
+fn three_ports() -> (Switch, PortId, PortId, PortId) {
+    let mut sw = Switch::default();
+    let a = sw.add_port(PortPolicy::default()).unwrap();
+    let b = sw.add_port(PortPolicy::default()).unwrap();
+    let c = sw.add_port(PortPolicy::default()).unwrap();
+    (sw, a, b, c)
+}
+
+const H1: &str = "02:00:00:00:00:01";
+const H2: &str = "02:00:00:00:00:02";
+
+#[test]
+fn unknown_unicast_floods_then_known_forwards() {
+    let (mut sw, a, b, _c) = three_ports();
+    let d = sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::New);
+    assert_eq!(
+        d.action,
+        Action::Flood {
+            kind: FloodKind::UnknownUnicast
+        }
+    );
+    assert_eq!(sw.flood_targets(a).collect::<Vec<_>>(), vec![PortId(1), PortId(2)]);
+
+    let d = sw.decide(b, &frame(H1, H2), t(2), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: a });
+    let d = sw.decide(a, &frame(H2, H1), t(3), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: b });
+}
+
+#[test]
+fn broadcast_and_multicast_flood() {
+    let (mut sw, a, _, _) = three_ports();
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Flood {
+            kind: FloodKind::Broadcast
+        }
+    );
+    let d = sw.decide(a, &frame("33:33:00:00:00:01", H1), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Flood {
+            kind: FloodKind::Multicast
+        }
+    );
+}
+
+#[test]
+fn invalid_sources_are_dropped_and_not_learned() {
+    let (mut sw, a, _, _) = three_ports();
+    for src in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00"] {
+        let d = sw.decide(a, &frame(H2, src), t(1), Mode::Apply);
+        assert_eq!(
+            d.action,
+            Action::Drop {
+                reason: DropReason::InvalidSource
+            }
+        );
+        assert_eq!(d.learn, LearnOutcome::NotLearned);
+    }
+    assert!(sw.fdb().is_empty());
+}
+
+#[test]
+fn runts_are_dropped() {
+    let (mut sw, a, _, _) = three_ports();
+    let d = sw.decide(a, &[0u8; 13], t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::Runt
+        }
+    );
+}
+
+#[test]
+fn pause_frames_are_dropped_without_learning() {
+    let (mut sw, a, _, _) = three_ports();
+    let d = sw.decide(a, &frame("01:80:c2:00:00:01", H1), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::MacControl
+        }
+    );
+    assert!(sw.fdb().is_empty());
+}
+
+#[test]
+fn reserved_groups_are_learned_from_but_not_forwarded() {
+    let (mut sw, a, _, _) = three_ports();
+    for g in [0x02u8, 0x03, 0x0e, 0x0f] {
+        let dst = format!("01:80:c2:00:00:{g:02x}");
+        let d = sw.decide(a, &frame(&dst, H1), t(1), Mode::Apply);
+        assert_eq!(
+            d.action,
+            Action::Drop {
+                reason: DropReason::ReservedGroup
+            },
+            "{dst}"
+        );
+    }
+    assert_eq!(sw.fdb().lookup(FdbKey::new(0, mac(H1)), t(1)).unwrap().port, a);
+}
+
+#[test]
+fn stp_bpdus_flood_when_no_stp_runs() {
+    let (mut sw, a, _, _) = three_ports();
+    let d = sw.decide(a, &frame("01:80:c2:00:00:00", H1), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Flood {
+            kind: FloodKind::Multicast
+        }
+    );
+}
+
+#[test]
+fn group_fwd_mask_opens_reserved_groups_except_restricted() {
+    let (mut sw, a, _, _) = three_ports();
+    sw.set_group_fwd_mask(1 << 0x0e).unwrap();
+    let d = sw.decide(a, &frame("01:80:c2:00:00:0e", H1), t(1), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    assert!(sw.set_group_fwd_mask(1 << 2).is_err());
+    assert!(sw.set_group_fwd_mask(1 << 1).is_err());
+}
+
+#[test]
+fn frame_for_the_ingress_port_is_dropped() {
+    let (mut sw, a, _, _) = three_ports();
+    sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
+    sw.decide(a, &frame(H1, H2), t(1), Mode::Apply);
+    let d = sw.decide(a, &frame(H2, H1), t(2), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::SamePort
+        }
+    );
+}
+
+#[test]
+fn ageing_brings_flooding_back() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.set_ageing_time(10);
+    sw.decide(b, &frame(H1, H2), t(100), Mode::Apply);
+    assert_eq!(
+        sw.decide(a, &frame(H2, H1), t(105), Mode::Apply).action,
+        Action::Forward { port: b }
+    );
+    let d = sw.decide(a, &frame(H2, H1), t(111), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Flood {
+            kind: FloodKind::UnknownUnicast
+        }
+    );
+}
+
+#[test]
+fn mac_move_is_followed_at_once() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.decide(b, &frame(H1, H2), t(1), Mode::Apply);
+    let d = sw.decide(c, &frame(H1, H2), t(2), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::Moved { from: b });
+    assert_eq!(
+        sw.decide(a, &frame(H2, H1), t(3), Mode::Apply).action,
+        Action::Forward { port: c }
+    );
+}
+
+#[test]
+fn static_entries_hold_against_moves_and_frames_still_flow() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.fdb_mut()
+        .add_static(FdbKey::new(0, mac(H2)), b, t(0))
+        .unwrap();
+    let d = sw.decide(c, &frame(H1, H2), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::Static { port: b });
+    assert!(matches!(d.action, Action::Flood { .. }));
+    assert_eq!(
+        sw.decide(a, &frame(H2, H1), t(1), Mode::Apply).action,
+        Action::Forward { port: b }
+    );
+}
+
+#[test]
+fn fdb_limit_refuses_but_still_floods() {
+    let (mut sw, a, _, _) = three_ports();
+    sw.set_fdb_max(1);
+    sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
+    let d = sw.decide(a, &frame(H1, H2), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::RefusedFull);
+    assert_eq!(d.action, Action::Drop { reason: DropReason::SamePort });
+    let d = sw.decide(a, &frame("02:00:00:00:00:09", "02:00:00:00:00:03"), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::RefusedFull);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    assert_eq!(sw.fdb().counters().refused_full, 2);
+}
+
+#[test]
+fn per_port_limit_comes_from_policy_or_switch_default() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.set_fdb_max_per_port(1);
+    sw.set_port_policy(b, PortPolicy { max_learned: Some(2) }).unwrap();
+    sw.decide(a, &frame(H2, "02:00:00:00:00:11"), t(1), Mode::Apply);
+    let d = sw.decide(a, &frame(H2, "02:00:00:00:00:12"), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::RefusedPortLimit);
+    sw.decide(b, &frame(H2, "02:00:00:00:00:21"), t(1), Mode::Apply);
+    let d = sw.decide(b, &frame(H2, "02:00:00:00:00:22"), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::New);
+}
+
+#[test]
+fn removing_a_port_flushes_its_entries() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.decide(b, &frame(H1, H2), t(1), Mode::Apply);
+    sw.fdb_mut()
+        .add_static(FdbKey::new(0, mac("02:00:00:00:00:07")), b, t(0))
+        .unwrap();
+    assert_eq!(sw.remove_port(b).unwrap(), 2);
+    assert!(sw.fdb().is_empty());
+    assert_eq!(sw.flood_targets(a).count(), 1);
+    // The slot is reused.
+    assert_eq!(sw.add_port(PortPolicy::default()).unwrap(), b);
+}
+
+#[test]
+fn single_port_switch_has_nowhere_to_flood() {
+    let mut sw = Switch::default();
+    let a = sw.add_port(PortPolicy::default()).unwrap();
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(d.action, Action::Drop { reason: DropReason::NoEgress });
+}
+
+#[test]
+fn preview_mode_learns_nothing() {
+    let (mut sw, a, _, _) = three_ports();
+    let d = sw.decide(a, &frame(H2, H1), t(1), Mode::Preview);
+    assert_eq!(d.learn, LearnOutcome::New);
+    assert!(sw.fdb().is_empty());
+    assert_eq!(sw.fdb().counters(), FdbCounters::default());
+}
+
+#[test]
+fn tagged_frames_are_switched_untouched_in_vlan_0() {
+    let (mut sw, a, b, _) = three_ports();
+    let mut f = frame(H1, H2);
+    f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    f[14..16].copy_from_slice(&10u16.to_be_bytes());
+    let d = sw.decide(b, &f, t(1), Mode::Apply);
+    assert_eq!(d.vlan, 0);
+    assert_eq!(sw.fdb().lookup(FdbKey::new(0, mac(H2)), t(1)).unwrap().port, b);
+    let _ = a;
+}
+
+mod model {
+    //! The FDB against a model that stores entries in a plain list.
+    use super::super::fdb::*;
+    use super::super::{PortId, Timestamp};
+    use crate::wire::MacAddr;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Learn { mac: u8, port: u16 },
+        Static { mac: u8, port: u16 },
+        Remove { mac: u8 },
+        Flush { port: Option<u16>, statics: bool },
+        Age,
+        Tick { secs: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..12, 0u16..4).prop_map(|(mac, port)| Op::Learn { mac, port }),
+            1 => (0u8..12, 0u16..4).prop_map(|(mac, port)| Op::Static { mac, port }),
+            1 => (0u8..12).prop_map(|mac| Op::Remove { mac }),
+            1 => (proptest::option::of(0u16..4), any::<bool>())
+                .prop_map(|(port, statics)| Op::Flush { port, statics }),
+            1 => Just(Op::Age),
+            2 => (0u64..8).prop_map(|secs| Op::Tick { secs }),
+        ]
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    struct ModelEntry {
+        mac: u8,
+        port: u16,
+        is_static: bool,
+        updated: u64,
+    }
+
+    struct Model {
+        entries: Vec<ModelEntry>,
+        ageing: u64,
+        max: usize,
+        per_port: usize,
+    }
+
+    impl Model {
+        fn live(&self, e: &ModelEntry, now: u64) -> bool {
+            e.is_static || now - e.updated < self.ageing
+        }
+        fn learned_on(&self, port: u16) -> usize {
+            self.entries
+                .iter()
+                .filter(|e| !e.is_static && e.port == port)
+                .count()
+        }
+        fn learned(&self) -> usize {
+            self.entries.iter().filter(|e| !e.is_static).count()
+        }
+        fn learn(&mut self, mac: u8, port: u16, now: u64) {
+            if let Some(i) = self.entries.iter().position(|e| e.mac == mac) {
+                let e = self.entries[i];
+                if e.is_static {
+                    return;
+                }
+                if e.port == port {
+                    self.entries[i].updated = now;
+                    return;
+                }
+                if self.per_port != 0 && self.learned_on(port) >= self.per_port {
+                    self.entries.remove(i);
+                    return;
+                }
+                self.entries[i] = ModelEntry {
+                    mac,
+                    port,
+                    is_static: false,
+                    updated: now,
+                };
+                return;
+            }
+            if self.max != 0 && self.learned() >= self.max {
+                return;
+            }
+            if self.per_port != 0 && self.learned_on(port) >= self.per_port {
+                return;
+            }
+            self.entries.push(ModelEntry {
+                mac,
+                port,
+                is_static: false,
+                updated: now,
+            });
+        }
+    }
+
+    fn mac(m: u8) -> FdbKey {
+        FdbKey::new(0, MacAddr([2, 0, 0, 0, 0, m]))
+    }
+
+    proptest! {
+        #[test]
+        fn fdb_matches_model(
+            ops in proptest::collection::vec(op(), 1..200),
+            ageing in 1u64..20,
+            max in 0usize..8,
+            per_port in 0usize..4,
+        ) {
+            let mut fdb = Fdb::new(Duration::from_secs(ageing), max);
+            let mut model = Model { entries: vec![], ageing, max, per_port };
+            let mut now = 1000u64;
+            for op in ops {
+                let ts = Timestamp::from_secs(now);
+                match op {
+                    Op::Learn { mac: m, port } => {
+                        fdb.learn(mac(m), PortId(port), per_port, ts, true);
+                        model.learn(m, port, now);
+                    }
+                    Op::Static { mac: m, port } => {
+                        fdb.add_static(mac(m), PortId(port), ts).unwrap();
+                        model.entries.retain(|e| e.mac != m);
+                        model.entries.push(ModelEntry { mac: m, port, is_static: true, updated: now });
+                    }
+                    Op::Remove { mac: m } => {
+                        let had = model.entries.iter().any(|e| e.mac == m);
+                        prop_assert_eq!(fdb.remove(mac(m)).is_ok(), had);
+                        model.entries.retain(|e| e.mac != m);
+                    }
+                    Op::Flush { port, statics } => {
+                        let before = model.entries.len();
+                        model.entries.retain(|e| {
+                            !(port.is_none_or(|p| p == e.port) && (statics || !e.is_static))
+                        });
+                        let n = fdb.flush(port.map(PortId), statics);
+                        prop_assert_eq!(n, before - model.entries.len());
+                    }
+                    Op::Age => {
+                        let before = model.entries.len();
+                        let keep: Vec<_> = model.entries.iter().copied()
+                            .filter(|e| model.live(e, now)).collect();
+                        model.entries = keep;
+                        prop_assert_eq!(fdb.age(ts), before - model.entries.len());
+                    }
+                    Op::Tick { secs } => now += secs,
+                }
+                let ts = Timestamp::from_secs(now);
+                for m in 0u8..12 {
+                    let want = model.entries.iter()
+                        .find(|e| e.mac == m && model.live(e, now))
+                        .map(|e| e.port);
+                    prop_assert_eq!(fdb.lookup(mac(m), ts).map(|e| e.port.0), want, "mac {}", m);
+                }
+                prop_assert_eq!(fdb.len(), model.entries.len());
+                prop_assert_eq!(fdb.learned_total(), model.learned());
+                for p in 0u16..4 {
+                    prop_assert_eq!(fdb.learned_on(PortId(p)) as usize, model.learned_on(p));
+                }
+            }
+        }
+    }
+}
