@@ -27,13 +27,17 @@ pub struct PingResult {
     pub avg_ms: Option<f64>,
 }
 
-/// Runs `ping` inside `ns` and reads its summary.
+/// Runs `ping` inside `ns` and reads its summary: (sent, received, avg ms).
 pub fn ping(ns: &str, addr: &str, count: u32) -> anyhow::Result<(u32, u32, Option<f64>)> {
+    let c = count.to_string();
+    ping_args(ns, &["-i", "0.2", "-W", "2", "-c", &c, addr])
+}
+
+/// `ip netns exec NS ping -n -q ARGS`, summarized.
+pub fn ping_args(ns: &str, args: &[&str]) -> anyhow::Result<(u32, u32, Option<f64>)> {
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-n", "-q", "-i", "0.2", "-W", "2"])
-        .arg("-c")
-        .arg(count.to_string())
-        .arg(addr)
+        .args(["netns", "exec", ns, "ping", "-n", "-q"])
+        .args(args)
         .output()
         .context("cannot run `ip netns exec ... ping` (are iproute2 and iputils-ping installed?)")?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -44,7 +44,11 @@ enum Cmd {
     #[command(subcommand)]
     Fdb(FdbCmd),
     /// Change a switch-wide setting: ageing-time SECS, fdb-max N, fdb-max-per-port N, group-fwd-mask MASK.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Show the switch-wide settings.
     Get(JsonFlag),
     /// Per-port frame/byte counters and drops per reason.
@@ -128,12 +132,12 @@ enum PortCmd {
         max_learned: Option<u32>,
     },
     /// Remove a port (and any device the switch created for it).
-    Del { name: String },
+    Del { port: String },
     /// List ports.
     List(JsonFlag),
     /// Change a port's settings.
     Set {
-        name: String,
+        port: String,
         /// Learned FDB entries allowed on this port: a number (0 = unlimited) or "default".
         #[arg(long)]
         max_learned: String,
@@ -209,7 +213,7 @@ enum NsCmd {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = real_main(cli) {
-        eprintln!("l2sw: error: {e:#}");
+        eprintln!("l2sw: error: {}", l2sw::control::error_chain(&e));
         std::process::exit(1);
     }
 }
@@ -337,9 +341,9 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 });
                 (req, false, None)
             }
-            PortCmd::Del { name } => (Request::PortDel { name }, false, None),
+            PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
             PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
-            PortCmd::Set { name, max_learned } => {
+            PortCmd::Set { port, max_learned } => {
                 let max = match max_learned.as_str() {
                     "default" => None,
                     n => Some(n.parse::<u32>().map_err(|_| {
@@ -350,7 +354,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 };
                 (
                     Request::PortSet {
-                        name,
+                        name: port,
                         max_learned: max,
                     },
                     false,

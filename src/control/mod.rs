@@ -37,3 +37,31 @@ pub fn validate_switch_name(name: &str) -> Result<(), String> {
 pub fn socket_path(run_dir: &Path, name: &str) -> PathBuf {
     run_dir.join(format!("{name}.sock"))
 }
+
+/// An error and its causes as one line, leaving out causes whose text the
+/// message already includes (many of our messages name their cause).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(io).context("cannot write: disk on fire");
+        assert_eq!(error_chain(&e), "cannot write: disk on fire");
+        let e = anyhow::Error::new(std::io::Error::other("boom")).context("step failed");
+        assert_eq!(error_chain(&e), "step failed: boom");
+    }
+}

@@ -254,7 +254,7 @@ impl Handler for Inner {
     fn handle(&self, req: Request) -> Response {
         match self.run(req) {
             Ok(v) => Response::ok(v),
-            Err(e) => Response::err(format!("{e:#}")),
+            Err(e) => Response::err(crate::control::error_chain(&e)),
         }
     }
 }

@@ -11,6 +11,9 @@ use crate::wire::MacAddr;
 
 use super::resources::Owned;
 
+/// How long a new veth may take to become operational.
+const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A port ready to hand to the dataplane, and what to undo when it goes.
 pub struct Built {
     pub port: Box<dyn Port>,
@@ -130,6 +133,7 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             }
             netns::set_up(None, &host)?;
             configure_inside(Some(&req.ns), &inside, req.mac, req.mtu, &req.ip)?;
+            netns::wait_oper_up(None, &host, LINK_UP_TIMEOUT)?;
             let port = AfPacketPort::open(&host, PortKind::Iface)?;
             Built {
                 port: Box::new(port),

@@ -255,6 +255,34 @@ pub fn add_addr(netns: Option<&str>, ifname: &str, cidr: &Cidr) -> Result<(), Ne
     .map(|_| ())
 }
 
+/// Waits until the kernel has activated `ifname` (operational state UP).
+///
+/// A veth end brought up before its peer gets its transmit queue only when
+/// the kernel's link watcher sees the carrier come up, up to a second later;
+/// until then frames sent on it are silently dropped. Plugging waits for that
+/// so the first frames after `ns plug` are not lost.
+pub fn wait_oper_up(netns: Option<&str>, ifname: &str, timeout: std::time::Duration) -> Result<(), NetnsError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let out = ip_in(
+            format!("read state of {ifname}{}", where_(netns)),
+            netns,
+            &["-o", "link", "show", "dev", ifname],
+        )?;
+        if out.contains(" state UP ") {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(NetnsError::Command {
+                what: format!("bring up link {ifname}{}", where_(netns)),
+                cmd: format!("ip -o link show dev {ifname}"),
+                stderr: format!("still not operationally up after {timeout:?}: {}", out.trim()),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Reads the MAC of a link.
 pub fn link_mac(netns: Option<&str>, ifname: &str) -> Result<MacAddr, NetnsError> {
     let out = ip_in(

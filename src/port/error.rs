@@ -19,6 +19,12 @@ pub enum PortError {
         #[source]
         source: io::Error,
     },
+    /// A TAP device whose queue another process (a VM, another switch)
+    /// holds: the kernel lets only one attach to a single-queue TAP.
+    #[error(
+        "interface {name} is busy: another process (a VM or another switch) holds its TAP queue"
+    )]
+    Busy { name: String },
     #[error("interface {name} vanished")]
     Vanished { name: String },
     #[error("cannot receive on {name}: {source}")]

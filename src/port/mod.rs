@@ -17,9 +17,12 @@
 pub mod afpacket;
 mod batch;
 mod error;
+mod ifname;
 pub mod pipe;
 pub mod sys;
 pub mod tap;
+#[cfg(test)]
+mod testutil;
 
 use std::os::fd::RawFd;
 

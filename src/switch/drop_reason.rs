@@ -96,3 +96,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::DropReason;
+
+    #[test]
+    fn every_reason_is_documented() {
+        let doc = include_str!("../../docs/behaviour.md");
+        for r in DropReason::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", r.name())),
+                "docs/behaviour.md does not describe drop reason {}",
+                r.name()
+            );
+        }
+    }
+}

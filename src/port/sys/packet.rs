@@ -1,0 +1,485 @@
+//! AF_PACKET sockets: opening and configuring one, and moving frames in
+//! batches with `recvmmsg` / `sendmmsg` through preallocated headers.
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::{cvt, owned_fd, setsockopt, zeroed};
+
+/// EtherType 0x8100: the TPID to assume when the kernel did not say which.
+const ETH_P_8021Q: u16 = 0x8100;
+
+/// A raw AF_PACKET socket, owned.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    /// A non-blocking raw socket with protocol 0: it receives nothing until
+    /// [`bind`](Self::bind), so no frame of another interface can slip in
+    /// while it is being configured.
+    pub fn new_unbound() -> io::Result<PacketSocket> {
+        let ty = libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        // SAFETY: plain socket(2) call; the result is checked and wrapped.
+        let fd = owned_fd(unsafe { libc::socket(libc::AF_PACKET, ty, 0) })?;
+        Ok(PacketSocket { fd })
+    }
+
+    /// PACKET_IGNORE_OUTGOING (Linux >= 4.20): do not deliver frames the
+    /// device transmits, the switch's own included.
+    pub fn set_ignore_outgoing(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        setsockopt(
+            &self.fd,
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            &one,
+        )
+    }
+
+    /// PACKET_AUXDATA: attach a `tpacket_auxdata` to each frame, the only way
+    /// to learn the VLAN tag the kernel stripped and the frame's real length.
+    pub fn set_auxdata(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
+    }
+
+    /// Promiscuous mode on `ifindex` for as long as this socket is open (the
+    /// kernel drops the membership when the socket closes, so a crash does
+    /// not leave the interface promiscuous).
+    pub fn add_promisc_membership(&self, ifindex: u32) -> io::Result<()> {
+        let mut mreq: libc::packet_mreq = zeroed();
+        mreq.mr_ifindex = ifindex_c(ifindex)?;
+        mreq.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
+        setsockopt(
+            &self.fd,
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+        )
+    }
+
+    /// Asks for `bytes` of receive and send buffer: the `*FORCE` variants
+    /// pass `net.core.{r,w}mem_max` with CAP_NET_ADMIN; without it, the plain
+    /// options get what the sysctl allows. Best effort: a small buffer only
+    /// means earlier drops under bursts.
+    pub fn grow_buffers(&self, bytes: usize) {
+        let val = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if setsockopt(&self.fd, libc::SOL_SOCKET, force, &val).is_err() {
+                let _ = setsockopt(&self.fd, libc::SOL_SOCKET, plain, &val);
+            }
+        }
+    }
+
+    /// Binds to `ifindex` for all EtherTypes: from here on the socket
+    /// receives that interface's frames, and sends go out on it.
+    pub fn bind(&self, ifindex: u32) -> io::Result<()> {
+        let mut sll: libc::sockaddr_ll = zeroed();
+        sll.sll_family = libc::AF_PACKET as libc::c_ushort;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = ifindex_c(ifindex)?;
+        // SAFETY: `sll` is a valid sockaddr_ll living across the call and the
+        // length passed is its size.
+        let ret = unsafe {
+            libc::bind(
+                self.fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        cvt(ret).map(drop)
+    }
+
+    /// The ifindex the socket is bound to now. The kernel resets it to -1
+    /// when the device is unregistered (deleted or moved to another
+    /// namespace), which tells "gone" apart from an index reused later.
+    pub fn bound_ifindex(&self) -> io::Result<i32> {
+        let mut sll: libc::sockaddr_ll = zeroed();
+        let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `sll` and `len` are valid and exclusively borrowed for the
+        // call; `len` tells the kernel how much of `sll` it may write.
+        let ret = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        cvt(ret)?;
+        Ok(sll.sll_ifindex)
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn ifindex_c(ifindex: u32) -> io::Result<libc::c_int> {
+    libc::c_int::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// An outer VLAN tag the kernel took out of a received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrippedTag {
+    pub tpid: u16,
+    pub tci: u16,
+}
+
+/// What the kernel said about one received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Bytes written into the buffer.
+    pub copied: usize,
+    /// Length of the frame as the kernel had it (without a stripped tag).
+    pub wire_len: usize,
+    /// Fewer than `wire_len` bytes were delivered.
+    pub truncated: bool,
+    /// The device transmitted this frame (sll_pkttype == PACKET_OUTGOING).
+    pub outgoing: bool,
+    /// The outer tag the kernel stripped, to be put back.
+    pub vlan: Option<StrippedTag>,
+    /// TP_STATUS_CSUMNOTREADY: the L4 checksum was left for offload
+    /// (CHECKSUM_PARTIAL, e.g. a local stack sending through a veth), so the
+    /// bytes hold only the pseudo-header sum.
+    pub csum_not_ready: bool,
+}
+
+/// Room for one `tpacket_auxdata` control message with margin, aligned like
+/// `cmsghdr`.
+const CMSG_BUF_LEN: usize = 64;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct CmsgBuf([u8; CMSG_BUF_LEN]);
+
+/// Preallocated `recvmmsg` state: one header, iovec, address and control
+/// buffer per frame, reused by every call.
+pub struct RecvMmsg {
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_ll>,
+    ctrl: Vec<CmsgBuf>,
+}
+
+// SAFETY: the raw pointers inside `hdrs`/`iovs` are written right before each
+// `recvmmsg` call, from borrows valid for that call, and never dereferenced by
+// Rust code; between calls they are stale values nobody reads through. Moving
+// the struct to another thread therefore shares nothing.
+unsafe impl Send for RecvMmsg {}
+
+impl RecvMmsg {
+    pub fn new(capacity: usize) -> RecvMmsg {
+        let mut r = RecvMmsg {
+            hdrs: Vec::new(),
+            iovs: Vec::new(),
+            addrs: Vec::new(),
+            ctrl: Vec::new(),
+        };
+        r.reserve(capacity);
+        r
+    }
+
+    fn reserve(&mut self, n: usize) {
+        if self.hdrs.len() < n {
+            self.hdrs.resize(n, zeroed());
+            self.iovs.resize(n, zeroed());
+            self.addrs.resize(n, zeroed());
+            self.ctrl.resize(n, CmsgBuf([0; CMSG_BUF_LEN]));
+        }
+    }
+
+    /// Receives up to one frame per buffer in `bufs`, without blocking.
+    /// Returns how many arrived; `EAGAIN` when none. Read each frame's
+    /// details with [`meta`](Self::meta).
+    pub fn recv<'a, I>(&mut self, sock: &PacketSocket, bufs: I) -> io::Result<usize>
+    where
+        I: IntoIterator<Item = &'a mut [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let bufs = bufs.into_iter();
+        let n = bufs.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.reserve(n);
+        let slots = self
+            .hdrs
+            .iter_mut()
+            .zip(self.iovs.iter_mut())
+            .zip(self.addrs.iter_mut())
+            .zip(self.ctrl.iter_mut());
+        for ((((hdr, iov), addr), ctrl), buf) in slots.zip(bufs) {
+            iov.iov_base = buf.as_mut_ptr().cast();
+            iov.iov_len = buf.len();
+            // The kernel overwrites the lengths and flags on every call, so
+            // all of them are reset, not only the buffer pointers.
+            let m = &mut hdr.msg_hdr;
+            m.msg_name = (addr as *mut libc::sockaddr_ll).cast();
+            m.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            m.msg_iov = iov;
+            m.msg_iovlen = 1;
+            m.msg_control = ctrl.0.as_mut_ptr().cast();
+            m.msg_controllen = CMSG_BUF_LEN as _;
+            m.msg_flags = 0;
+            hdr.msg_len = 0;
+        }
+        // MSG_TRUNC makes msg_len the frame's full length, so a frame longer
+        // than its buffer is detected instead of silently cut.
+        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
+        // SAFETY: `hdrs[..n]` were just initialised above; each points to one
+        // iovec, sockaddr_ll and control buffer owned by `self` (which is
+        // exclusively borrowed, so none moves during the call) and to a
+        // caller buffer borrowed for 'a, which outlives the call; every
+        // length given is the size of the memory it describes. A null
+        // timeout is allowed.
+        let ret = unsafe {
+            libc::recvmmsg(
+                sock.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                n as libc::c_uint,
+                flags,
+                std::ptr::null_mut(),
+            )
+        };
+        cvt(ret).map(|r| r as usize)
+    }
+
+    /// Details of frame `i` of the last [`recv`](Self::recv).
+    pub fn meta(&self, i: usize) -> RxMeta {
+        let hdr = &self.hdrs[i];
+        let full = hdr.msg_len as usize;
+        let copied = full.min(self.iovs[i].iov_len);
+        // size_t on glibc, socklen_t on musl.
+        #[allow(clippy::unnecessary_cast)]
+        let ctrl_len = (hdr.msg_hdr.msg_controllen as usize).min(CMSG_BUF_LEN);
+        let aux = parse_auxdata(&self.ctrl[i].0[..ctrl_len]);
+        let mut meta = RxMeta {
+            copied,
+            wire_len: full,
+            truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || copied < full,
+            outgoing: self.addrs[i].sll_pkttype == libc::PACKET_OUTGOING,
+            vlan: None,
+            csum_not_ready: false,
+        };
+        if let Some(aux) = aux {
+            // tp_len is the length before a socket filter cut the frame to
+            // tp_snaplen; msg_len alone would not show that cut.
+            meta.wire_len = meta.wire_len.max(aux.len as usize);
+            meta.truncated |= aux.len > aux.snaplen;
+            meta.csum_not_ready = aux.status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            if aux.status & libc::TP_STATUS_VLAN_VALID != 0 {
+                let tpid = if aux.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    aux.vlan_tpid
+                } else {
+                    ETH_P_8021Q
+                };
+                meta.vlan = Some(StrippedTag {
+                    tpid,
+                    tci: aux.vlan_tci,
+                });
+            }
+        }
+        meta
+    }
+}
+
+/// The fields of `struct tpacket_auxdata` the port uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Auxdata {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+}
+
+/// Finds the SOL_PACKET/PACKET_AUXDATA message in a control buffer.
+///
+/// Parsed from bytes rather than through `CMSG_*` pointers: the layout is the
+/// kernel ABI (`struct cmsghdr` then the data, each aligned to `size_t`).
+fn parse_auxdata(ctrl: &[u8]) -> Option<Auxdata> {
+    const ALIGN: usize = size_of::<usize>();
+    let align = |n: usize| (n + ALIGN - 1) & !(ALIGN - 1);
+    let hdr_len = align(size_of::<libc::cmsghdr>());
+    let aux_len = size_of::<libc::tpacket_auxdata>();
+    let u32_at = |b: &[u8], o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    let u16_at = |b: &[u8], o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap());
+
+    let mut off = 0;
+    while off + hdr_len <= ctrl.len() {
+        let h = &ctrl[off..];
+        let cmsg_len = usize::from_ne_bytes(h[..ALIGN].try_into().unwrap());
+        let level = i32::from_ne_bytes(h[ALIGN..ALIGN + 4].try_into().unwrap());
+        let ty = i32::from_ne_bytes(h[ALIGN + 4..ALIGN + 8].try_into().unwrap());
+        if cmsg_len < hdr_len || off + cmsg_len > ctrl.len() {
+            return None;
+        }
+        if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && cmsg_len >= hdr_len + aux_len
+        {
+            let d = &h[hdr_len..hdr_len + aux_len];
+            // struct tpacket_auxdata: u32 status, len, snaplen; u16 mac, net,
+            // vlan_tci, vlan_tpid.
+            return Some(Auxdata {
+                status: u32_at(d, 0),
+                len: u32_at(d, 4),
+                snaplen: u32_at(d, 8),
+                vlan_tci: u16_at(d, 16),
+                vlan_tpid: u16_at(d, 18),
+            });
+        }
+        off += align(cmsg_len);
+    }
+    None
+}
+
+/// Preallocated `sendmmsg` state, grown only when a larger batch comes.
+pub struct SendMmsg {
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+}
+
+// SAFETY: as for `RecvMmsg`: the pointers are rewritten before each call from
+// borrows valid for that call and never dereferenced by Rust code.
+unsafe impl Send for SendMmsg {}
+
+impl SendMmsg {
+    pub fn new(capacity: usize) -> SendMmsg {
+        SendMmsg {
+            hdrs: vec![zeroed(); capacity],
+            iovs: vec![zeroed(); capacity],
+        }
+    }
+
+    /// Sends `frames` in order on the bound interface, without blocking.
+    /// Returns how many the kernel took and, when not all, the error of the
+    /// first one it refused.
+    pub fn send(&mut self, sock: &PacketSocket, frames: &[&[u8]]) -> (usize, Option<io::Error>) {
+        let n = frames.len();
+        if self.hdrs.len() < n {
+            self.hdrs.resize(n, zeroed());
+            self.iovs.resize(n, zeroed());
+        }
+        for ((hdr, iov), frame) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()).zip(frames) {
+            // The kernel only reads through iov_base on send; the pointer is
+            // `*mut` because the C struct is shared with receive.
+            iov.iov_base = frame.as_ptr() as *mut libc::c_void;
+            iov.iov_len = frame.len();
+            // No msg_name: the socket is bound, the kernel uses its ifindex.
+            hdr.msg_hdr = zeroed();
+            hdr.msg_hdr.msg_iov = iov;
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_len = 0;
+        }
+        let mut sent = 0;
+        while sent < n {
+            let rest = &mut self.hdrs[sent..n];
+            // SAFETY: `rest` are initialised headers, each with one iovec in
+            // `self.iovs` (not moved: `self` is exclusively borrowed) that
+            // points into a frame of `frames`, borrowed for the whole call;
+            // the kernel only reads those and writes each `msg_len`.
+            let ret = unsafe {
+                libc::sendmmsg(
+                    sock.as_raw_fd(),
+                    rest.as_mut_ptr(),
+                    rest.len() as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            match ret {
+                r if r > 0 => sent += r as usize,
+                // sendmmsg reports an error only when the very first message
+                // fails; after a partial send, the loop calls again from the
+                // refused frame to learn its errno.
+                0 => return (sent, Some(io::Error::from_raw_os_error(libc::EAGAIN))),
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return (sent, Some(e));
+                }
+            }
+        }
+        (sent, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A control buffer holding `msgs` as the kernel lays them out.
+    fn ctrl(msgs: &[(i32, i32, &[u8])]) -> Vec<u8> {
+        let a = size_of::<usize>();
+        let hdr = size_of::<libc::cmsghdr>().next_multiple_of(a);
+        let mut out = Vec::new();
+        for (level, ty, data) in msgs {
+            let len = hdr + data.len();
+            out.extend_from_slice(&len.to_ne_bytes());
+            out.extend_from_slice(&level.to_ne_bytes());
+            out.extend_from_slice(&ty.to_ne_bytes());
+            out.resize(out.len() + hdr - (a + 8), 0);
+            out.extend_from_slice(data);
+            out.resize(out.len().next_multiple_of(a), 0);
+        }
+        out
+    }
+
+    fn aux_bytes(status: u32, len: u32, snaplen: u32, tci: u16, tpid: u16) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&status.to_ne_bytes());
+        d.extend_from_slice(&len.to_ne_bytes());
+        d.extend_from_slice(&snaplen.to_ne_bytes());
+        d.extend_from_slice(&0u16.to_ne_bytes());
+        d.extend_from_slice(&14u16.to_ne_bytes());
+        d.extend_from_slice(&tci.to_ne_bytes());
+        d.extend_from_slice(&tpid.to_ne_bytes());
+        assert_eq!(d.len(), size_of::<libc::tpacket_auxdata>());
+        d
+    }
+
+    #[test]
+    fn auxdata_found_after_another_message() {
+        let aux = aux_bytes(libc::TP_STATUS_VLAN_VALID, 1500, 1400, 0x200a, 0x88a8);
+        let buf = ctrl(&[
+            (libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[0u8; 16]),
+            (libc::SOL_PACKET, libc::PACKET_AUXDATA, &aux),
+        ]);
+        assert_eq!(
+            parse_auxdata(&buf),
+            Some(Auxdata {
+                status: libc::TP_STATUS_VLAN_VALID,
+                len: 1500,
+                snaplen: 1400,
+                vlan_tci: 0x200a,
+                vlan_tpid: 0x88a8,
+            })
+        );
+    }
+
+    #[test]
+    fn auxdata_absent_or_malformed_is_none() {
+        assert_eq!(parse_auxdata(&[]), None);
+        let aux = aux_bytes(0, 60, 60, 0, 0);
+        let mut buf = ctrl(&[(libc::SOL_PACKET, libc::PACKET_AUXDATA, &aux)]);
+        // A cmsg_len pointing past the buffer must not be followed.
+        buf[0] = 0xff;
+        assert_eq!(parse_auxdata(&buf), None);
+        let short = ctrl(&[(libc::SOL_PACKET, libc::PACKET_AUXDATA, &aux[..8])]);
+        assert_eq!(parse_auxdata(&short), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! The lab fixture for integration tests: a switch process with a unique
+//! name and socket directory, namespaces plugged into it, raw-frame
+//! endpoints inside them, and cleanup on drop even when a test fails.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use l2sw::netns;
+use l2sw::port::afpacket::AfPacketPort;
+use l2sw::port::{Port, PortKind, RxBatch};
+use l2sw::wire::{write_header, MacAddr};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_l2sw");
+
+/// Fails the test (never skips it) when not root.
+pub fn require_root() {
+    if !l2sw::demo::is_root() {
+        panic!(
+            "this test needs root (it creates network namespaces, veth pairs and TAP devices): run `sudo cargo test --release`"
+        );
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A short name unique to this process and call: `tag` + pid + sequence.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "{tag}{}{}",
+        std::process::id() % 100_000,
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A running `l2sw run` process.
+pub struct Switch {
+    pub name: String,
+    pub run_dir: PathBuf,
+    child: Option<Child>,
+    /// Namespaces and links this test may have caused; removed on drop if the
+    /// switch did not remove them.
+    netns: Vec<String>,
+    links: Vec<String>,
+}
+
+impl Switch {
+    pub fn start(tag: &str) -> Switch {
+        Self::start_with(tag, &[])
+    }
+
+    /// Starts `l2sw run EXTRA...` and waits for its control socket.
+    pub fn start_with(tag: &str, extra: &[&str]) -> Switch {
+        require_root();
+        let name = unique(tag);
+        let run_dir = std::env::temp_dir().join(format!("l2sw-test-{name}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let child = Command::new(BIN)
+            .args(["--name", &name, "--run-dir"])
+            .arg(&run_dir)
+            .arg("run")
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start l2sw");
+        let mut sw = Switch {
+            name,
+            run_dir,
+            child: Some(child),
+            netns: Vec::new(),
+            links: Vec::new(),
+        };
+        sw.wait_ready();
+        sw
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join(format!("{}.sock", self.name))
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("l2sw exited during startup: {status}");
+                }
+            }
+            if self.cli(&["status"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("l2sw {} did not answer on {:?}", self.name, self.socket());
+    }
+
+    /// A namespace name unique to this switch.
+    pub fn ns(&mut self, short: &str) -> String {
+        let n = format!("{}-{short}", self.name);
+        self.netns.push(n.clone());
+        n
+    }
+
+    /// Remembers a link to delete on drop.
+    pub fn own_link(&mut self, name: &str) {
+        self.links.push(name.to_string());
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["--name", &self.name, "--run-dir"])
+            .arg(&self.run_dir)
+            .args(args)
+            .output()
+            .expect("run l2sw client")
+    }
+
+    /// Runs a client command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "l2sw {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a client command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "l2sw {args:?} should have failed but printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("valid JSON")
+    }
+
+    /// Plugs a namespace: `ns plug NS --ip IP --mac MAC [EXTRA...]`.
+    pub fn plug(&mut self, short: &str, ip: &str, mac: &str, extra: &[&str]) -> String {
+        let ns = self.ns(short);
+        let mut args = vec!["ns", "plug", &ns, "--ip", ip, "--mac", mac];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+        ns
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGTERM and wait; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.stop();
+        for ns in &self.netns {
+            if netns::exists(ns) {
+                let _ = netns::delete(ns);
+            }
+        }
+        for l in &self.links {
+            if netns::link_exists(None, l) {
+                let _ = netns::delete_link(None, l);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// Pings `addr` from `ns`; returns (sent, received).
+pub fn ping(ns: &str, addr: &str, extra: &[&str]) -> (u32, u32) {
+    let mut args = vec!["-c", "3", "-i", "0.2", "-W", "2"];
+    args.extend_from_slice(extra);
+    args.push(addr);
+    let (s, r, _) = l2sw::demo::ping_args(ns, &args).expect("ping runs");
+    (s, r)
+}
+
+/// A raw-frame endpoint on an interface inside a namespace.
+pub struct Endpoint {
+    port: AfPacketPort,
+    batch: RxBatch,
+    /// Frames read while looking for others, kept for the next `collect`.
+    backlog: Vec<Vec<u8>>,
+}
+
+/// EtherType for test frames (IEEE 802 local experimental).
+pub const TEST_ETHERTYPE: u16 = 0x88b5;
+
+impl Endpoint {
+    pub fn open(ns: &str, ifname: &str) -> Endpoint {
+        let port = netns::run_in(ns, || AfPacketPort::open(ifname, PortKind::Iface))
+            .expect("enter namespace")
+            .expect("open AF_PACKET socket in namespace");
+        Endpoint {
+            port,
+            batch: RxBatch::new(32),
+            backlog: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, frame: &[u8]) {
+        let (n, err) = self.port.send_batch(&[frame]);
+        assert_eq!(n, 1, "send failed: {err:?}");
+    }
+
+    /// Frames of TEST_ETHERTYPE carrying `marker` that arrive within `wait`.
+    pub fn collect(&mut self, marker: &[u8], wait: Duration) -> Vec<Vec<u8>> {
+        self.collect_where(|f| is_test_frame(f, marker), wait)
+    }
+
+    /// Frames matching `pred` that arrive within `wait`.
+    pub fn collect_where(&mut self, pred: impl Fn(&[u8]) -> bool, wait: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + wait;
+        let (mut out, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.backlog).into_iter().partition(|f| pred(f));
+        self.backlog = rest;
+        while Instant::now() < deadline {
+            let n = self.port.recv_batch(&mut self.batch).expect("recv");
+            for s in self.batch.iter().take(n) {
+                let f = s.frame();
+                if pred(f) {
+                    out.push(f.to_vec());
+                } else if self.backlog.len() < 10_000 {
+                    self.backlog.push(f.to_vec());
+                }
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        out
+    }
+
+    /// Forgets everything received so far.
+    pub fn drain(&mut self) {
+        self.collect_where(|_| true, Duration::from_millis(50));
+    }
+}
+
+fn is_test_frame(f: &[u8], marker: &[u8]) -> bool {
+    f.len() >= 14 + marker.len()
+        && f[12..14] == TEST_ETHERTYPE.to_be_bytes()
+        && f[14..14 + marker.len()] == *marker
+}
+
+/// A test frame of `len` bytes: header, marker, then a byte pattern.
+pub fn test_frame(dst: MacAddr, src: MacAddr, marker: &[u8], len: usize) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    write_header(&mut f, dst, src, TEST_ETHERTYPE).unwrap();
+    f[14..14 + marker.len()].copy_from_slice(marker);
+    f
+}
+
+pub fn mac(s: &str) -> MacAddr {
+    s.parse().unwrap()
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
