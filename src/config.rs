@@ -106,10 +106,16 @@ impl Config {
             }
         }
         for p in &self.ports {
-            out.push((format!("[[port]] {}", p.ifname), Request::PortAdd(p.clone())));
+            out.push((
+                format!("[[port]] {}", p.ifname),
+                Request::PortAdd(p.clone()),
+            ));
         }
         for n in &self.namespaces {
-            out.push((format!("[[namespace]] {}", n.ns), Request::NsPlug(n.clone())));
+            out.push((
+                format!("[[namespace]] {}", n.ns),
+                Request::NsPlug(n.clone()),
+            ));
         }
         out
     }
@@ -169,6 +175,8 @@ mod tests {
         let e = Config::parse("[[namespace]]\nns = \"r\"\nip = [\"1.2.3.4\"]\n", "x").unwrap_err();
         assert!(e.to_string().contains("invalid address"), "{e}");
         let e = Config::from_file(Path::new("/nonexistent/l2sw.toml")).unwrap_err();
-        assert!(e.to_string().contains("cannot read config /nonexistent/l2sw.toml"));
+        assert!(e
+            .to_string()
+            .contains("cannot read config /nonexistent/l2sw.toml"));
     }
 }

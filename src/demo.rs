@@ -39,7 +39,9 @@ pub fn ping_args(ns: &str, args: &[&str]) -> anyhow::Result<(u32, u32, Option<f6
         .args(["netns", "exec", ns, "ping", "-n", "-q"])
         .args(args)
         .output()
-        .context("cannot run `ip netns exec ... ping` (are iproute2 and iputils-ping installed?)")?;
+        .context(
+            "cannot run `ip netns exec ... ping` (are iproute2 and iputils-ping installed?)",
+        )?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut sent = 0;
     let mut received = 0;
@@ -134,8 +136,16 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
             }
         };
         show("ports (l2sw port list)", Request::PortList, render::ports);
-        show("forwarding database (l2sw fdb show)", Request::FdbShow { port: None }, render::fdb);
-        show("counters (l2sw stats)", Request::Stats { port: None }, render::stats);
+        show(
+            "forwarding database (l2sw fdb show)",
+            Request::FdbShow { port: None },
+            render::fdb,
+        );
+        show(
+            "counters (l2sw stats)",
+            Request::Stats { port: None },
+            render::stats,
+        );
         Ok(all_ok)
     })();
 
@@ -151,7 +161,10 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         .filter(|ns| netns::exists(ns))
         .collect();
     if left.is_empty() && errors.is_empty() {
-        println!("   removed {} namespaces and their links", lab.namespaces.len());
+        println!(
+            "   removed {} namespaces and their links",
+            lab.namespaces.len()
+        );
     } else if !left.is_empty() {
         anyhow::bail!("namespaces left behind: {}", left.join(", "));
     }

@@ -17,7 +17,11 @@ use l2sw::switch::Settings;
 use l2sw::wire::MacAddr;
 
 #[derive(Parser)]
-#[command(name = "l2sw", version, about = "A userspace L2 switch for Linux you can see into")]
+#[command(
+    name = "l2sw",
+    version,
+    about = "A userspace L2 switch for Linux you can see into"
+)]
 struct Cli {
     /// Which switch: each name has its own control socket.
     #[arg(long, global = true, env = "L2SW_NAME", default_value = DEFAULT_NAME)]
@@ -235,9 +239,11 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     };
     // Signals first: a SIGTERM during setup must still clean up.
     let (sig_tx, sig_rx) = crossbeam_channel::bounded::<String>(1);
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-            .context("cannot install signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let _ = sig_tx.send(format!("signal {sig}"));
@@ -299,11 +305,14 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     }
 }
 
+/// Turns a result into the text table people read.
+type Renderer = fn(&Value) -> String;
+
 /// Sends `cmd` to the running switch and prints the answer.
 fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()> {
     let path = socket_path(run_dir, name);
     let mut c = Client::connect(name, &path)?;
-    let (req, json, show): (Request, bool, Option<fn(&Value) -> String>) = match cmd {
+    let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
         Cmd::Run(_) | Cmd::Demo => unreachable!("handled by real_main"),
         Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
         Cmd::Port(p) => match p {
@@ -430,7 +439,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     Ok(())
 }
 
-fn print_result(v: &Value, json: bool, show: Option<fn(&Value) -> String>) {
+fn print_result(v: &Value, json: bool, show: Option<Renderer>) {
     match (json, show) {
         (false, Some(f)) => print!("{}", f(v)),
         // Changes print what they did as one JSON line: scriptable and still readable.

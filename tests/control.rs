@@ -26,7 +26,10 @@ fn bad_requests_get_precise_errors_and_the_switch_keeps_running() {
         (b"[1,2]\n", "must be a JSON object"),
         (b"{}\n", "no \"cmd\" field"),
         (b"{\"cmd\":\"reboot\"}\n", "unknown command \"reboot\""),
-        (b"{\"cmd\":\"port-del\",\"name\":\"ghost\"}\n", "no port named ghost"),
+        (
+            b"{\"cmd\":\"port-del\",\"name\":\"ghost\"}\n",
+            "no port named ghost",
+        ),
         (b"{\"cmd\":\"port-del\"}\n", "missing field `name`"),
         (
             b"{\"cmd\":\"fdb-add\",\"mac\":\"02:00:00:00:00:zz\",\"port\":\"x\"}\n",
@@ -40,11 +43,26 @@ fn bad_requests_get_precise_errors_and_the_switch_keeps_running() {
             b"{\"cmd\":\"ns-plug\",\"ns\":\"x\",\"ip\":[\"10.0.0.1/40\"]}\n",
             "prefix too long",
         ),
-        (b"{\"cmd\":\"ns-plug\",\"ns\":\"../etc\"}\n", "invalid namespace name"),
-        (b"{\"cmd\":\"set\",\"key\":\"ageing-time\",\"value\":\"soon\"}\n", "not a non-negative integer"),
-        (b"{\"cmd\":\"set\",\"key\":\"speed\",\"value\":1}\n", "unknown setting \"speed\""),
-        (b"{\"cmd\":\"port-add\",\"kind\":\"iface\",\"ifname\":\"nosuchif0\"}\n", "no interface named nosuchif0"),
-        (b"{\"cmd\":\"ns-unplug\",\"ns\":\"nowhere\"}\n", "not plugged"),
+        (
+            b"{\"cmd\":\"ns-plug\",\"ns\":\"../etc\"}\n",
+            "invalid namespace name",
+        ),
+        (
+            b"{\"cmd\":\"set\",\"key\":\"ageing-time\",\"value\":\"soon\"}\n",
+            "not a non-negative integer",
+        ),
+        (
+            b"{\"cmd\":\"set\",\"key\":\"speed\",\"value\":1}\n",
+            "unknown setting \"speed\"",
+        ),
+        (
+            b"{\"cmd\":\"port-add\",\"kind\":\"iface\",\"ifname\":\"nosuchif0\"}\n",
+            "no interface named nosuchif0",
+        ),
+        (
+            b"{\"cmd\":\"ns-unplug\",\"ns\":\"nowhere\"}\n",
+            "not plugged",
+        ),
         (b"\xff\xfe\n", "not valid UTF-8"),
     ];
     for (line, want) in cases {
@@ -71,7 +89,8 @@ fn bad_requests_get_precise_errors_and_the_switch_keeps_running() {
 
     // Several requests on one connection.
     let mut s = UnixStream::connect(sw.socket()).unwrap();
-    s.write_all(b"{\"cmd\":\"status\"}\n{\"cmd\":\"get\"}\n").unwrap();
+    s.write_all(b"{\"cmd\":\"status\"}\n{\"cmd\":\"get\"}\n")
+        .unwrap();
     let mut r = BufReader::new(s);
     for _ in 0..2 {
         let mut line = String::new();
@@ -133,7 +152,10 @@ fn cli_errors_are_precise() {
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("already running"), "{e}");
-    assert!(sw.cli(&["status"]).status.success(), "the first switch still runs");
+    assert!(
+        sw.cli(&["status"]).status.success(),
+        "the first switch still runs"
+    );
 }
 
 #[test]
@@ -156,23 +178,56 @@ fn static_entries_settings_and_limits_through_the_cli() {
     // Frames to the static MAC go to b only; a frame *from* it on a does not move it.
     let (mut ea, mut eb) = (Endpoint::open(&a, "eth0"), Endpoint::open(&b, "eth0"));
     let w = Duration::from_millis(500);
-    ea.send(&test_frame(mac("02:00:00:00:00:09"), mac("02:aa:00:00:06:0a"), b"st", 60));
+    ea.send(&test_frame(
+        mac("02:00:00:00:00:09"),
+        mac("02:aa:00:00:06:0a"),
+        b"st",
+        60,
+    ));
     assert_eq!(eb.collect(b"st", w).len(), 1);
-    ea.send(&test_frame(mac("02:aa:00:00:06:0a"), mac("02:00:00:00:00:09"), b"mv", 60));
+    ea.send(&test_frame(
+        mac("02:aa:00:00:06:0a"),
+        mac("02:00:00:00:00:09"),
+        b"mv",
+        60,
+    ));
     let fdb = sw.json(&["fdb", "show", "--port", &b]);
-    assert!(fdb.as_array().unwrap().iter().any(|e| e["mac"] == "02:00:00:00:00:09"));
+    assert!(fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["mac"] == "02:00:00:00:00:09"));
     let stats = sw.json(&["stats"]);
     assert_eq!(stats["totals"]["fdb"]["static_conflicts"], 1);
 
     sw.ok(&["fdb", "del", "02:00:00:00:00:09"]);
     sw.ok(&["fdb", "flush"]);
-    assert!(sw.json(&["fdb", "show"]).as_array().unwrap().iter().all(|e| e["type"] == "static"));
+    assert!(sw
+        .json(&["fdb", "show"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["type"] == "static"));
 
     // Switch-wide limit: 1 learned entry, the second source is refused.
     sw.ok(&["set", "fdb-max", "1"]);
-    ea.send(&test_frame(mac("ff:ff:ff:ff:ff:ff"), mac("02:aa:00:00:06:01"), b"l1", 60));
-    ea.send(&test_frame(mac("ff:ff:ff:ff:ff:ff"), mac("02:aa:00:00:06:02"), b"l2", 60));
-    assert_eq!(eb.collect(b"l", w).len(), 2, "refused sources are still forwarded");
+    ea.send(&test_frame(
+        mac("ff:ff:ff:ff:ff:ff"),
+        mac("02:aa:00:00:06:01"),
+        b"l1",
+        60,
+    ));
+    ea.send(&test_frame(
+        mac("ff:ff:ff:ff:ff:ff"),
+        mac("02:aa:00:00:06:02"),
+        b"l2",
+        60,
+    ));
+    assert_eq!(
+        eb.collect(b"l", w).len(),
+        2,
+        "refused sources are still forwarded"
+    );
     let learned: Vec<_> = sw
         .json(&["fdb", "show"])
         .as_array()
@@ -182,26 +237,55 @@ fn static_entries_settings_and_limits_through_the_cli() {
         .cloned()
         .collect();
     assert_eq!(learned.len(), 1, "{learned:?}");
-    assert!(sw.json(&["stats"])["totals"]["fdb"]["refused_full"].as_u64().unwrap() >= 1);
+    assert!(
+        sw.json(&["stats"])["totals"]["fdb"]["refused_full"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
 
     // Per-port limit via port set.
     sw.ok(&["set", "fdb-max", "0"]);
     sw.ok(&["fdb", "flush"]);
     sw.ok(&["port", "set", &a, "--max-learned", "1"]);
-    ea.send(&test_frame(mac("ff:ff:ff:ff:ff:ff"), mac("02:aa:00:00:06:03"), b"p1", 60));
-    ea.send(&test_frame(mac("ff:ff:ff:ff:ff:ff"), mac("02:aa:00:00:06:04"), b"p2", 60));
+    ea.send(&test_frame(
+        mac("ff:ff:ff:ff:ff:ff"),
+        mac("02:aa:00:00:06:03"),
+        b"p1",
+        60,
+    ));
+    ea.send(&test_frame(
+        mac("ff:ff:ff:ff:ff:ff"),
+        mac("02:aa:00:00:06:04"),
+        b"p2",
+        60,
+    ));
     eb.collect(b"p", w);
     let ports = sw.json(&["port", "list"]);
-    let pa = ports.as_array().unwrap().iter().find(|p| p["name"] == a.as_str()).unwrap();
+    let pa = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == a.as_str())
+        .unwrap();
     assert_eq!(pa["max_learned"], 1);
     assert_eq!(pa["learned"], 1);
-    assert!(sw.json(&["stats"])["totals"]["fdb"]["refused_port_limit"].as_u64().unwrap() >= 1);
+    assert!(
+        sw.json(&["stats"])["totals"]["fdb"]["refused_port_limit"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
 
     // Text forms are aligned tables with headers.
     let text = sw.ok(&["fdb", "show"]);
     assert!(text.starts_with("MAC"), "{text}");
     let text = sw.ok(&["stats"]);
     for reason in l2sw::switch::DropReason::ALL {
-        assert!(text.contains(reason.name()), "stats text lacks {}", reason.name());
+        assert!(
+            text.contains(reason.name()),
+            "stats text lacks {}",
+            reason.name()
+        );
     }
 }

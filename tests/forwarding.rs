@@ -14,7 +14,12 @@ const WAIT: Duration = Duration::from_millis(600);
 fn namespaces_ping_each_other_over_veth_and_tap() {
     let mut sw = Switch::start("ping");
     let red = sw.plug("red", "10.1.0.1/24", "02:00:00:01:00:01", &[]);
-    let blue = sw.plug("blue", "10.1.0.2/24", "02:00:00:01:00:02", &["--via", "tap"]);
+    let blue = sw.plug(
+        "blue",
+        "10.1.0.2/24",
+        "02:00:00:01:00:02",
+        &["--via", "tap"],
+    );
     assert_eq!(ping(&red, "10.1.0.2", &[]), (3, 3));
     assert_eq!(ping(&blue, "10.1.0.1", &[]), (3, 3));
 
@@ -49,7 +54,10 @@ fn namespaces_ping_each_other_over_veth_and_tap() {
         .iter()
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"iface") && kinds.contains(&"tap"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"iface") && kinds.contains(&"tap"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -68,28 +76,45 @@ fn known_unicast_stops_reaching_a_third_namespace_and_ageing_brings_flooding_bac
 
     let f1 = test_frame(sb, sa, b"unknown", 100);
     ea.send(&f1);
-    assert_eq!(eb.collect(b"unknown", WAIT), vec![f1.clone()], "b gets the flood");
+    assert_eq!(
+        eb.collect(b"unknown", WAIT),
+        vec![f1.clone()],
+        "b gets the flood"
+    );
     assert_eq!(ec.collect(b"unknown", WAIT).len(), 1, "c gets the flood");
 
     let f2 = test_frame(sa, sb, b"reply", 100);
     eb.send(&f2);
     assert_eq!(ea.collect(b"reply", WAIT), vec![f2], "a learned: a gets it");
-    assert!(ec.collect(b"reply", WAIT).is_empty(), "c must not see known unicast");
+    assert!(
+        ec.collect(b"reply", WAIT).is_empty(),
+        "c must not see known unicast"
+    );
 
     let f3 = test_frame(sb, sa, b"known", 100);
     ea.send(&f3);
     assert_eq!(eb.collect(b"known", WAIT).len(), 1);
-    assert!(ec.collect(b"known", WAIT).is_empty(), "c must not see known unicast");
+    assert!(
+        ec.collect(b"known", WAIT).is_empty(),
+        "c must not see known unicast"
+    );
 
     // Ageing: entries go, unknown-unicast flooding returns.
     sw.ok(&["set", "ageing-time", "1"]);
     assert!(eventually(Duration::from_secs(5), || {
         let fdb = sw.json(&["fdb", "show"]);
-        !fdb.as_array().unwrap().iter().any(|e| e["mac"] == "02:aa:00:00:00:0b")
+        !fdb.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["mac"] == "02:aa:00:00:00:0b")
     }));
     let f4 = test_frame(sb, sa, b"aged", 100);
     ea.send(&f4);
-    assert_eq!(ec.collect(b"aged", WAIT).len(), 1, "flooding is back after ageing");
+    assert_eq!(
+        ec.collect(b"aged", WAIT).len(),
+        1,
+        "flooding is back after ageing"
+    );
     let stats = sw.json(&["stats"]);
     assert!(stats["totals"]["fdb"]["aged"].as_u64().unwrap() >= 1);
     assert_eq!(sw.json(&["get"])["ageing_time_s"], 1);
@@ -144,14 +169,22 @@ fn reserved_group_frames_are_not_forwarded_and_are_counted() {
     ea.send(&test_frame(mac("01:80:c2:00:00:00"), src, b"stp", 60));
     assert!(eb.collect(b"lldp", WAIT).is_empty());
     assert!(eb.collect(b"pause", WAIT).is_empty());
-    assert_eq!(eb.collect(b"stp", WAIT).len(), 1, "BPDUs pass while no STP runs");
+    assert_eq!(
+        eb.collect(b"stp", WAIT).len(),
+        1,
+        "BPDUs pass while no STP runs"
+    );
     let stats = sw.json(&["stats", "--port", &a]);
     let drops = &stats["ports"][0]["drops"];
     assert_eq!(drops["reserved_group"], 1);
     assert_eq!(drops["mac_control"], 1);
     // Learned from the reserved-group frame, not from the PAUSE frame.
     let fdb = sw.json(&["fdb", "show", "--port", &a]);
-    assert!(fdb.as_array().unwrap().iter().any(|e| e["mac"] == "02:aa:00:00:04:0a"));
+    assert!(fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["mac"] == "02:aa:00:00:04:0a"));
 }
 
 #[test]
@@ -176,7 +209,52 @@ fn vlan_tagged_frames_cross_untouched() {
         let is_ours = |g: &[u8]| g.len() >= 22 && g[18..18 + marker.len()] == *marker;
         ea.send(&f);
         // veth (to c) and TAP (to b) egress both keep the tag in place.
-        assert_eq!(eb.collect_where(is_ours, WAIT), vec![f.clone()], "{tpid:#x} via tap");
-        assert_eq!(ec.collect_where(is_ours, WAIT), vec![f.clone()], "{tpid:#x} via veth");
+        assert_eq!(
+            eb.collect_where(is_ours, WAIT),
+            vec![f.clone()],
+            "{tpid:#x} via tap"
+        );
+        assert_eq!(
+            ec.collect_where(is_ours, WAIT),
+            vec![f.clone()],
+            "{tpid:#x} via veth"
+        );
     }
+}
+
+#[test]
+fn tcp_and_udp_cross_veth_and_tap_ports_intact() {
+    let mut sw = Switch::start("tcp");
+    let v1 = sw.plug("v1", "10.12.0.1/24", "02:00:00:0c:00:01", &[]);
+    let v2 = sw.plug("v2", "10.12.0.2/24", "02:00:00:0c:00:02", &[]);
+    let t3 = sw.plug("t3", "10.12.0.3/24", "02:00:00:0c:00:03", &["--via", "tap"]);
+    const MB: usize = 1 << 20;
+    assert_eq!(
+        tcp_transfer(&v1, &v2, "10.12.0.2", 5001, 16 * MB),
+        16 * MB,
+        "veth -> veth"
+    );
+    assert_eq!(
+        tcp_transfer(&v1, &t3, "10.12.0.3", 5002, 16 * MB),
+        16 * MB,
+        "veth -> tap"
+    );
+    assert_eq!(
+        tcp_transfer(&t3, &v2, "10.12.0.2", 5003, 16 * MB),
+        16 * MB,
+        "tap -> veth"
+    );
+    assert_eq!(
+        udp_exchange(&v1, &v2, "10.12.0.2", 5004, 1400, 20),
+        20,
+        "udp veth -> veth"
+    );
+    assert_eq!(
+        udp_exchange(&v2, &t3, "10.12.0.3", 5005, 1400, 20),
+        20,
+        "udp veth -> tap"
+    );
+    let stats = sw.json(&["stats"]);
+    let drops = &stats["totals"]["drops"];
+    assert_eq!(drops["egress_too_big"], 0, "{stats}");
 }

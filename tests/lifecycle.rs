@@ -25,12 +25,21 @@ fn a_deleted_interface_is_removed_and_reported_and_the_switch_keeps_running() {
         .status()
         .unwrap();
     assert!(st.success());
-    Command::new("ip").args(["link", "set", &x, "up"]).status().unwrap();
-    Command::new("ip").args(["link", "set", &y, "up"]).status().unwrap();
+    Command::new("ip")
+        .args(["link", "set", &x, "up"])
+        .status()
+        .unwrap();
+    Command::new("ip")
+        .args(["link", "set", &y, "up"])
+        .status()
+        .unwrap();
     sw.ok(&["port", "add", "iface", &x]);
     assert_eq!(sw.json(&["port", "list"]).as_array().unwrap().len(), 3);
 
-    Command::new("ip").args(["link", "del", &x]).status().unwrap();
+    Command::new("ip")
+        .args(["link", "del", &x])
+        .status()
+        .unwrap();
     assert!(
         eventually(Duration::from_secs(5), || {
             sw.json(&["port", "list"]).as_array().unwrap().len() == 2
@@ -44,15 +53,26 @@ fn a_deleted_interface_is_removed_and_reported_and_the_switch_keeps_running() {
     assert!(removed[0]["reason"].as_str().unwrap().contains("vanished"));
 
     // A plugged namespace's veth deleted from inside the namespace.
-    Command::new("ip").args(["-n", &b, "link", "del", "eth0"]).status().unwrap();
+    Command::new("ip")
+        .args(["-n", &b, "link", "del", "eth0"])
+        .status()
+        .unwrap();
     assert!(eventually(Duration::from_secs(5), || {
         sw.json(&["port", "list"]).as_array().unwrap().len() == 1
     }));
     let ns = sw.json(&["ns", "list"]);
-    let rec = ns.as_array().unwrap().iter().find(|n| n["ns"] == b.as_str()).unwrap();
+    let rec = ns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["ns"] == b.as_str())
+        .unwrap();
     assert_eq!(rec["port_vanished"], true);
     sw.ok(&["ns", "unplug", &b]);
-    assert!(!netns::exists(&b), "unplug removes the namespace the switch created");
+    assert!(
+        !netns::exists(&b),
+        "unplug removes the namespace the switch created"
+    );
 
     // Still forwarding: a fresh namespace pings the surviving one.
     let c = sw.plug("c", "10.7.0.3/24", "02:00:00:07:00:03", &["--via", "tap"]);
@@ -68,17 +88,32 @@ fn a_vm_tap_port_carries_frames_between_the_vm_queue_and_a_namespace() {
     sw.own_link(&tap);
     sw.ok(&["port", "add", "tap", &tap]);
     let ports = sw.json(&["port", "list"]);
-    let p = ports.as_array().unwrap().iter().find(|p| p["name"] == tap.as_str()).unwrap();
+    let p = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == tap.as_str())
+        .unwrap();
     assert_eq!(p["kind"], "tap-vm");
 
     // Play the VM: attach to the TAP's queue as QEMU would (ifname=..., script=no).
     let mut vm = TapPort::create(&tap).expect("attach to the VM TAP like QEMU");
     let mut ea = Endpoint::open(&a, "eth0");
-    let from_vm = test_frame(l2sw::wire::MacAddr::BROADCAST, mac("52:54:00:00:08:01"), b"vm", 342);
+    let from_vm = test_frame(
+        l2sw::wire::MacAddr::BROADCAST,
+        mac("52:54:00:00:08:01"),
+        b"vm",
+        342,
+    );
     assert_eq!(vm.send_batch(&[&from_vm]).0, 1);
     assert_eq!(ea.collect(b"vm", Duration::from_millis(800)), vec![from_vm]);
 
-    let to_vm = test_frame(mac("52:54:00:00:08:01"), mac("02:aa:00:00:08:0a"), b"tovm", 128);
+    let to_vm = test_frame(
+        mac("52:54:00:00:08:01"),
+        mac("02:aa:00:00:08:0a"),
+        b"tovm",
+        128,
+    );
     ea.send(&to_vm);
     let mut batch = l2sw::port::RxBatch::new(8);
     assert!(eventually(Duration::from_secs(2), || {
@@ -88,7 +123,10 @@ fn a_vm_tap_port_carries_frames_between_the_vm_queue_and_a_namespace() {
     drop(vm);
 
     sw.ok(&["port", "del", &tap]);
-    assert!(!netns::link_exists(None, &tap), "port del removes the TAP it created");
+    assert!(
+        !netns::link_exists(None, &tap),
+        "port del removes the TAP it created"
+    );
 }
 
 #[test]
@@ -200,12 +238,22 @@ fn the_demo_runs_and_cleans_up() {
     );
     assert!(text.contains("demo passed"), "{text}");
     assert_eq!(text.matches(" ok\n").count(), 6, "six pairs ping:\n{text}");
-    assert!(text.contains("MAC") && text.contains("learned"), "fdb shown:\n{text}");
-    let ns = String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout)
-        .to_string();
+    assert!(
+        text.contains("MAC") && text.contains("learned"),
+        "fdb shown:\n{text}"
+    );
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
     let pid_prefix = "l2demo";
     assert!(
-        !ns.lines().any(|l| l.starts_with(pid_prefix) && l.contains(&format!("{}-", out_pid(&text)))),
+        !ns.lines()
+            .any(|l| l.starts_with(pid_prefix) && l.contains(&format!("{}-", out_pid(&text)))),
         "demo namespaces left behind: {ns}"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -73,10 +73,13 @@ impl Client {
             .write_all(format!("{line}\n").as_bytes())
             .map_err(io)?;
         let mut resp = String::new();
-        let n = self.reader.read_line(&mut resp).map_err(|source| ClientError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let n = self
+            .reader
+            .read_line(&mut resp)
+            .map_err(|source| ClientError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         if n == 0 {
             return Err(ClientError::NoAnswer);
         }

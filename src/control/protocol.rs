@@ -198,7 +198,10 @@ impl Request {
         // check for stray fields: compare with what the request encodes to.
         let known = serde_json::to_value(&req).unwrap_or(Value::Null);
         if let (Some(given), Some(known)) = (v.as_object(), known.as_object()) {
-            if let Some(k) = given.keys().find(|k| !known.contains_key(*k) && *k != "name") {
+            if let Some(k) = given
+                .keys()
+                .find(|k| !known.contains_key(*k) && *k != "name")
+            {
                 return Err(format!("bad arguments for {cmd:?}: unknown field `{k}`"));
             }
         }
@@ -240,11 +243,12 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(Request::parse(r#"{"cmd":"status"}"#).unwrap(), Request::Status);
-        let r = Request::parse(
-            r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:09","port":"veth-x"}"#,
-        )
-        .unwrap();
+        assert_eq!(
+            Request::parse(r#"{"cmd":"status"}"#).unwrap(),
+            Request::Status
+        );
+        let r = Request::parse(r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:09","port":"veth-x"}"#)
+            .unwrap();
         assert_eq!(
             r,
             Request::FdbAdd {
@@ -254,7 +258,13 @@ mod tests {
             }
         );
         let r = Request::parse(r#"{"cmd":"port-add","kind":"tap","ifname":"tap7"}"#).unwrap();
-        assert!(matches!(r, Request::PortAdd(PortAdd { kind: AddKind::Tap, .. })));
+        assert!(matches!(
+            r,
+            Request::PortAdd(PortAdd {
+                kind: AddKind::Tap,
+                ..
+            })
+        ));
         let r = Request::parse(r#"{"cmd":"ns-plug","ns":"red","ip":["10.0.0.1/24"],"via":"tap"}"#)
             .unwrap();
         match r {
@@ -294,15 +304,27 @@ mod tests {
             ("{}", "no \"cmd\" field"),
             (r#"{"cmd":7}"#, "\"cmd\" must be a string"),
             (r#"{"cmd":"frobnicate"}"#, "unknown command \"frobnicate\""),
-            (r#"{"cmd":"fdb-add","mac":"zz","port":"p"}"#, "invalid MAC address \"zz\""),
-            (r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:01"}"#, "missing field `port`"),
+            (
+                r#"{"cmd":"fdb-add","mac":"zz","port":"p"}"#,
+                "invalid MAC address \"zz\"",
+            ),
+            (
+                r#"{"cmd":"fdb-add","mac":"02:00:00:00:00:01"}"#,
+                "missing field `port`",
+            ),
             (
                 r#"{"cmd":"ns-plug","ns":"red","ip":["10.0.0.1"]}"#,
                 "invalid address \"10.0.0.1\"",
             ),
             (r#"{"cmd":"status","bogus":1}"#, "unknown field `bogus`"),
-            (r#"{"cmd":"ns-plug","ns":"r","bogus":1}"#, "unknown field `bogus`"),
-            (r#"{"cmd":"port-add","kind":"veth","ifname":"x"}"#, "unknown variant `veth`"),
+            (
+                r#"{"cmd":"ns-plug","ns":"r","bogus":1}"#,
+                "unknown field `bogus`",
+            ),
+            (
+                r#"{"cmd":"port-add","kind":"veth","ifname":"x"}"#,
+                "unknown variant `veth`",
+            ),
         ];
         for (line, want) in cases {
             let e = Request::parse(line).unwrap_err();

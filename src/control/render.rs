@@ -77,7 +77,16 @@ fn s(v: &Value) -> String {
 /// `port list`
 pub fn ports(v: &Value) -> String {
     let mut t = Table::new(&[
-        "NAME", "KIND", "IFNAME", "IFINDEX", "MTU", "MAC", "NETNS", "LEARNED", "LIMIT", "CAPABILITIES",
+        "NAME",
+        "KIND",
+        "IFNAME",
+        "IFINDEX",
+        "MTU",
+        "MAC",
+        "NETNS",
+        "LEARNED",
+        "LIMIT",
+        "CAPABILITIES",
     ]);
     for p in v.as_array().into_iter().flatten() {
         t.row(vec![
@@ -115,7 +124,14 @@ pub fn fdb(v: &Value) -> String {
 pub fn stats(v: &Value) -> String {
     let mut out = String::new();
     let ports = v["ports"].as_array().cloned().unwrap_or_default();
-    let mut t = Table::new(&["PORT", "RX_FRAMES", "RX_BYTES", "TX_FRAMES", "TX_BYTES", "DROPS"]);
+    let mut t = Table::new(&[
+        "PORT",
+        "RX_FRAMES",
+        "RX_BYTES",
+        "TX_FRAMES",
+        "TX_BYTES",
+        "DROPS",
+    ]);
     let drops_of = |p: &Value| -> u64 {
         p["drops"]
             .as_object()
@@ -245,7 +261,10 @@ mod tests {
             {"mac":"02:00:00:00:00:09","vlan":0,"port":"veth-x","type":"static","age_s":0}
         ]);
         let out = fdb(&v);
-        assert!(out.contains("02:00:00:00:00:01     0  red     learned      3"), "{out}");
+        assert!(
+            out.contains("02:00:00:00:00:01     0  red     learned      3"),
+            "{out}"
+        );
         assert_eq!(out.lines().count(), 3);
     }
 

@@ -73,7 +73,11 @@ impl ControlServer {
         })
     }
 
-    pub fn spawn(listener: UnixListener, path: PathBuf, handler: Arc<dyn Handler>) -> ControlServer {
+    pub fn spawn(
+        listener: UnixListener,
+        path: PathBuf,
+        handler: Arc<dyn Handler>,
+    ) -> ControlServer {
         let stopping = Arc::new(AtomicBool::new(false));
         let stop2 = stopping.clone();
         let thread = std::thread::Builder::new()

@@ -236,7 +236,9 @@ impl Inner {
                 to_value(res.plugs.values().collect::<Vec<_>>())
             }
             Request::Shutdown => {
-                let _ = self.shutdown.send("shutdown requested over the control socket".into());
+                let _ = self
+                    .shutdown
+                    .send("shutdown requested over the control socket".into());
                 json!({"stopping": self.name})
             }
         })

@@ -17,8 +17,7 @@ use crate::config::Config;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::{ControlServer, Handler};
 use crate::control::{socket_path, validate_switch_name};
-use crate::dataplane::{DataplaneEvent, DataplaneHandle, PortMeta};
-use crate::port::Port;
+use crate::dataplane::{DataplaneEvent, DataplaneHandle, ReturnedPorts};
 use crate::switch::Settings;
 
 pub use resources::Plug;
@@ -48,7 +47,7 @@ pub(crate) struct Inner {
 pub struct Daemon {
     inner: Arc<Inner>,
     server: Option<ControlServer>,
-    dp_thread: Option<JoinHandle<Vec<(PortMeta, Box<dyn Port>)>>>,
+    dp_thread: Option<JoinHandle<ReturnedPorts>>,
     events_thread: Option<JoinHandle<()>>,
     shutdown_rx: Receiver<String>,
 }

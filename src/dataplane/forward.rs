@@ -6,6 +6,7 @@ use smallvec::SmallVec;
 use super::state::State;
 use crate::port::{RxBatch, RxStatus, SendError, BATCH_SIZE};
 use crate::switch::{Action, DropReason, Mode, PortId, Timestamp};
+use crate::wire::checksum::complete_l4_checksum;
 use crate::wire::{EthernetFrame, ETH_HEADER_LEN, VLAN_TAG_LEN};
 
 /// What reading a port found.
@@ -55,13 +56,25 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Drain
     }
     let now = Timestamp::now();
 
+    // Finish checksums senders left to the (virtual) hardware; see wire::checksum.
+    for i in 0..n {
+        let slot = rx.slot_mut(i);
+        if slot.csum_partial() {
+            // Frames that are not TCP/UDP carry no partial checksum to finish.
+            let _ = complete_l4_checksum(slot.frame_mut());
+        }
+    }
+
     // Decide every frame first, collecting per-egress index lists.
     let mut touched: SmallVec<[PortId; 16]> = SmallVec::new();
     for i in 0..n {
         let slot = rx.slot(i);
         let frame = slot.frame();
         {
-            let c = &mut st.ports[ingress.index()].as_mut().expect("ingress exists").counters;
+            let c = &mut st.ports[ingress.index()]
+                .as_mut()
+                .expect("ingress exists")
+                .counters;
             c.rx_frames += 1;
             c.rx_bytes += frame.len() as u64;
             if let RxStatus::Truncated { .. } = slot.status() {

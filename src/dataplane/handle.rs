@@ -79,10 +79,13 @@ pub struct DataplaneHandle {
     waker: std::sync::Arc<Waker>,
 }
 
+/// Every port, handed back when the dataplane thread ends.
+pub type ReturnedPorts = Vec<(PortMeta, Box<dyn Port>)>;
+
 /// Returned by `spawn`: the handle, the thread, and the event stream.
 pub struct Spawned {
     pub handle: DataplaneHandle,
-    pub thread: JoinHandle<Vec<(PortMeta, Box<dyn Port>)>>,
+    pub thread: JoinHandle<ReturnedPorts>,
     pub events: Receiver<DataplaneEvent>,
 }
 
@@ -178,7 +181,11 @@ impl DataplaneHandle {
         })
     }
 
-    pub fn set_port_limit(&self, name: &str, max_learned: Option<u32>) -> Result<(), DataplaneError> {
+    pub fn set_port_limit(
+        &self,
+        name: &str,
+        max_learned: Option<u32>,
+    ) -> Result<(), DataplaneError> {
         let name = name.to_string();
         self.call(move |st| {
             let id = st
@@ -208,7 +215,7 @@ impl DataplaneHandle {
                     age_s: fdb.age_secs(&e, now),
                 })
                 .collect();
-            rows.sort_by(|a, b| (a.vlan, a.mac).cmp(&(b.vlan, b.mac)));
+            rows.sort_by_key(|r| (r.vlan, r.mac));
             rows
         })
     }
@@ -234,7 +241,11 @@ impl DataplaneHandle {
     }
 
     /// Flushes learned entries (and static ones with `include_static`).
-    pub fn fdb_flush(&self, port: Option<&str>, include_static: bool) -> Result<usize, DataplaneError> {
+    pub fn fdb_flush(
+        &self,
+        port: Option<&str>,
+        include_static: bool,
+    ) -> Result<usize, DataplaneError> {
         let port = port.map(str::to_string);
         self.call(move |st| {
             let id = match port {
@@ -310,12 +321,12 @@ impl DataplaneHandle {
 }
 
 /// The event loop.
-fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> Vec<(PortMeta, Box<dyn Port>)> {
+fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> ReturnedPorts {
     let mut events = Events::with_capacity(256);
     let mut rx = RxBatch::new(BATCH_SIZE);
     // Ports that may still hold frames (edge-triggered: read until empty).
     let mut ready: Vec<PortId> = Vec::new();
-    let mut next_tick = Timestamp::now().add(HOUSEKEEPING);
+    let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
     while !st.stop {
         let now = Timestamp::now();
         let timeout = if ready.is_empty() {
@@ -357,7 +368,7 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> Vec<(PortMeta, Box
         let now = Timestamp::now();
         if now >= next_tick {
             st.housekeeping(now);
-            next_tick = now.add(HOUSEKEEPING);
+            next_tick = now.plus(HOUSEKEEPING);
         }
     }
     // Hand every port back so the owner can clean up what it created.

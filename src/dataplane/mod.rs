@@ -13,7 +13,9 @@ mod rate_limit;
 mod snapshot;
 mod state;
 
-pub use handle::{DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, Setting, Spawned};
+pub use handle::{
+    DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
+};
 pub use snapshot::{FdbRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals};
 
 #[cfg(test)]

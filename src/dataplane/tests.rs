@@ -13,7 +13,7 @@ const QUIET: Duration = Duration::from_millis(150);
 struct Lab {
     dp: DataplaneHandle,
     peers: Vec<PipePeer>,
-    thread: Option<std::thread::JoinHandle<Vec<(PortMeta, Box<dyn crate::port::Port>)>>>,
+    thread: Option<std::thread::JoinHandle<ReturnedPorts>>,
 }
 
 impl Lab {
@@ -56,7 +56,11 @@ impl Lab {
 
     fn expect_none(&self, port: usize) {
         let got = self.peers[port].drain(QUIET);
-        assert!(got.is_empty(), "p{port} got {} unexpected frames", got.len());
+        assert!(
+            got.is_empty(),
+            "p{port} got {} unexpected frames",
+            got.len()
+        );
     }
 }
 
@@ -134,7 +138,10 @@ fn frames_over_the_egress_mtu_are_dropped_and_counted() {
     lab.send(0, &frame(MacAddr::BROADCAST, mac(1), 1514, 0));
     assert_eq!(lab.peers[1].drain(QUIET).len(), 1);
     let stats = lab.dp.stats().unwrap();
-    assert_eq!(stats.ports[1].counters.drops.get(DropReason::EgressTooBig), 1);
+    assert_eq!(
+        stats.ports[1].counters.drops.get(DropReason::EgressTooBig),
+        1
+    );
 }
 
 #[test]
@@ -142,8 +149,14 @@ fn bad_frames_are_dropped_with_a_reason_and_the_switch_keeps_going() {
     let lab = Lab::new(2, 1500);
     lab.send(0, &[0u8; 10]);
     lab.send(0, &frame(mac(2), MacAddr::BROADCAST, 60, 0));
-    lab.send(0, &frame("01:80:c2:00:00:01".parse().unwrap(), mac(1), 60, 0));
-    lab.send(0, &frame("01:80:c2:00:00:0e".parse().unwrap(), mac(1), 60, 0));
+    lab.send(
+        0,
+        &frame("01:80:c2:00:00:01".parse().unwrap(), mac(1), 60, 0),
+    );
+    lab.send(
+        0,
+        &frame("01:80:c2:00:00:0e".parse().unwrap(), mac(1), 60, 0),
+    );
     lab.expect_none(1);
     let good = frame(mac(9), mac(1), 60, 7);
     lab.send(0, &good);
@@ -167,7 +180,11 @@ fn static_entries_and_flush_through_the_handle() {
         lab.dp.fdb_add(mac(6), 0, "nope"),
         Err(DataplaneError::NoSuchPort(_))
     ));
-    assert_eq!(lab.dp.fdb_flush(None, false).unwrap(), 1, "the learned mac(1)");
+    assert_eq!(
+        lab.dp.fdb_flush(None, false).unwrap(),
+        1,
+        "the learned mac(1)"
+    );
     assert_eq!(lab.dp.fdb().unwrap().len(), 1, "static stays");
     assert_eq!(lab.dp.fdb_flush(Some("p2"), true).unwrap(), 1);
     assert!(lab.dp.fdb_del(mac(5), 0).is_err());

@@ -11,7 +11,9 @@ pub struct Cidr {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid address {input:?}: {why} (expected ADDRESS/PREFIX such as 10.0.0.1/24 or fd00::1/64)")]
+#[error(
+    "invalid address {input:?}: {why} (expected ADDRESS/PREFIX such as 10.0.0.1/24 or fd00::1/64)"
+)]
 pub struct CidrParseError {
     pub input: String,
     pub why: &'static str,

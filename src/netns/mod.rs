@@ -92,7 +92,10 @@ pub fn validate_ifname(name: &str) -> Result<(), NetnsError> {
     if name == "." || name == ".." {
         return bad("not a valid name");
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return bad("contains '/', ':' or whitespace");
     }
     Ok(())
@@ -128,7 +131,11 @@ fn ip(what: impl Into<String>, args: &[&str]) -> Result<String, NetnsError> {
 }
 
 /// `ip [-n NS] ARGS`
-fn ip_in(what: impl Into<String>, netns: Option<&str>, args: &[&str]) -> Result<String, NetnsError> {
+fn ip_in(
+    what: impl Into<String>,
+    netns: Option<&str>,
+    args: &[&str],
+) -> Result<String, NetnsError> {
     match netns {
         None => ip(what, args),
         Some(ns) => {
@@ -149,7 +156,10 @@ fn where_(netns: Option<&str>) -> String {
 /// Creates a named namespace and brings its loopback up.
 pub fn create(name: &str) -> Result<(), NetnsError> {
     validate_netns_name(name)?;
-    ip(format!("create network namespace {name}"), &["netns", "add", name])?;
+    ip(
+        format!("create network namespace {name}"),
+        &["netns", "add", name],
+    )?;
     ip_in(
         format!("bring up lo in namespace {name}"),
         Some(name),
@@ -159,7 +169,11 @@ pub fn create(name: &str) -> Result<(), NetnsError> {
 }
 
 pub fn delete(name: &str) -> Result<(), NetnsError> {
-    ip(format!("delete network namespace {name}"), &["netns", "del", name]).map(|_| ())
+    ip(
+        format!("delete network namespace {name}"),
+        &["netns", "del", name],
+    )
+    .map(|_| ())
 }
 
 /// Whether `ifname` exists (in `netns`, or in the switch's namespace).
@@ -261,7 +275,11 @@ pub fn add_addr(netns: Option<&str>, ifname: &str, cidr: &Cidr) -> Result<(), Ne
 /// the kernel's link watcher sees the carrier come up, up to a second later;
 /// until then frames sent on it are silently dropped. Plugging waits for that
 /// so the first frames after `ns plug` are not lost.
-pub fn wait_oper_up(netns: Option<&str>, ifname: &str, timeout: std::time::Duration) -> Result<(), NetnsError> {
+pub fn wait_oper_up(
+    netns: Option<&str>,
+    ifname: &str,
+    timeout: std::time::Duration,
+) -> Result<(), NetnsError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let out = ip_in(
@@ -276,7 +294,10 @@ pub fn wait_oper_up(netns: Option<&str>, ifname: &str, timeout: std::time::Durat
             return Err(NetnsError::Command {
                 what: format!("bring up link {ifname}{}", where_(netns)),
                 cmd: format!("ip -o link show dev {ifname}"),
-                stderr: format!("still not operationally up after {timeout:?}: {}", out.trim()),
+                stderr: format!(
+                    "still not operationally up after {timeout:?}: {}",
+                    out.trim()
+                ),
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -308,7 +329,12 @@ pub fn disable_ipv6(ifname: &str) -> Result<(), NetnsError> {
     match std::fs::write(&path, "1") {
         Ok(()) => Ok(()),
         // No IPv6 in this kernel: nothing to turn off.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !Path::new("/proc/sys/net/ipv6").exists() => Ok(()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !Path::new("/proc/sys/net/ipv6").exists() =>
+        {
+            Ok(())
+        }
         Err(e) => Err(NetnsError::Command {
             what: format!("disable IPv6 on {ifname}"),
             cmd: format!("echo 1 > {path}"),

@@ -242,6 +242,7 @@ impl Port for AfPacketPort {
                 RxStatus::Complete
             };
             slot.set(start, len, status);
+            slot.set_csum_partial(meta.csum_not_ready);
             // Keep the frames contiguous from slot 0: swapping slots moves
             // two buffer pointers, not frame bytes.
             slots.swap(kept, i);

@@ -25,6 +25,7 @@ pub struct RxSlot {
     start: usize,
     len: usize,
     status: RxStatus,
+    csum_partial: bool,
 }
 
 impl RxSlot {
@@ -34,6 +35,7 @@ impl RxSlot {
             start: RX_HEADROOM,
             len: 0,
             status: RxStatus::Complete,
+            csum_partial: false,
         }
     }
 
@@ -53,6 +55,17 @@ impl RxSlot {
         self.start = start;
         self.len = len.min(self.buf.len() - start);
         self.status = status;
+        self.csum_partial = false;
+    }
+
+    /// Marks the frame's TCP/UDP checksum as left unfinished by its sender
+    /// (the kernel's CHECKSUM_PARTIAL); the dataplane completes it.
+    pub fn set_csum_partial(&mut self, partial: bool) {
+        self.csum_partial = partial;
+    }
+
+    pub fn csum_partial(&self) -> bool {
+        self.csum_partial
     }
 
     pub fn frame(&self) -> &[u8] {
@@ -138,7 +151,8 @@ mod tests {
         let s = b.slot_mut(0);
         s.buf_mut()[8..12].copy_from_slice(&[1, 2, 3, 4]);
         s.set(8, 4, RxStatus::Complete);
-        b.slot_mut(1).set(60, 100, RxStatus::Truncated { wire_len: 100 });
+        b.slot_mut(1)
+            .set(60, 100, RxStatus::Truncated { wire_len: 100 });
         b.set_len(5);
         assert_eq!(b.len(), 2);
         assert_eq!(b.slot(0).frame(), &[1, 2, 3, 4]);

@@ -109,9 +109,7 @@ impl Port for PipePort {
                         io::ErrorKind::WouldBlock => SendError::WouldBlock,
                         io::ErrorKind::ConnectionRefused
                         | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::NotConnected => {
-                            SendError::Vanished
-                        }
+                        | io::ErrorKind::NotConnected => SendError::Vanished,
                         _ if e.raw_os_error() == Some(libc::EMSGSIZE) => SendError::TooBig,
                         _ => SendError::Io(e),
                     };

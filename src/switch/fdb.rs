@@ -448,7 +448,10 @@ mod tests {
         let mut fdb = Fdb::new(Duration::from_secs(10), 0);
         fdb.learn(key(1), A, 0, t(100), true);
         assert!(fdb.lookup(key(1), t(109)).is_some());
-        assert!(fdb.lookup(key(1), t(110)).is_none(), "expired at exactly the ageing time");
+        assert!(
+            fdb.lookup(key(1), t(110)).is_none(),
+            "expired at exactly the ageing time"
+        );
         assert_eq!(fdb.age(t(109)), 0);
         assert_eq!(fdb.age(t(110)), 1);
         assert!(fdb.is_empty());
@@ -517,7 +520,10 @@ mod tests {
         let mut fdb = Fdb::new(Duration::from_secs(300), 2);
         assert_eq!(fdb.learn(key(1), A, 0, t(0), true), LearnOutcome::New);
         assert_eq!(fdb.learn(key(2), B, 0, t(0), true), LearnOutcome::New);
-        assert_eq!(fdb.learn(key(3), A, 0, t(0), true), LearnOutcome::RefusedFull);
+        assert_eq!(
+            fdb.learn(key(3), A, 0, t(0), true),
+            LearnOutcome::RefusedFull
+        );
         // Known MACs still refresh and move while full.
         assert_eq!(fdb.learn(key(1), A, 0, t(1), true), LearnOutcome::Refreshed);
         assert_eq!(

@@ -87,10 +87,16 @@ impl FloodKind {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Known unicast: exactly one egress port.
-    Forward { port: PortId },
+    Forward {
+        port: PortId,
+    },
     /// Every active port but the ingress one (see `Switch::flood_targets`).
-    Flood { kind: FloodKind },
-    Drop { reason: DropReason },
+    Flood {
+        kind: FloodKind,
+    },
+    Drop {
+        reason: DropReason,
+    },
 }
 
 /// The full decision for one frame, enough to explain it.
@@ -268,13 +274,17 @@ impl Switch {
 
     fn port_limit(&self, id: PortId) -> usize {
         let policy = self.port_policy(id).unwrap_or_default();
-        policy
-            .max_learned
-            .unwrap_or(self.settings.fdb_max_per_port) as usize
+        policy.max_learned.unwrap_or(self.settings.fdb_max_per_port) as usize
     }
 
     /// Decides what happens to `frame`, received on `ingress` at `now`.
-    pub fn decide(&mut self, ingress: PortId, frame: &[u8], now: Timestamp, mode: Mode) -> Decision {
+    pub fn decide(
+        &mut self,
+        ingress: PortId,
+        frame: &[u8],
+        now: Timestamp,
+        mode: Mode,
+    ) -> Decision {
         let eth = match EthernetFrame::new_checked(frame) {
             Ok(e) => e,
             Err(_) => return Decision::dropped(DropReason::Runt),

@@ -41,7 +41,10 @@ fn unknown_unicast_floods_then_known_forwards() {
             kind: FloodKind::UnknownUnicast
         }
     );
-    assert_eq!(sw.flood_targets(a).collect::<Vec<_>>(), vec![PortId(1), PortId(2)]);
+    assert_eq!(
+        sw.flood_targets(a).collect::<Vec<_>>(),
+        vec![PortId(1), PortId(2)]
+    );
 
     let d = sw.decide(b, &frame(H1, H2), t(2), Mode::Apply);
     assert_eq!(d.action, Action::Forward { port: a });
@@ -71,7 +74,11 @@ fn broadcast_and_multicast_flood() {
 #[test]
 fn invalid_sources_are_dropped_and_not_learned() {
     let (mut sw, a, _, _) = three_ports();
-    for src in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00"] {
+    for src in [
+        "ff:ff:ff:ff:ff:ff",
+        "01:00:5e:00:00:01",
+        "00:00:00:00:00:00",
+    ] {
         let d = sw.decide(a, &frame(H2, src), t(1), Mode::Apply);
         assert_eq!(
             d.action,
@@ -123,7 +130,10 @@ fn reserved_groups_are_learned_from_but_not_forwarded() {
             "{dst}"
         );
     }
-    assert_eq!(sw.fdb().lookup(FdbKey::new(0, mac(H1)), t(1)).unwrap().port, a);
+    assert_eq!(
+        sw.fdb().lookup(FdbKey::new(0, mac(H1)), t(1)).unwrap().port,
+        a
+    );
 }
 
 #[test]
@@ -214,8 +224,18 @@ fn fdb_limit_refuses_but_still_floods() {
     sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
     let d = sw.decide(a, &frame(H1, H2), t(1), Mode::Apply);
     assert_eq!(d.learn, LearnOutcome::RefusedFull);
-    assert_eq!(d.action, Action::Drop { reason: DropReason::SamePort });
-    let d = sw.decide(a, &frame("02:00:00:00:00:09", "02:00:00:00:00:03"), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::SamePort
+        }
+    );
+    let d = sw.decide(
+        a,
+        &frame("02:00:00:00:00:09", "02:00:00:00:00:03"),
+        t(1),
+        Mode::Apply,
+    );
     assert_eq!(d.learn, LearnOutcome::RefusedFull);
     assert!(matches!(d.action, Action::Flood { .. }));
     assert_eq!(sw.fdb().counters().refused_full, 2);
@@ -225,7 +245,13 @@ fn fdb_limit_refuses_but_still_floods() {
 fn per_port_limit_comes_from_policy_or_switch_default() {
     let (mut sw, a, b, _) = three_ports();
     sw.set_fdb_max_per_port(1);
-    sw.set_port_policy(b, PortPolicy { max_learned: Some(2) }).unwrap();
+    sw.set_port_policy(
+        b,
+        PortPolicy {
+            max_learned: Some(2),
+        },
+    )
+    .unwrap();
     sw.decide(a, &frame(H2, "02:00:00:00:00:11"), t(1), Mode::Apply);
     let d = sw.decide(a, &frame(H2, "02:00:00:00:00:12"), t(1), Mode::Apply);
     assert_eq!(d.learn, LearnOutcome::RefusedPortLimit);
@@ -253,7 +279,12 @@ fn single_port_switch_has_nowhere_to_flood() {
     let mut sw = Switch::default();
     let a = sw.add_port(PortPolicy::default()).unwrap();
     let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
-    assert_eq!(d.action, Action::Drop { reason: DropReason::NoEgress });
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::NoEgress
+        }
+    );
 }
 
 #[test]
@@ -273,7 +304,10 @@ fn tagged_frames_are_switched_untouched_in_vlan_0() {
     f[14..16].copy_from_slice(&10u16.to_be_bytes());
     let d = sw.decide(b, &f, t(1), Mode::Apply);
     assert_eq!(d.vlan, 0);
-    assert_eq!(sw.fdb().lookup(FdbKey::new(0, mac(H2)), t(1)).unwrap().port, b);
+    assert_eq!(
+        sw.fdb().lookup(FdbKey::new(0, mac(H2)), t(1)).unwrap().port,
+        b
+    );
     let _ = a;
 }
 

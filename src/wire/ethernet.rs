@@ -234,10 +234,16 @@ mod tests {
 
     #[test]
     fn rejects_runts() {
-        assert_eq!(frame(&[0u8; 13]).unwrap_err(), Truncated { need: 14, have: 13 });
+        assert_eq!(
+            frame(&[0u8; 13]).unwrap_err(),
+            Truncated { need: 14, have: 13 }
+        );
         let mut tagged = [0u8; 16];
         tagged[12] = 0x81;
-        assert_eq!(frame(&tagged).unwrap_err(), Truncated { need: 18, have: 16 });
+        assert_eq!(
+            frame(&tagged).unwrap_err(),
+            Truncated { need: 18, have: 16 }
+        );
     }
 
     #[test]
@@ -280,6 +286,9 @@ mod tests {
         f.set_dst(MacAddr::BROADCAST);
         f.set_src("02:00:00:00:00:02".parse().unwrap());
         f.set_outer_ethertype(EtherType::Ipv6);
-        assert_eq!(&b[..], &[255, 255, 255, 255, 255, 255, 2, 0, 0, 0, 0, 2, 0x86, 0xdd]);
+        assert_eq!(
+            &b[..],
+            &[255, 255, 255, 255, 255, 255, 2, 0, 0, 0, 0, 2, 0x86, 0xdd]
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! `new_checked`, which validates the length once, after which every accessor
 //! is infallible.
 
+pub mod checksum;
 mod ethernet;
 mod mac;
 

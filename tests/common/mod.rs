@@ -244,8 +244,9 @@ impl Endpoint {
     /// Frames matching `pred` that arrive within `wait`.
     pub fn collect_where(&mut self, pred: impl Fn(&[u8]) -> bool, wait: Duration) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + wait;
-        let (mut out, rest): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.backlog).into_iter().partition(|f| pred(f));
+        let (mut out, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .partition(|f| pred(f));
         self.backlog = rest;
         while Instant::now() < deadline {
             let n = self.port.recv_batch(&mut self.batch).expect("recv");
@@ -298,4 +299,105 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     f()
+}
+
+/// Sends `bytes` of a known pattern over TCP from namespace `from` to a
+/// server in namespace `to` at `addr:port`; returns what the server received
+/// intact (it checks every byte).
+pub fn tcp_transfer(from: &str, to: &str, addr: &str, port: u16, bytes: usize) -> usize {
+    use std::io::{Read, Write};
+    let pattern = |i: usize| (i % 253) as u8;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let to = to.to_string();
+    let bind = format!("{addr}:{port}");
+    let server = std::thread::spawn(move || {
+        netns::run_in(&to, move || {
+            let l = std::net::TcpListener::bind(&bind).expect("bind in namespace");
+            ready_tx.send(()).unwrap();
+            let (mut s, _) = l.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut good = 0usize;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            if b != pattern(good) {
+                                return good;
+                            }
+                            good += 1;
+                        }
+                    }
+                }
+            }
+            good
+        })
+        .expect("enter server namespace")
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server ready");
+    let target = format!("{addr}:{port}");
+    netns::run_in(from, move || {
+        let mut s =
+            std::net::TcpStream::connect_timeout(&target.parse().unwrap(), Duration::from_secs(10))
+                .expect("connect through the switch");
+        s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        let data: Vec<u8> = (0..bytes).map(pattern).collect();
+        s.write_all(&data).expect("send through the switch");
+    })
+    .expect("enter client namespace");
+    server.join().unwrap()
+}
+
+/// Sends UDP datagrams of `size` bytes from `from` to `to`; returns how many
+/// arrived with the right contents.
+pub fn udp_exchange(
+    from: &str,
+    to: &str,
+    addr: &str,
+    port: u16,
+    size: usize,
+    count: usize,
+) -> usize {
+    let to = to.to_string();
+    let bind = format!("{addr}:{port}");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        netns::run_in(&to, move || {
+            let s = std::net::UdpSocket::bind(&bind).expect("bind udp");
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut good = 0;
+            while let Ok(n) = s.recv(&mut buf) {
+                if n == size
+                    && buf[..n]
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &b)| b == (i % 251) as u8)
+                {
+                    good += 1;
+                }
+                if good == count {
+                    break;
+                }
+            }
+            good
+        })
+        .expect("enter namespace")
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let target = format!("{addr}:{port}");
+    netns::run_in(from, move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        for _ in 0..count {
+            s.send_to(&data, &target).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+    .unwrap();
+    server.join().unwrap()
 }
