@@ -105,7 +105,7 @@ fn a_vm_tap_port_carries_frames_between_the_vm_queue_and_a_namespace() {
         b"vm",
         342,
     );
-    assert_eq!(vm.send_batch(&[&from_vm]).0, 1);
+    assert_eq!(vm.send_batch(&[l2sw::port::TxFrame::plain(&from_vm)]).0, 1);
     assert_eq!(ea.collect(b"vm", Duration::from_millis(800)), vec![from_vm]);
 
     let to_vm = test_frame(

@@ -133,12 +133,6 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             }
             netns::set_up(None, &host)?;
             configure_inside(Some(&req.ns), &inside, req.mac, req.mtu, &req.ip)?;
-            // Until offloads travel through the switch, the namespace's
-            // stack must segment TCP itself (see docs/behaviour.md).
-            netns::run_in(&req.ns, || {
-                crate::port::sys::netdev::set_tso(&inside, false)
-            })?
-            .map_err(|e| anyhow::anyhow!("cannot turn off TSO on {inside} in {}: {e}", req.ns))?;
             netns::wait_oper_up(None, &host, LINK_UP_TIMEOUT)?;
             let port = AfPacketPort::open(&host, PortKind::Iface)?;
             Built {

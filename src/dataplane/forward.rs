@@ -1,12 +1,17 @@
 //! One receive batch through the switch: read, decide per frame, send each
 //! egress port its share in one call, count everything.
+//!
+//! Frames keep their offload state (partial checksum, GSO) on the way to an
+//! egress port that takes it; for a port that does not, a super-frame is cut
+//! into segments in software and a partial checksum is finished in place.
 
 use smallvec::SmallVec;
 
 use super::state::State;
-use crate::port::{RxBatch, RxStatus, SendError, BATCH_SIZE};
+use crate::port::{GsoKind, Offload, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE};
 use crate::switch::{Action, DropReason, Mode, PortId, Timestamp};
 use crate::wire::checksum::complete_l4_checksum;
+use crate::wire::gso::{complete_partial, segment, SegmentKind};
 use crate::wire::{EthernetFrame, ETH_HEADER_LEN, VLAN_TAG_LEN};
 
 /// What reading a port found.
@@ -20,17 +25,42 @@ pub enum Drained {
     Removed,
 }
 
+/// Reused scratch space for software segmentation.
+#[derive(Default)]
+pub struct Scratch {
+    segments: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+}
+
 /// Largest frame `mtu` lets through: header, plus one tag if the frame has one
-/// (the same allowance AF_PACKET and the Linux bridge make).
-fn max_frame_len(mtu: u32, frame: &[u8]) -> usize {
+/// (the same allowance AF_PACKET and the Linux bridge make). GSO super-frames
+/// are exempt, as on the bridge: their segments are what must fit.
+fn fits_mtu(mtu: u32, frame: &[u8], offload: &Offload) -> bool {
+    if offload.gso.is_some() {
+        return true;
+    }
     let tagged = EthernetFrame::new_checked(frame)
         .map(|f| f.vlan().is_some())
         .unwrap_or(false);
-    mtu as usize + ETH_HEADER_LEN + if tagged { VLAN_TAG_LEN } else { 0 }
+    frame.len() <= mtu as usize + ETH_HEADER_LEN + if tagged { VLAN_TAG_LEN } else { 0 }
+}
+
+/// Where one frame of an egress port's share comes from.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// A received frame, sent as is with its offload.
+    Rx(u16),
+    /// A segment cut in software, in `Scratch::segments`.
+    Seg(usize, usize),
 }
 
 /// Reads one batch from `ingress` and forwards it.
-pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Drained {
+pub fn forward_batch(
+    st: &mut State,
+    ingress: PortId,
+    rx: &mut RxBatch,
+    scratch: &mut Scratch,
+) -> Drained {
     let Some(entry) = st.ports.get_mut(ingress.index()).and_then(|p| p.as_mut()) else {
         return Drained::Empty;
     };
@@ -56,12 +86,14 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Drain
     }
     let now = Timestamp::now();
 
-    // Finish checksums senders left to the (virtual) hardware; see wire::checksum.
+    // Checksums a sender left unfinished with no header saying where they
+    // start (no virtio-net header): finish them by parsing; see wire::checksum.
     for i in 0..n {
         let slot = rx.slot_mut(i);
         if slot.csum_partial() {
             // Frames that are not TCP/UDP carry no partial checksum to finish.
             let _ = complete_l4_checksum(slot.frame_mut());
+            entry.counters.sw_csum += 1;
         }
     }
 
@@ -77,35 +109,54 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Drain
                 .counters;
             c.rx_frames += 1;
             c.rx_bytes += frame.len() as u64;
+            if slot.offload().gso.is_some() {
+                c.rx_gso += 1;
+            }
             if let RxStatus::Truncated { .. } = slot.status() {
                 c.drops.add(DropReason::RxTruncated, 1);
                 continue;
             }
         }
         let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
-        match decision.action {
-            Action::Forward { port } => {
-                if let Some(Some(e)) = st.ports.get_mut(port.index()) {
-                    if e.pending.is_empty() {
-                        touched.push(port);
-                    }
-                    e.pending.push(i as u16);
+        let State { switch, ports, .. } = &mut *st;
+        let mut push = |t: PortId, touched: &mut SmallVec<[PortId; 16]>| {
+            if let Some(Some(e)) = ports.get_mut(t.index()) {
+                if e.pending.is_empty() {
+                    touched.push(t);
                 }
+                e.pending.push(i as u16);
             }
+        };
+        match decision.action {
+            Action::Forward { port } => push(port, &mut touched),
             Action::Flood { .. } => {
-                let State { switch, ports, .. } = &mut *st;
                 for t in switch.flood_targets(ingress) {
-                    if let Some(Some(e)) = ports.get_mut(t.index()) {
-                        if e.pending.is_empty() {
-                            touched.push(t);
-                        }
-                        e.pending.push(i as u16);
-                    }
+                    push(t, &mut touched);
                 }
             }
             Action::Drop { reason } => {
-                if let Some(Some(e)) = st.ports.get_mut(ingress.index()) {
+                if let Some(Some(e)) = ports.get_mut(ingress.index()) {
                     e.counters.drops.add(reason, 1);
+                }
+            }
+        }
+    }
+
+    // A partial checksum (without GSO) some egress port cannot take is
+    // finished in place for everyone: the bytes are shared by every copy.
+    for &t in &touched {
+        let Some(Some(e)) = st.ports.get_mut(t.index()) else {
+            continue;
+        };
+        let caps = e.port.offload_caps();
+        for &i in &e.pending {
+            let slot = rx.slot_mut(i as usize);
+            let o = slot.offload();
+            if let (Some((start, off)), None) = (o.csum, o.gso) {
+                if !caps.csum {
+                    complete_partial(slot.frame_mut(), start as usize, off as usize);
+                    slot.set_offload(Offload { csum: None, ..o });
+                    e.counters.sw_csum += 1;
                 }
             }
         }
@@ -120,22 +171,69 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Drain
             continue;
         };
         let mtu = e.port.mtu();
-        let mut frames: SmallVec<[&[u8]; BATCH_SIZE]> = SmallVec::new();
+        let caps = e.port.offload_caps();
+        scratch.segments.clear();
+        scratch.ranges.clear();
+        let mut pieces: SmallVec<[Piece; BATCH_SIZE]> = SmallVec::new();
         for &i in &e.pending {
-            let f = rx.slot(i as usize).frame();
-            if f.len() > max_frame_len(mtu, f) {
+            let slot = rx.slot(i as usize);
+            let (f, o) = (slot.frame(), slot.offload());
+            if !fits_mtu(mtu, f, &o) {
                 e.counters.drops.add(DropReason::EgressTooBig, 1);
-            } else {
-                frames.push(f);
+                continue;
+            }
+            if caps.accepts(&o) {
+                pieces.push(Piece::Rx(i));
+                continue;
+            }
+            // Only GSO is left that the port cannot take: cut it here.
+            let g = o.gso.expect("only GSO is left unaccepted");
+            let kind = match g.kind {
+                GsoKind::Tcp4 | GsoKind::Tcp6 => SegmentKind::Tcp,
+                GsoKind::UdpL4 => SegmentKind::Udp,
+                GsoKind::Ufo => {
+                    e.counters.drops.add(DropReason::GsoUnsupported, 1);
+                    continue;
+                }
+            };
+            let first = scratch.ranges.len();
+            match segment(
+                f,
+                kind,
+                g.size as usize,
+                g.ecn,
+                &mut scratch.segments,
+                &mut scratch.ranges,
+            ) {
+                Ok(_) => {
+                    e.counters.sw_segmented += 1;
+                    for &(s, l) in &scratch.ranges[first..] {
+                        pieces.push(Piece::Seg(s, l));
+                    }
+                }
+                Err(_) => e.counters.drops.add(DropReason::GsoUnsupported, 1),
             }
         }
         e.pending.clear();
+        let frames: SmallVec<[TxFrame<'_>; BATCH_SIZE]> = pieces
+            .iter()
+            .map(|p| match *p {
+                Piece::Rx(i) => {
+                    let slot = rx.slot(i as usize);
+                    TxFrame {
+                        data: slot.frame(),
+                        offload: slot.offload(),
+                    }
+                }
+                Piece::Seg(s, l) => TxFrame::plain(&scratch.segments[s..s + l]),
+            })
+            .collect();
         let mut off = 0;
         while off < frames.len() {
             let (sent, err) = e.port.send_batch(&frames[off..]);
             for f in &frames[off..off + sent] {
                 e.counters.tx_frames += 1;
-                e.counters.tx_bytes += f.len() as u64;
+                e.counters.tx_bytes += f.data.len() as u64;
             }
             off += sent;
             let Some(err) = err else { break };

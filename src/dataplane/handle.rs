@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
-use super::forward::{forward_batch, Drained};
+use super::forward::{forward_batch, Drained, Scratch};
 use super::snapshot::{FdbRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
 use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
 use crate::observe::PortCounters;
@@ -324,6 +324,7 @@ impl DataplaneHandle {
 fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> ReturnedPorts {
     let mut events = Events::with_capacity(256);
     let mut rx = RxBatch::new(BATCH_SIZE);
+    let mut scratch = Scratch::default();
     // Ports that may still hold frames (edge-triggered: read until empty).
     let mut ready: Vec<PortId> = Vec::new();
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
@@ -358,7 +359,7 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> ReturnedPorts {
         ready.retain(|&id| st.entry(id).is_some());
         let mut i = 0;
         while i < ready.len() {
-            match forward_batch(&mut st, ready[i], &mut rx) {
+            match forward_batch(&mut st, ready[i], &mut rx, &mut scratch) {
                 Drained::More => i += 1,
                 Drained::Empty | Drained::Removed => {
                     ready.swap_remove(i);

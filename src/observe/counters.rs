@@ -73,6 +73,13 @@ pub struct PortCounters {
     pub rx_bytes: u64,
     pub tx_frames: u64,
     pub tx_bytes: u64,
+    /// GSO super-frames received whole (counted once each in rx_frames).
+    pub rx_gso: u64,
+    /// Super-frames this port could not take, cut into segments in software.
+    pub sw_segmented: u64,
+    /// Checksums finished in software (received unfinished, or for an egress
+    /// port that cannot finish them).
+    pub sw_csum: u64,
     pub drops: DropCounters,
 }
 
@@ -82,6 +89,9 @@ impl PortCounters {
         self.rx_bytes += o.rx_bytes;
         self.tx_frames += o.tx_frames;
         self.tx_bytes += o.tx_bytes;
+        self.rx_gso += o.rx_gso;
+        self.sw_segmented += o.sw_segmented;
+        self.sw_csum += o.sw_csum;
         self.drops.merge(&o.drops);
     }
 }

@@ -8,8 +8,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use super::sys::netdev;
 use super::sys::packet::{PacketSocket, RecvMmsg, SendMmsg, StrippedTag};
 use super::{
-    ifname, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError, BATCH_SIZE,
-    RX_HEADROOM,
+    ifname, Offload, OffloadCaps, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus,
+    SendError, TxFrame, BATCH_SIZE, RX_HEADROOM, VNET_HDR_LEN,
 };
 use crate::wire::{MacAddr, VLAN_TAG_LEN};
 
@@ -36,6 +36,8 @@ pub struct AfPacketPort {
     capabilities: Vec<&'static str>,
     /// Whether the kernel filters our transmissions; if not, receive does.
     ignore_outgoing: bool,
+    /// Frames carry a virtio-net header (PACKET_VNET_HDR): offloads travel.
+    vnet: bool,
     rx: RecvMmsg,
     tx: SendMmsg,
     /// Sticky: the kernel reports the device's removal only once.
@@ -78,6 +80,13 @@ impl AfPacketPort {
         sock.set_auxdata()
             .map_err(|e| PortError::setup("enable PACKET_AUXDATA", ifname, e))?;
         capabilities.push("auxdata-vlan");
+        // Without it the kernel finishes checksums and segments GSO
+        // super-frames before handing them over, and cannot take them on
+        // send: TCP from a namespace would cross the switch MTU-sized.
+        let vnet = sock.set_vnet_hdr().is_ok();
+        if vnet {
+            capabilities.push("vnet-hdr");
+        }
         sock.grow_buffers(SOCKET_BUFFER);
         // A switch port must see frames for every destination MAC, not only
         // the interface's own.
@@ -101,6 +110,7 @@ impl AfPacketPort {
             mac,
             capabilities,
             ignore_outgoing,
+            vnet,
             rx: RecvMmsg::new(BATCH_SIZE),
             tx: SendMmsg::new(BATCH_SIZE),
             vanished: false,
@@ -195,10 +205,13 @@ impl Port for AfPacketPort {
         if self.vanished {
             return Err(self.vanished());
         }
+        // The virtio-net header, when there is one, lands right in front of
+        // the frame, in the headroom.
+        let hdr = if self.vnet { VNET_HDR_LEN } else { 0 };
         let bufs = batch
             .slots_mut()
             .iter_mut()
-            .map(|s| s.buf_mut().get_mut(RX_HEADROOM..).unwrap_or_default());
+            .map(|s| s.buf_mut().get_mut(RX_HEADROOM - hdr..).unwrap_or_default());
         let n = match self.rx.recv(&self.sock, bufs) {
             Ok(n) => n,
             Err(e) => {
@@ -229,12 +242,24 @@ impl Port for AfPacketPort {
                 continue;
             }
             let slot = &mut slots[i];
+            if meta.copied < hdr {
+                continue;
+            }
+            let (copied, full) = (meta.copied - hdr, meta.wire_len.saturating_sub(hdr));
+            let mut offload = Offload::NONE;
+            if hdr > 0 {
+                let mut h = [0u8; VNET_HDR_LEN];
+                h.copy_from_slice(&slot.buf()[RX_HEADROOM - hdr..RX_HEADROOM]);
+                // A header this switch cannot carry: the bytes pass as they are.
+                offload = Offload::from_vnet_hdr(&h).unwrap_or_default();
+            }
             let (start, len, wire_len) = match meta.vlan {
                 Some(tag) => {
-                    let (start, len) = restore_tag(slot.buf_mut(), meta.copied, tag);
-                    (start, len, meta.wire_len + (len - meta.copied))
+                    let (start, len) = restore_tag(slot.buf_mut(), copied, tag);
+                    offload = offload.shifted((len - copied) as u16);
+                    (start, len, full + (len - copied))
                 }
-                None => (RX_HEADROOM, meta.copied, meta.wire_len),
+                None => (RX_HEADROOM, copied, full),
             };
             let status = if meta.truncated {
                 RxStatus::Truncated { wire_len }
@@ -242,7 +267,10 @@ impl Port for AfPacketPort {
                 RxStatus::Complete
             };
             slot.set(start, len, status);
-            slot.set_csum_partial(meta.csum_not_ready);
+            slot.set_offload(offload);
+            // Without a header to say where the checksum starts, the flag
+            // still says one is unfinished.
+            slot.set_csum_partial(meta.csum_not_ready && offload.csum.is_none());
             // Keep the frames contiguous from slot 0: swapping slots moves
             // two buffer pointers, not frame bytes.
             slots.swap(kept, i);
@@ -252,11 +280,19 @@ impl Port for AfPacketPort {
         Ok(kept)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    fn offload_caps(&self) -> OffloadCaps {
+        if self.vnet {
+            OffloadCaps::ALL
+        } else {
+            OffloadCaps::NONE
+        }
+    }
+
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         if frames.is_empty() {
             return (0, None);
         }
-        let (sent, err) = self.tx.send(&self.sock, frames);
+        let (sent, err) = self.tx.send(&self.sock, frames, self.vnet);
         (sent, err.map(|e| self.send_error(e)))
     }
 

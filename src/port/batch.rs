@@ -1,10 +1,13 @@
 //! `RxBatch`: preallocated receive buffers, filled by a port in one call.
 
+use super::offload::Offload;
+
 /// Frames moved per receive call.
 pub const BATCH_SIZE: usize = 32;
-/// Room in front of each frame so a VLAN tag the kernel stripped can be put
-/// back in place (and, later, one pushed) without copying the frame.
-pub const RX_HEADROOM: usize = 8;
+/// Room in front of each frame for the virtio-net header the kernel writes
+/// just before it, and so a VLAN tag the kernel stripped can be put back in
+/// place (or one pushed) without copying the frame.
+pub const RX_HEADROOM: usize = 16;
 /// Bytes per receive buffer: the largest frame a Linux link can carry (64 KiB
 /// MTU plus header and two tags) plus headroom.
 pub const RX_BUF_SIZE: usize = RX_HEADROOM + 65536 + 32;
@@ -26,6 +29,7 @@ pub struct RxSlot {
     len: usize,
     status: RxStatus,
     csum_partial: bool,
+    offload: Offload,
 }
 
 impl RxSlot {
@@ -36,6 +40,7 @@ impl RxSlot {
             len: 0,
             status: RxStatus::Complete,
             csum_partial: false,
+            offload: Offload::NONE,
         }
     }
 
@@ -56,10 +61,21 @@ impl RxSlot {
         self.len = len.min(self.buf.len() - start);
         self.status = status;
         self.csum_partial = false;
+        self.offload = Offload::NONE;
+    }
+
+    /// The offload state the kernel reported with the frame.
+    pub fn set_offload(&mut self, offload: Offload) {
+        self.offload = offload;
+    }
+
+    pub fn offload(&self) -> Offload {
+        self.offload
     }
 
     /// Marks the frame's TCP/UDP checksum as left unfinished by its sender
-    /// (the kernel's CHECKSUM_PARTIAL); the dataplane completes it.
+    /// (the kernel's CHECKSUM_PARTIAL) where no virtio-net header said where
+    /// it starts; the dataplane completes it by parsing the headers.
     pub fn set_csum_partial(&mut self, partial: bool) {
         self.csum_partial = partial;
     }

@@ -18,6 +18,7 @@ pub mod afpacket;
 mod batch;
 mod error;
 mod ifname;
+pub mod offload;
 pub mod pipe;
 pub mod sys;
 pub mod tap;
@@ -30,6 +31,7 @@ use serde::Serialize;
 
 pub use batch::{RxBatch, RxSlot, RxStatus, BATCH_SIZE, RX_BUF_SIZE, RX_HEADROOM};
 pub use error::{PortError, SendError};
+pub use offload::{Gso, GsoKind, Offload, OffloadCaps, TxFrame, VNET_HDR_LEN};
 
 use crate::wire::MacAddr;
 
@@ -97,10 +99,21 @@ pub trait Port: Send {
     /// is returned with `RxStatus::Truncated` so it can be counted.
     fn recv_batch(&mut self, batch: &mut RxBatch) -> Result<usize, PortError>;
 
+    /// What the port takes as is: frames with other offloads are segmented
+    /// or checksummed in software by the dataplane before `send_batch`.
+    fn offload_caps(&self) -> OffloadCaps;
+
     /// Sends `frames` in order. Returns how many were handed to the kernel;
-    /// when fewer than all, the error says why the next one was not.
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>);
+    /// when fewer than all, the error says why the next one was not. Every
+    /// frame's offload is one `offload_caps` accepts.
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>);
 
     /// Periodic health check: refreshes the MTU and reports a vanished device.
     fn check(&mut self) -> Result<(), PortError>;
+}
+
+/// Sends frames without offloads: a convenience for tests and tools.
+pub fn send_plain<P: Port + ?Sized>(port: &mut P, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    let tx: Vec<TxFrame<'_>> = frames.iter().map(|f| TxFrame::plain(f)).collect();
+    port.send_batch(&tx)
 }

@@ -7,7 +7,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use super::{Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError, RX_HEADROOM};
+use super::{
+    OffloadCaps, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError, TxFrame,
+    RX_HEADROOM,
+};
 
 /// The switch's end.
 pub struct PipePort {
@@ -100,9 +103,14 @@ impl Port for PipePort {
         Ok(n)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    fn offload_caps(&self) -> OffloadCaps {
+        // A datagram carries bytes only: nothing left for "hardware".
+        OffloadCaps::NONE
+    }
+
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         for (i, f) in frames.iter().enumerate() {
-            match self.sock.send(f) {
+            match self.sock.send(f.data) {
                 Ok(_) => {}
                 Err(e) => {
                     let err = match e.kind() {

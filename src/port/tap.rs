@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use super::sys::netdev;
 use super::sys::tun::{self, TunQueue};
 use super::{ifname, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError};
-use super::{RX_BUF_SIZE, RX_HEADROOM};
+use super::{Offload, OffloadCaps, TxFrame, RX_BUF_SIZE, RX_HEADROOM, VNET_HDR_LEN};
 use crate::wire::MacAddr;
 
 /// The largest frame a TAP queue can hold: 64 KiB MTU, header, one tag.
@@ -33,6 +33,9 @@ pub struct TapPort {
     capabilities: Vec<&'static str>,
     /// Sticky: once the device is gone the queue never recovers.
     vanished: bool,
+    /// Frames carry a virtio-net header (IFF_VNET_HDR): offloads travel.
+    vnet: bool,
+    caps: OffloadCaps,
     /// Catches the rest of a frame longer than the slot buffer: the tun
     /// driver returns only the bytes it copied, so a cut frame is seen (and
     /// its length known) only if it had somewhere else to go.
@@ -47,17 +50,38 @@ impl TapPort {
         ifname::validate(name)?;
         let queue = open_queue(name)?;
         let mut capabilities = Vec::new();
-        // Probed for `port list` and later use; neither is enabled yet.
         let features = queue
             .features()
             .map_err(|e| PortError::setup("query TAP features", name, e))?;
-        if features & tun::IFF_VNET_HDR != 0 {
-            capabilities.push("vnet-hdr-available");
-        }
+        // With a virtio-net header on every frame, partial checksums and GSO
+        // super-frames cross the queue whole instead of being finished and
+        // segmented by the stack behind the netdev.
+        let vnet = features & tun::IFF_VNET_HDR != 0;
         if features & tun::IFF_MULTI_QUEUE != 0 {
             capabilities.push("multi-queue-available");
         }
-        let ifname = attach(&queue, name, "create TAP device")?;
+        let flags = if vnet {
+            TAP_FLAGS | tun::IFF_VNET_HDR
+        } else {
+            TAP_FLAGS
+        };
+        let ifname = attach(&queue, name, flags, "create TAP device")?;
+        let mut caps = OffloadCaps::NONE;
+        if vnet {
+            capabilities.push("vnet-hdr");
+            // Writing GSO frames needs only the header; TUNSETOFFLOAD says what
+            // we take on read, and makes the netdev offer it to its stack.
+            caps = OffloadCaps::ALL;
+            let base = tun::TUN_F_CSUM | tun::TUN_F_TSO4 | tun::TUN_F_TSO6 | tun::TUN_F_TSO_ECN;
+            if queue
+                .set_offload(base | tun::TUN_F_USO4 | tun::TUN_F_USO6)
+                .is_ok()
+            {
+                capabilities.push("offload-csum-tso-uso");
+            } else if queue.set_offload(base).is_ok() {
+                capabilities.push("offload-csum-tso");
+            }
+        }
         let (_, flags) = queue
             .get_iff()
             .map_err(|e| PortError::setup("query TAP device", name, e))?;
@@ -81,6 +105,8 @@ impl TapPort {
             mac,
             capabilities,
             vanished: false,
+            vnet,
+            caps,
             spill: vec![0; MAX_TAP_FRAME].into_boxed_slice(),
         })
     }
@@ -156,20 +182,32 @@ impl Port for TapPort {
             return Err(self.vanished());
         }
         let mut n = 0;
+        // The header, when there is one, lands right in front of the frame.
+        let hdr = if self.vnet { VNET_HDR_LEN } else { 0 };
         while n < batch.capacity() {
-            let Some(buf) = batch.slot_mut(n).buf_mut().get_mut(RX_HEADROOM..) else {
+            let Some(buf) = batch.slot_mut(n).buf_mut().get_mut(RX_HEADROOM - hdr..) else {
                 break;
             };
             let room = buf.len();
             let mut iov = [IoSliceMut::new(buf), IoSliceMut::new(&mut self.spill)];
             match self.queue.read_vectored(&mut iov) {
-                Ok(len) if len > 0 => {
+                Ok(len) if len > hdr => {
                     let status = if len > room {
-                        RxStatus::Truncated { wire_len: len }
+                        RxStatus::Truncated {
+                            wire_len: len - hdr,
+                        }
                     } else {
                         RxStatus::Complete
                     };
-                    batch.slot_mut(n).set(RX_HEADROOM, len.min(room), status);
+                    let slot = batch.slot_mut(n);
+                    slot.set(RX_HEADROOM, len.min(room) - hdr, status);
+                    if hdr > 0 {
+                        let mut h = [0u8; VNET_HDR_LEN];
+                        h.copy_from_slice(&slot.buf()[RX_HEADROOM - hdr..RX_HEADROOM]);
+                        // A header this switch cannot carry: pass the bytes
+                        // as they are rather than guess.
+                        slot.set_offload(Offload::from_vnet_hdr(&h).unwrap_or_default());
+                    }
                     n += 1;
                 }
                 Ok(_) => break,
@@ -197,10 +235,21 @@ impl Port for TapPort {
         Ok(n)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    fn offload_caps(&self) -> OffloadCaps {
+        self.caps
+    }
+
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         for (i, frame) in frames.iter().enumerate() {
             loop {
-                match self.queue.write(frame) {
+                let r = if self.vnet {
+                    let h = frame.offload.to_vnet_hdr();
+                    self.queue
+                        .write_vectored(&[io::IoSlice::new(&h), io::IoSlice::new(frame.data)])
+                } else {
+                    self.queue.write(frame.data)
+                };
+                match r {
                     Ok(_) => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return (i, Some(self.send_error(e))),
@@ -247,7 +296,7 @@ impl Port for TapPort {
 pub fn create_persistent_tap(name: &str) -> Result<(), PortError> {
     ifname::validate(name)?;
     let queue = open_queue(name)?;
-    let ifname = attach(&queue, name, "create TAP device")?;
+    let ifname = attach(&queue, name, TAP_FLAGS, "create TAP device")?;
     let (_, flags) = queue
         .get_iff()
         .map_err(|e| PortError::setup("query TAP device", name, e))?;
@@ -271,7 +320,7 @@ pub fn delete_persistent_tap(name: &str) -> Result<(), PortError> {
     ifname::validate(name)?;
     netdev::name_to_index(name).map_err(|e| PortError::setup("look up TAP device", name, e))?;
     let queue = open_queue(name)?;
-    attach(&queue, name, "attach to TAP device")?;
+    attach(&queue, name, TAP_FLAGS, "attach to TAP device")?;
     let (_, flags) = queue
         .get_iff()
         .map_err(|e| PortError::setup("query TAP device", name, e))?;
@@ -305,9 +354,14 @@ fn open_queue(name: &str) -> Result<TunQueue, PortError> {
 }
 
 /// TUNSETIFF with errors that say what to do.
-fn attach(queue: &TunQueue, name: &str, step: &'static str) -> Result<String, PortError> {
+fn attach(
+    queue: &TunQueue,
+    name: &str,
+    flags: libc::c_int,
+    step: &'static str,
+) -> Result<String, PortError> {
     queue
-        .set_iff(name, TAP_FLAGS)
+        .set_iff(name, flags)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::EBUSY) => PortError::Busy {
                 name: name.to_string(),

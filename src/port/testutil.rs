@@ -100,7 +100,7 @@ pub fn wait_until_passing(a: &mut dyn Port, b: &mut dyn Port) {
             "link {} never passed frames",
             a.name()
         );
-        let _ = a.send_batch(&[&probe]);
+        let _ = crate::port::send_plain(a, &[&probe]);
         if !recv_frames(b, &mut batch, PROBE_TAG, 1, Duration::from_millis(20)).is_empty() {
             return;
         }

@@ -61,6 +61,9 @@ drop_reasons! {
     /// A flood with no port to go to (the switch has a single port).
     NoEgress = "no_egress",
         "no port to send the frame to besides the one it came in on";
+    /// A super-frame the egress port cannot take and software cannot cut.
+    GsoUnsupported = "gso_unsupported",
+        "a GSO super-frame the egress port cannot take and the switch cannot segment (UFO, or headers that do not parse)";
     /// Larger than the egress port can carry.
     EgressTooBig = "egress_too_big",
         "frame larger than the egress port's MTU";

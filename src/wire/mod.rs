@@ -7,6 +7,7 @@
 
 pub mod checksum;
 mod ethernet;
+pub mod gso;
 mod mac;
 
 pub use ethernet::{write_header, EtherType, EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use l2sw::netns;
 use l2sw::port::afpacket::AfPacketPort;
-use l2sw::port::{Port, PortKind, RxBatch};
+use l2sw::port::{Port, PortKind, RxBatch, TxFrame};
 use l2sw::wire::{write_header, MacAddr};
 use serde_json::Value;
 
@@ -232,7 +232,7 @@ impl Endpoint {
     }
 
     pub fn send(&mut self, frame: &[u8]) {
-        let (n, err) = self.port.send_batch(&[frame]);
+        let (n, err) = self.port.send_batch(&[TxFrame::plain(frame)]);
         assert_eq!(n, 1, "send failed: {err:?}");
     }
 

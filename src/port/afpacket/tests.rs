@@ -86,7 +86,7 @@ fn veth_batch_arrives_in_order_and_is_not_read_back() {
         .map(|i| test_frame(7, i, 60 + usize::from(i) * 45))
         .collect();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let (sent, err) = pa.send_batch(&refs);
+    let (sent, err) = crate::port::send_plain(&mut pa, &refs);
     assert!(err.is_none(), "{err:?}");
     assert_eq!(sent, 32);
 
@@ -114,7 +114,7 @@ fn veth_outgoing_filtered_without_kernel_option() {
 
     let frames: Vec<Vec<u8>> = (0..4).map(|i| test_frame(13, i, 100)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    assert_eq!(pa.send_batch(&refs).0, 4);
+    assert_eq!(crate::port::send_plain(&mut pa, &refs).0, 4);
     // B received them, so they were on the wire by now.
     let mut batch = RxBatch::new(BATCH_SIZE);
     assert_eq!(recv_frames(&mut pb, &mut batch, 13, 4, WAIT), frames);
@@ -126,7 +126,7 @@ fn veth_outgoing_filtered_without_kernel_option() {
     );
 
     // Frames coming in on A still pass the filter.
-    assert_eq!(pb.send_batch(&refs).0, 4);
+    assert_eq!(crate::port::send_plain(&mut pb, &refs).0, 4);
     assert_eq!(recv_frames(&mut fallback, &mut batch, 13, 4, WAIT), frames);
 }
 
@@ -148,7 +148,7 @@ fn veth_vlan_tags_restored_byte_for_byte() {
         base,
     ];
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let (sent, err) = pa.send_batch(&refs);
+    let (sent, err) = crate::port::send_plain(&mut pa, &refs);
     assert!(err.is_none(), "{err:?}");
     assert_eq!(sent, frames.len());
 
@@ -165,7 +165,7 @@ fn veth_short_buffer_reports_truncated() {
     let (_guard, mut pa, mut pb) = pair("s");
     let plain = test_frame(9, 1, 1000);
     let tagged_frame = tagged(&test_frame(9, 2, 1000), 0x8100, 5);
-    let (sent, err) = pa.send_batch(&[&plain, &tagged_frame]);
+    let (sent, err) = crate::port::send_plain(&mut pa, &[&plain, &tagged_frame]);
     assert!(err.is_none(), "{err:?}");
     assert_eq!(sent, 2);
 
@@ -193,10 +193,10 @@ fn veth_oversized_frame_is_too_big() {
     let ok1 = test_frame(10, 1, 100);
     let big = test_frame(10, 2, 2000);
     let ok2 = test_frame(10, 3, 100);
-    let (sent, err) = pa.send_batch(&[&ok1, &big, &ok2]);
+    let (sent, err) = crate::port::send_plain(&mut pa, &[&ok1, &big, &ok2]);
     assert_eq!(sent, 1);
     assert!(matches!(err, Some(SendError::TooBig)), "{err:?}");
-    let (sent, err) = pa.send_batch(&[&big]);
+    let (sent, err) = crate::port::send_plain(&mut pa, &[&big]);
     assert_eq!(sent, 0);
     assert!(matches!(err, Some(SendError::TooBig)), "{err:?}");
 
@@ -214,7 +214,7 @@ fn veth_down_is_not_vanished_and_recovers() {
     assert_eq!(pb.recv_batch(&mut batch).expect("down is not an error"), 0);
     pb.check().expect("a down link is still there");
     let f = test_frame(11, 0, 60);
-    let (sent, err) = pb.send_batch(&[&f]);
+    let (sent, err) = crate::port::send_plain(&mut pb, &[&f]);
     assert_eq!(sent, 0);
     assert!(matches!(err, Some(SendError::LinkDown)), "{err:?}");
 
@@ -223,7 +223,7 @@ fn veth_down_is_not_vanished_and_recovers() {
     let deadline = std::time::Instant::now() + WAIT;
     let mut got = Vec::new();
     while got.is_empty() && std::time::Instant::now() < deadline {
-        let _ = pa.send_batch(&[&f]);
+        let _ = crate::port::send_plain(&mut pa, &[&f]);
         got = recv_frames(&mut pb, &mut batch, 11, 1, Duration::from_millis(50));
     }
     assert_eq!(got, vec![f]);
@@ -250,7 +250,7 @@ fn veth_deleted_reports_vanished() {
     assert!(pb.check().unwrap_err().is_vanished());
     assert!(pa.check().unwrap_err().is_vanished());
     let f = test_frame(12, 0, 60);
-    let (sent, err) = pa.send_batch(&[&f]);
+    let (sent, err) = crate::port::send_plain(&mut pa, &[&f]);
     assert_eq!(sent, 0);
     assert!(matches!(err, Some(SendError::Vanished)), "{err:?}");
 }

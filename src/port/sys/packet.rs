@@ -6,6 +6,7 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::{cvt, owned_fd, setsockopt, zeroed};
+use crate::port::{TxFrame, VNET_HDR_LEN};
 
 /// EtherType 0x8100: the TPID to assume when the kernel did not say which.
 const ETH_P_8021Q: u16 = 0x8100;
@@ -44,6 +45,14 @@ impl PacketSocket {
     pub fn set_auxdata(&self) -> io::Result<()> {
         let one: libc::c_int = 1;
         setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
+    }
+
+    /// PACKET_VNET_HDR: every frame received or sent is preceded by a
+    /// `virtio_net_hdr`, which carries partial checksums and GSO super-frames
+    /// across the socket instead of the kernel finishing them first.
+    pub fn set_vnet_hdr(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
     }
 
     /// Promiscuous mode on `ifindex` for as long as this socket is open (the
@@ -349,7 +358,9 @@ fn parse_auxdata(ctrl: &[u8]) -> Option<Auxdata> {
 /// Preallocated `sendmmsg` state, grown only when a larger batch comes.
 pub struct SendMmsg {
     hdrs: Vec<libc::mmsghdr>,
-    iovs: Vec<libc::iovec>,
+    /// Two per frame: the virtio-net header (when used), then the frame.
+    iovs: Vec<[libc::iovec; 2]>,
+    vnet: Vec<[u8; VNET_HDR_LEN]>,
 }
 
 // SAFETY: as for `RecvMmsg`: the pointers are rewritten before each call from
@@ -360,37 +371,58 @@ impl SendMmsg {
     pub fn new(capacity: usize) -> SendMmsg {
         SendMmsg {
             hdrs: vec![zeroed(); capacity],
-            iovs: vec![zeroed(); capacity],
+            iovs: vec![[zeroed(), zeroed()]; capacity],
+            vnet: vec![[0; VNET_HDR_LEN]; capacity],
         }
     }
 
-    /// Sends `frames` in order on the bound interface, without blocking.
-    /// Returns how many the kernel took and, when not all, the error of the
-    /// first one it refused.
-    pub fn send(&mut self, sock: &PacketSocket, frames: &[&[u8]]) -> (usize, Option<io::Error>) {
+    /// Sends `frames` in order on the bound interface, without blocking,
+    /// each behind its virtio-net header when `vnet` (the socket has
+    /// PACKET_VNET_HDR). Returns how many the kernel took and, when not all,
+    /// the error of the first one it refused.
+    pub fn send(
+        &mut self,
+        sock: &PacketSocket,
+        frames: &[TxFrame<'_>],
+        vnet: bool,
+    ) -> (usize, Option<io::Error>) {
         let n = frames.len();
         if self.hdrs.len() < n {
             self.hdrs.resize(n, zeroed());
-            self.iovs.resize(n, zeroed());
+            self.iovs.resize(n, [zeroed(), zeroed()]);
+            self.vnet.resize(n, [0; VNET_HDR_LEN]);
         }
-        for ((hdr, iov), frame) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()).zip(frames) {
+        let slots = self
+            .hdrs
+            .iter_mut()
+            .zip(self.iovs.iter_mut())
+            .zip(self.vnet.iter_mut());
+        for (((hdr, iov), vh), frame) in slots.zip(frames) {
             // The kernel only reads through iov_base on send; the pointer is
             // `*mut` because the C struct is shared with receive.
-            iov.iov_base = frame.as_ptr() as *mut libc::c_void;
-            iov.iov_len = frame.len();
+            let mut k = 0;
+            if vnet {
+                *vh = frame.offload.to_vnet_hdr();
+                iov[0].iov_base = vh.as_mut_ptr().cast();
+                iov[0].iov_len = VNET_HDR_LEN;
+                k = 1;
+            }
+            iov[k].iov_base = frame.data.as_ptr() as *mut libc::c_void;
+            iov[k].iov_len = frame.data.len();
             // No msg_name: the socket is bound, the kernel uses its ifindex.
             hdr.msg_hdr = zeroed();
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_iov = iov.as_mut_ptr();
+            hdr.msg_hdr.msg_iovlen = k + 1;
             hdr.msg_len = 0;
         }
         let mut sent = 0;
         while sent < n {
             let rest = &mut self.hdrs[sent..n];
-            // SAFETY: `rest` are initialised headers, each with one iovec in
-            // `self.iovs` (not moved: `self` is exclusively borrowed) that
-            // points into a frame of `frames`, borrowed for the whole call;
-            // the kernel only reads those and writes each `msg_len`.
+            // SAFETY: `rest` are initialised headers, each with one or two
+            // iovecs in `self.iovs` (not moved: `self` is exclusively
+            // borrowed) pointing into `self.vnet` and into a frame of
+            // `frames`, borrowed for the whole call; the kernel only reads
+            // those and writes each `msg_len`.
             let ret = unsafe {
                 libc::sendmmsg(
                     sock.as_raw_fd(),

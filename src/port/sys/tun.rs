@@ -9,7 +9,10 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use super::{c_name, cvt, ifreq_with_name, owned_fd, zeroed};
 
-pub use libc::{IFF_MULTI_QUEUE, IFF_NO_PI, IFF_PERSIST, IFF_TAP, IFF_VNET_HDR};
+pub use libc::{
+    IFF_MULTI_QUEUE, IFF_NO_PI, IFF_PERSIST, IFF_TAP, IFF_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4,
+    TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6,
+};
 
 /// One queue of a TUN/TAP device: an open `/dev/net/tun`, attached to a
 /// netdev by [`set_iff`](Self::set_iff).
@@ -110,6 +113,27 @@ impl TunQueue {
         let dev_ns = File::from(owned_fd(ret)?).metadata()?;
         let our_ns = std::fs::metadata("/proc/thread-self/ns/net")?;
         Ok(dev_ns.dev() == our_ns.dev() && dev_ns.ino() == our_ns.ino())
+    }
+
+    /// TUNSETOFFLOAD: the offloads (TUN_F_*) this reader handles in frames
+    /// it reads; the netdev then advertises the matching features, so its
+    /// stack can hand over partial checksums and GSO super-frames.
+    pub fn set_offload(&self, flags: libc::c_uint) -> io::Result<()> {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value and touches no
+        // user memory.
+        let ret = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(flags),
+            )
+        };
+        cvt(ret).map(drop)
+    }
+
+    /// Writes one frame given in pieces (a virtio-net header, then the frame).
+    pub fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&self.file).write_vectored(bufs)
     }
 
     /// Reads one frame into `bufs`, in order (EAGAIN when the queue is

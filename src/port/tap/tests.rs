@@ -38,13 +38,13 @@ fn exchange(tap: &mut TapPort, afp: &mut AfPacketPort, tag: u8, sizes: &[usize])
         .collect();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
 
-    let (sent, err) = tap.send_batch(&refs);
+    let (sent, err) = crate::port::send_plain(tap, &refs);
     assert!(err.is_none(), "TAP send: {err:?}");
     assert_eq!(sent, frames.len());
     let got = recv_frames(afp, &mut batch, tag, frames.len(), WAIT);
     assert_eq!(got, frames, "TAP -> netdev");
 
-    let (sent, err) = afp.send_batch(&refs);
+    let (sent, err) = crate::port::send_plain(afp, &refs);
     assert!(err.is_none(), "AF_PACKET send: {err:?}");
     assert_eq!(sent, frames.len());
     let got = recv_frames(tap, &mut batch, tag, frames.len(), WAIT);
@@ -67,7 +67,7 @@ fn tap_frames_pass_both_ways_intact() {
     assert!(info.ifindex.is_some());
     assert!(info.mac.is_some());
     assert_eq!(info.mtu, 1500);
-    assert!(info.capabilities.contains(&"vnet-hdr-available"));
+    assert!(info.capabilities.contains(&"vnet-hdr"));
     assert!(!info.capabilities.contains(&"persistent"));
 
     let mut afp = AfPacketPort::open(&name, PortKind::TapVm).expect("AF_PACKET on TAP");
@@ -91,7 +91,7 @@ fn tap_short_buffer_reports_truncated() {
     quiet_ipv6(&name);
     let mut afp = AfPacketPort::open(&name, PortKind::TapVm).expect("AF_PACKET on TAP");
     let frame = test_frame(22, 0, 1000);
-    assert_eq!(afp.send_batch(&[&frame]).0, 1);
+    assert_eq!(crate::port::send_plain(&mut afp, &[&frame]).0, 1);
 
     let mut batch = RxBatch::with_buf_size(4, RX_HEADROOM + 100);
     let deadline = Instant::now() + WAIT;
@@ -174,7 +174,7 @@ fn tap_deleted_reports_vanished() {
     let mut batch = RxBatch::new(BATCH_SIZE);
     assert!(tap.recv_batch(&mut batch).unwrap_err().is_vanished());
     let f = test_frame(23, 0, 60);
-    let (sent, err) = tap.send_batch(&[&f]);
+    let (sent, err) = crate::port::send_plain(&mut tap, &[&f]);
     assert_eq!(sent, 0);
     assert!(matches!(err, Some(SendError::Vanished)), "{err:?}");
 }
@@ -202,7 +202,7 @@ fn tap_moved_to_netns_keeps_working_until_netns_deleted() {
 
     ip(&["-n", &ns, "link", "set", &name, "up"]);
     let f = test_frame(24, 0, 60);
-    let (sent, err) = tap.send_batch(&[&f]);
+    let (sent, err) = crate::port::send_plain(&mut tap, &[&f]);
     assert!(err.is_none(), "{err:?}");
     assert_eq!(sent, 1);
 
@@ -227,7 +227,7 @@ fn tap_down_is_link_down_not_vanished() {
     let mut tap = TapPort::create(&name).expect("create TAP");
     ip(&["link", "set", &name, "down"]);
     let f = test_frame(25, 0, 60);
-    let (sent, err) = tap.send_batch(&[&f]);
+    let (sent, err) = crate::port::send_plain(&mut tap, &[&f]);
     assert_eq!(sent, 0);
     assert!(matches!(err, Some(SendError::LinkDown)), "{err:?}");
     let mut batch = RxBatch::new(BATCH_SIZE);
@@ -235,5 +235,5 @@ fn tap_down_is_link_down_not_vanished() {
     tap.check().expect("a down TAP is still there");
 
     ip(&["link", "set", &name, "up"]);
-    assert_eq!(tap.send_batch(&[&f]).0, 1);
+    assert_eq!(crate::port::send_plain(&mut tap, &[&f]).0, 1);
 }
