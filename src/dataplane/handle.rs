@@ -274,6 +274,7 @@ impl DataplaneHandle {
 
     pub fn stats(&self) -> Result<StatsSnapshot, DataplaneError> {
         self.call(|st| {
+            st.collect_kernel_drops();
             let mut totals = st.departed;
             let ports: Vec<PortStats> = st
                 .ports

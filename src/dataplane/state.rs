@@ -12,7 +12,7 @@ use super::rate_limit::RateLimit;
 use super::snapshot::RemovedPort;
 use crate::observe::PortCounters;
 use crate::port::Port;
-use crate::switch::{PortId, Switch, Timestamp};
+use crate::switch::{DropReason, PortId, Switch, Timestamp};
 
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
@@ -130,9 +130,19 @@ impl State {
         }
     }
 
-    /// Once a second: age the FDB, check every port is still there.
+    /// Moves the kernel's receive-queue drop counts into the port counters.
+    pub fn collect_kernel_drops(&mut self) {
+        for e in self.ports.iter_mut().flatten() {
+            let lost = e.port.take_kernel_drops();
+            e.counters.drops.add(DropReason::RxQueueFull, lost);
+        }
+    }
+
+    /// Once a second: age the FDB, count kernel drops, check every port is
+    /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
         self.switch.fdb_mut().age(now);
+        self.collect_kernel_drops();
         let mut gone = Vec::new();
         for (i, slot) in self.ports.iter_mut().enumerate() {
             if let Some(e) = slot {

@@ -262,3 +262,174 @@ fn settings_change_at_run_time() {
     assert!(lab.dp.fdb().unwrap().is_empty(), "ageing 0 keeps nothing");
     assert!(lab.dp.set(Setting::GroupFwdMask(0x0004)).is_err());
 }
+
+mod offloads {
+    //! Super-frames and partial checksums towards ports that cannot take them.
+    use super::*;
+    use crate::port::{
+        Gso, GsoKind, Offload, OffloadCaps, Port, PortError, PortInfo, RxBatch, SendError, TxFrame,
+    };
+    use crate::wire::checksum::{finish, sum16};
+
+    /// A pipe port whose received frames carry a given offload, and which
+    /// takes every offload on send (like a vnet-header port).
+    struct OffloadPipe {
+        inner: PipePort,
+        offload: Offload,
+    }
+
+    impl Port for OffloadPipe {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn info(&self) -> PortInfo {
+            self.inner.info()
+        }
+        fn raw_fd(&self) -> std::os::fd::RawFd {
+            self.inner.raw_fd()
+        }
+        fn mtu(&self) -> u32 {
+            self.inner.mtu()
+        }
+        fn recv_batch(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+            let n = self.inner.recv_batch(batch)?;
+            for i in 0..n {
+                batch.slot_mut(i).set_offload(self.offload);
+            }
+            Ok(n)
+        }
+        fn offload_caps(&self) -> OffloadCaps {
+            OffloadCaps::ALL
+        }
+        fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
+            self.inner.send_batch(frames)
+        }
+        fn check(&mut self) -> Result<(), PortError> {
+            self.inner.check()
+        }
+    }
+
+    /// TCP/IPv4 from 10.0.0.1 to 10.0.0.2 with `payload` bytes, checksum
+    /// field holding only the pseudo-header sum, as a sender leaves it.
+    fn tcp4_partial(payload: usize) -> Vec<u8> {
+        let mut f = frame(mac(2), mac(1), 54, 0);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[46] = 0x50;
+        f[47] = 0x18;
+        let c = finish(sum16(0, &f[14..34]));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f.extend((0..payload).map(|i| (i % 199) as u8));
+        let pseudo = sum16(sum16(0, &f[26..34]), &[0, 6]) + (20 + payload) as u32;
+        let folded = !finish(pseudo);
+        f[50..52].copy_from_slice(&folded.to_be_bytes());
+        f
+    }
+
+    fn tcp_checksum_ok(seg: &[u8]) -> bool {
+        let l4_len = seg.len() - 34;
+        let s = sum16(sum16(0, &seg[26..34]), &[0, 6]) + l4_len as u32;
+        finish(sum16(s, &seg[34..])) == 0
+    }
+
+    #[test]
+    fn super_frames_are_cut_for_ports_without_offloads_and_passed_whole_to_the_rest() {
+        let spawned = DataplaneHandle::spawn(Settings::default()).unwrap();
+        let dp = spawned.handle;
+        let meta = |name: &str| PortMeta {
+            name: name.into(),
+            netns: None,
+            policy: PortPolicy::default(),
+        };
+        let gso = Offload {
+            csum: Some((34, 16)),
+            data_valid: false,
+            gso: Some(Gso {
+                kind: GsoKind::Tcp4,
+                ecn: false,
+                size: 1000,
+                hdr_len: 54,
+            }),
+        };
+        let (a, peer_a) = PipePort::pair("a", 1500).unwrap();
+        let (b, peer_b) = PipePort::pair("b", 1500).unwrap();
+        let (c, peer_c) = PipePort::pair("c", 1500).unwrap();
+        dp.add_port(
+            Box::new(OffloadPipe {
+                inner: a,
+                offload: gso,
+            }),
+            meta("a"),
+        )
+        .unwrap();
+        dp.add_port(Box::new(b), meta("b")).unwrap();
+        dp.add_port(
+            Box::new(OffloadPipe {
+                inner: c,
+                offload: Offload::NONE,
+            }),
+            meta("c"),
+        )
+        .unwrap();
+
+        let sup = tcp4_partial(2500);
+        peer_a.send(&sup).unwrap();
+        let segs = peer_b.drain(QUIET);
+        assert_eq!(segs.len(), 3, "cut into 1000 + 1000 + 500");
+        let mut payload = Vec::new();
+        for s in &segs {
+            assert!(tcp_checksum_ok(s), "segment checksum");
+            assert!(s.len() <= 1514);
+            payload.extend_from_slice(&s[54..]);
+        }
+        assert_eq!(payload, sup[54..]);
+        // The port that takes offloads gets the super-frame whole.
+        assert_eq!(peer_c.drain(QUIET), vec![sup]);
+
+        let stats = dp.stats().unwrap();
+        let by = |n: &str| stats.ports.iter().find(|p| p.name == n).unwrap().counters;
+        assert_eq!(by("a").rx_gso, 1);
+        assert_eq!(by("b").sw_segmented, 1);
+        assert_eq!(by("b").tx_frames, 3);
+        assert_eq!(by("c").tx_frames, 1);
+        dp.stop();
+        let _ = spawned.thread.join();
+    }
+
+    #[test]
+    fn partial_checksums_are_finished_when_any_egress_cannot() {
+        let spawned = DataplaneHandle::spawn(Settings::default()).unwrap();
+        let dp = spawned.handle;
+        let meta = |name: &str| PortMeta {
+            name: name.into(),
+            netns: None,
+            policy: PortPolicy::default(),
+        };
+        let csum = Offload {
+            csum: Some((34, 16)),
+            ..Offload::NONE
+        };
+        let (a, peer_a) = PipePort::pair("a", 1500).unwrap();
+        let (b, peer_b) = PipePort::pair("b", 1500).unwrap();
+        dp.add_port(
+            Box::new(OffloadPipe {
+                inner: a,
+                offload: csum,
+            }),
+            meta("a"),
+        )
+        .unwrap();
+        dp.add_port(Box::new(b), meta("b")).unwrap();
+        peer_a.send(&tcp4_partial(300)).unwrap();
+        let got = peer_b.drain(QUIET);
+        assert_eq!(got.len(), 1);
+        assert!(tcp_checksum_ok(&got[0]));
+        assert_eq!(dp.stats().unwrap().ports[1].counters.sw_csum, 1);
+        dp.stop();
+        let _ = spawned.thread.join();
+    }
+}

@@ -280,6 +280,10 @@ impl Port for AfPacketPort {
         Ok(kept)
     }
 
+    fn take_kernel_drops(&mut self) -> u64 {
+        self.sock.take_drops().unwrap_or(0)
+    }
+
     fn offload_caps(&self) -> OffloadCaps {
         if self.vnet {
             OffloadCaps::ALL

@@ -110,6 +110,12 @@ pub trait Port: Send {
 
     /// Periodic health check: refreshes the MTU and reports a vanished device.
     fn check(&mut self) -> Result<(), PortError>;
+
+    /// Frames the kernel dropped on the way to the switch since the last
+    /// call (a full receive queue), where the backend can tell.
+    fn take_kernel_drops(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Sends frames without offloads: a convenience for tests and tools.

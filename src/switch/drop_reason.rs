@@ -43,6 +43,9 @@ drop_reasons! {
     /// Shorter than an Ethernet header, or than the VLAN tag it announces.
     Runt = "runt",
         "frame shorter than an Ethernet header (14 bytes) or than the VLAN tag it announces";
+    /// The port's kernel receive queue overflowed before the switch read it.
+    RxQueueFull = "rx_queue_full",
+        "the port's kernel receive queue was full: the switch did not read fast enough";
     /// The kernel handed over only part of the frame.
     RxTruncated = "rx_truncated",
         "frame larger than the receive buffer; the kernel truncated it";

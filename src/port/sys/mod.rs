@@ -24,6 +24,7 @@ trait PlainC: Sized {}
 impl PlainC for libc::c_int {}
 impl PlainC for libc::ifreq {}
 impl PlainC for libc::sockaddr_ll {}
+impl PlainC for libc::tpacket_stats {}
 impl PlainC for libc::packet_mreq {}
 impl PlainC for libc::mmsghdr {}
 impl PlainC for libc::msghdr {}

@@ -55,6 +55,27 @@ impl PacketSocket {
         setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
     }
 
+    /// Frames the kernel dropped for this socket since the last call
+    /// (PACKET_STATISTICS resets its counters when read): the receive queue
+    /// was full because the switch did not read fast enough.
+    pub fn take_drops(&self) -> io::Result<u64> {
+        let mut st: libc::tpacket_stats = zeroed();
+        let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: `st` and `len` are valid and exclusively borrowed for the
+        // call; `len` is the size of `st`, so the kernel writes within it.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        cvt(ret)?;
+        Ok(u64::from(st.tp_drops))
+    }
+
     /// Promiscuous mode on `ifindex` for as long as this socket is open (the
     /// kernel drops the membership when the socket closes, so a crash does
     /// not leave the interface promiscuous).
