@@ -4,5 +4,7 @@
 //! on the hot path) and copies them into snapshots when asked.
 
 mod counters;
+pub mod filter;
+pub mod pcapng;
 
 pub use counters::{DropCounters, PortCounters};
