@@ -68,8 +68,59 @@ enum Cmd {
     /// Plug network namespaces into the switch.
     #[command(subcommand)]
     Ns(NsCmd),
+    /// Record frames as pcapng: per-port interfaces, direction, packet id, the decision as comment.
+    Capture {
+        /// Only these ports (repeatable; default every port).
+        #[arg(long)]
+        port: Vec<String>,
+        /// Only records matching EXPR (see docs/capture.md).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Stop after N records.
+        #[arg(long, short = 'c')]
+        count: Option<u64>,
+        /// Keep at most N bytes of each frame.
+        #[arg(long, short = 's')]
+        snaplen: Option<u32>,
+        /// Output file, or - for stdout (e.g. `| wireshark -k -i -`).
+        #[arg(short = 'w', long = "write")]
+        write: String,
+    },
+    /// Explain the decision for a frame: synthetic (--in --src --dst) or real ones (--live).
+    Trace(TraceArgs),
     /// Stop the switch (as SIGTERM would).
     Shutdown,
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Ingress port of the synthetic frame.
+    #[arg(long = "in", required_unless_present = "live")]
+    ingress: Option<String>,
+    #[arg(long, required_unless_present = "live")]
+    src: Option<MacAddr>,
+    #[arg(long, required_unless_present = "live")]
+    dst: Option<MacAddr>,
+    /// 802.1Q tag for the synthetic frame.
+    #[arg(long)]
+    vlan: Option<u16>,
+    /// EtherType: number (0x0806) or name (arp, ipv4, ipv6, lldp); default ipv4.
+    #[arg(long)]
+    ethertype: Option<String>,
+    /// Explain real frames as they pass instead.
+    #[arg(long, conflicts_with_all = ["ingress", "src", "dst", "vlan", "ethertype"])]
+    live: bool,
+    /// With --live: only frames arriving on these ports.
+    #[arg(long, requires = "live")]
+    port: Vec<String>,
+    /// With --live: only frames matching EXPR.
+    #[arg(long, requires = "live")]
+    filter: Option<String>,
+    /// With --live: stop after N frames.
+    #[arg(long, short = 'c', requires = "live")]
+    count: Option<u64>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -432,11 +483,109 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             NsCmd::Unplug { ns } => (Request::NsUnplug { ns }, false, None),
             NsCmd::List(j) => (Request::NsList, j.json, Some(render::namespaces)),
         },
+        Cmd::Capture {
+            port,
+            filter,
+            count,
+            snaplen,
+            write,
+        } => {
+            check_filter(filter.as_deref())?;
+            let req = Request::Capture {
+                ports: port,
+                filter,
+                count,
+                snaplen,
+            };
+            let stop = interrupt_flag()?;
+            let snap = snaplen.unwrap_or(0);
+            let summary = if write == "-" {
+                let out = std::io::stdout().lock();
+                l2sw::control::streams::capture(&mut c, &req, out, snap, true, &stop)?
+            } else {
+                let f = std::fs::File::create(&write)
+                    .with_context(|| format!("cannot create {write}"))?;
+                let out = std::io::BufWriter::new(f);
+                l2sw::control::streams::capture(&mut c, &req, out, snap, false, &stop)?
+            };
+            eprintln!(
+                "l2sw: {} records captured, {} skipped because the reader was too slow",
+                summary.delivered, summary.skipped
+            );
+            return Ok(());
+        }
+        Cmd::Trace(t) if t.live => {
+            check_filter(t.filter.as_deref())?;
+            let req = Request::TraceLive {
+                ports: t.port,
+                filter: t.filter,
+                count: t.count,
+            };
+            let stop = interrupt_flag()?;
+            let out = std::io::stdout().lock();
+            let s = l2sw::control::streams::trace_live(&mut c, &req, out, t.json, &stop)?;
+            if s.skipped > 0 {
+                eprintln!(
+                    "l2sw: {} frames not traced: the reader was too slow",
+                    s.skipped
+                );
+            }
+            return Ok(());
+        }
+        Cmd::Trace(t) => {
+            let ethertype = match t.ethertype.as_deref() {
+                None => None,
+                Some(e) => Some(parse_ethertype(e)?),
+            };
+            let req = Request::Trace {
+                ingress: t.ingress.expect("clap requires --in"),
+                src: t.src.expect("clap requires --src"),
+                dst: t.dst.expect("clap requires --dst"),
+                vlan: t.vlan,
+                ethertype,
+            };
+            (req, t.json, Some(render::trace))
+        }
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };
     let v = c.call(&req)?;
     print_result(&v, json, show);
     Ok(())
+}
+
+/// Checks a filter before sending it, to show the caret under the problem.
+fn check_filter(expr: Option<&str>) -> anyhow::Result<()> {
+    if let Some(e) = expr {
+        l2sw::observe::filter::Filter::parse(e).map_err(|err| anyhow::anyhow!("{err}"))?;
+    }
+    Ok(())
+}
+
+fn parse_ethertype(s: &str) -> anyhow::Result<u16> {
+    let v = match s.to_ascii_lowercase().as_str() {
+        "ipv4" | "ip" => Some(0x0800),
+        "arp" => Some(0x0806),
+        "ipv6" | "ip6" => Some(0x86dd),
+        "lldp" => Some(0x88cc),
+        x => match x.strip_prefix("0x") {
+            Some(h) => u16::from_str_radix(h, 16).ok(),
+            None => x.parse().ok(),
+        },
+    };
+    v.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--ethertype {s:?}: expected a number (0x0806, 2054) or arp, ipv4, ipv6, lldp"
+        )
+    })
+}
+
+/// A flag set by SIGINT/SIGTERM so streams end cleanly (the file stays valid).
+fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+    Ok(stop)
 }
 
 fn print_result(v: &Value, json: bool, show: Option<Renderer>) {

@@ -86,6 +86,43 @@ impl Client {
         Ok(resp)
     }
 
+    /// Sends a streaming request and returns the first answer; read the
+    /// stream with [`next_line`](Self::next_line).
+    pub fn start_stream(&mut self, req: &Request) -> Result<Value, ClientError> {
+        let v = self.call(req)?;
+        // The stream may stay quiet for long; `next_line` polls instead.
+        self.writer
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(|source| ClientError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(v)
+    }
+
+    /// The next complete line of a stream: `Ok(None)` at its end, or when
+    /// nothing arrived for a poll interval (`Err` only for real errors).
+    /// `partial` keeps a line cut by the poll timeout between calls.
+    pub fn next_line(&mut self, partial: &mut String) -> Result<Option<String>, ClientError> {
+        match self.reader.read_line(partial) {
+            Ok(0) => Err(ClientError::NoAnswer),
+            Ok(_) if partial.ends_with('\n') => Ok(Some(std::mem::take(partial))),
+            Ok(_) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(source) => Err(ClientError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Sends a request; an error response becomes `ClientError::Refused`.
     pub fn call(&mut self, req: &Request) -> Result<Value, ClientError> {
         let line = serde_json::to_string(req).expect("requests always serialize");

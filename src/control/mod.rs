@@ -4,9 +4,11 @@
 //! See `docs/control.md` for the protocol.
 
 pub mod client;
+pub mod codec;
 pub mod protocol;
 pub mod render;
 pub mod server;
+pub mod streams;
 
 use std::path::{Path, PathBuf};
 

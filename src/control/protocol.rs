@@ -149,6 +149,39 @@ pub enum Request {
         ns: String,
     },
     NsList,
+    /// Streams frame records (one JSON object per line) until `count`
+    /// records, or until the client closes the connection.
+    Capture {
+        #[serde(default)]
+        ports: Vec<String>,
+        #[serde(default)]
+        filter: Option<String>,
+        #[serde(default)]
+        count: Option<u64>,
+        /// Bytes kept per frame; 0 or absent = whole frames.
+        #[serde(default)]
+        snaplen: Option<u32>,
+    },
+    /// Explains what the switch would do with a frame; nothing is sent or learned.
+    Trace {
+        #[serde(rename = "in")]
+        ingress: String,
+        src: MacAddr,
+        dst: MacAddr,
+        #[serde(default)]
+        vlan: Option<u16>,
+        #[serde(default)]
+        ethertype: Option<u16>,
+    },
+    /// Streams an explanation per real frame, like `capture`.
+    TraceLive {
+        #[serde(default)]
+        ports: Vec<String>,
+        #[serde(default)]
+        filter: Option<String>,
+        #[serde(default)]
+        count: Option<u64>,
+    },
     /// Stops the switch as SIGTERM would.
     Shutdown,
 }
@@ -172,8 +205,16 @@ impl Request {
         "ns-plug",
         "ns-unplug",
         "ns-list",
+        "capture",
+        "trace",
+        "trace-live",
         "shutdown",
     ];
+
+    /// Requests answered with a stream of lines rather than one response.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Request::Capture { .. } | Request::TraceLive { .. })
+    }
 
     /// Parses one request line, with errors that say what is wrong.
     pub fn parse(line: &str) -> Result<Request, String> {
@@ -207,6 +248,16 @@ impl Request {
         }
         Ok(req)
     }
+}
+
+/// The last line of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEnd {
+    pub end: bool,
+    /// Records sent to the client.
+    pub delivered: u64,
+    /// Records the switch skipped because the client read too slowly.
+    pub skipped: u64,
 }
 
 /// One response line.

@@ -227,6 +227,14 @@ pub fn namespaces(v: &Value) -> String {
     t.render()
 }
 
+/// `trace`
+pub fn trace(v: &Value) -> String {
+    match serde_json::from_value::<crate::observe::records::TraceReport>(v.clone()) {
+        Ok(r) => r.render(),
+        Err(e) => format!("(cannot read the trace: {e})\n{v}\n"),
+    }
+}
+
 /// `status`
 pub fn status(v: &Value) -> String {
     format!(

@@ -20,6 +20,13 @@ const MAX_CLIENTS: usize = 64;
 /// Executes requests. Implemented by the daemon.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request) -> Response;
+
+    /// Serves a streaming request (`Request::is_stream`) by writing lines to
+    /// `out` until done; the connection closes afterwards.
+    fn stream(&self, req: Request, out: &mut UnixStream) {
+        let _ = req;
+        let _ = write_response(out, &Response::err("streaming is not supported here"));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +159,8 @@ fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, stopping: Arc<
     }
 }
 
-fn write_response(stream: &mut UnixStream, resp: &Response) -> std::io::Result<()> {
+/// Writes one response line.
+pub fn write_response(stream: &mut UnixStream, resp: &Response) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(resp).unwrap_or_else(|e| {
         format!(r#"{{"ok":false,"error":"cannot encode response: {e}"}}"#).into_bytes()
     });
@@ -206,6 +214,10 @@ fn serve_client(stream: UnixStream, handler: &dyn Handler) {
         let resp = match read_line(&mut reader) {
             Ok(Line::Request(line)) if line.trim().is_empty() => continue,
             Ok(Line::Request(line)) => match Request::parse(&line) {
+                Ok(req) if req.is_stream() => {
+                    handler.stream(req, &mut writer);
+                    return;
+                }
                 Ok(req) => handler.handle(req),
                 Err(msg) => Response::err(msg),
             },

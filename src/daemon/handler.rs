@@ -235,6 +235,22 @@ impl Inner {
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
                 to_value(res.plugs.values().collect::<Vec<_>>())
             }
+            Request::Trace {
+                ingress,
+                src,
+                dst,
+                vlan,
+                ethertype,
+            } => {
+                let frame = synthetic_frame(src, dst, vlan, ethertype.unwrap_or(0x0800))?;
+                to_value(dp.trace(&ingress, frame)?)
+            }
+            Request::Capture { .. } | Request::TraceLive { .. } => {
+                anyhow::bail!(
+                    "{} streams its answer; it is served on its own connection",
+                    "this request"
+                )
+            }
             Request::Shutdown => {
                 let _ = self
                     .shutdown
@@ -243,6 +259,26 @@ impl Inner {
             }
         })
     }
+}
+
+/// A minimum-size frame with the given addresses, tag and EtherType.
+fn synthetic_frame(
+    src: crate::wire::MacAddr,
+    dst: crate::wire::MacAddr,
+    vlan: Option<u16>,
+    ethertype: u16,
+) -> anyhow::Result<Vec<u8>> {
+    let mut f = vec![0u8; 60];
+    crate::wire::write_header(&mut f, dst, src, ethertype)?;
+    if let Some(v) = vlan {
+        if v > 4095 {
+            anyhow::bail!("VLAN {v} is out of range (0..=4095)");
+        }
+        f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        f[14..16].copy_from_slice(&v.to_be_bytes());
+        f[16..18].copy_from_slice(&ethertype.to_be_bytes());
+    }
+    Ok(f)
 }
 
 fn check_vlan(vlan: u16) -> anyhow::Result<()> {
@@ -258,6 +294,10 @@ impl Handler for Inner {
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(crate::control::error_chain(&e)),
         }
+    }
+
+    fn stream(&self, req: Request, out: &mut std::os::unix::net::UnixStream) {
+        self.serve_stream(req, out)
     }
 }
 

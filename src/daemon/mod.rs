@@ -5,6 +5,7 @@
 mod handler;
 mod plug;
 mod resources;
+mod stream;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

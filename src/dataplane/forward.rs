@@ -8,8 +8,11 @@
 use smallvec::SmallVec;
 
 use super::state::State;
+use super::tap::{self, Seen};
+use super::trace::{explain, verdict};
+use crate::observe::records::Dir;
 use crate::port::{GsoKind, Offload, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE};
-use crate::switch::{Action, DropReason, Mode, PortId, Timestamp};
+use crate::switch::{Action, Decision, DropReason, Mode, PortId, Timestamp};
 use crate::wire::checksum::complete_l4_checksum;
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
 use crate::wire::{EthernetFrame, ETH_HEADER_LEN, VLAN_TAG_LEN};
@@ -50,8 +53,33 @@ fn fits_mtu(mtu: u32, frame: &[u8], offload: &Offload) -> bool {
 enum Piece {
     /// A received frame, sent as is with its offload.
     Rx(u16),
-    /// A segment cut in software, in `Scratch::segments`.
-    Seg(usize, usize),
+    /// A segment of received frame `.2`, cut in software, at `.0` (length
+    /// `.1`) in `Scratch::segments`.
+    Seg(usize, usize, u16),
+}
+
+impl Piece {
+    fn frame_index(&self) -> usize {
+        match *self {
+            Piece::Rx(i) | Piece::Seg(_, _, i) => i as usize,
+        }
+    }
+}
+
+/// The comment on an egress record.
+fn out_comment(d: Option<&Decision>) -> String {
+    match d.map(|d| d.action) {
+        Some(Action::Forward { .. }) => "forward: known unicast".into(),
+        Some(Action::Flood { kind }) => format!("flood: {}", kind.name()),
+        _ => "flood".into(),
+    }
+}
+
+/// Per-batch context for taps: packet ids, timestamp, decisions.
+struct Tapping {
+    base_id: u64,
+    ts_ns: u64,
+    decisions: SmallVec<[Option<Decision>; BATCH_SIZE]>,
 }
 
 /// Reads one batch from `ingress` and forwards it.
@@ -85,6 +113,16 @@ pub fn forward_batch(
         return Drained::Empty;
     }
     let now = Timestamp::now();
+    let mut tapping = (!st.taps.is_empty()).then(|| {
+        let t = Tapping {
+            base_id: st.next_packet_id,
+            ts_ns: tap::epoch_ns(),
+            decisions: SmallVec::from_elem(None, n),
+        };
+        st.next_packet_id += n as u64;
+        t
+    });
+    let entry = st.ports[ingress.index()].as_mut().expect("ingress exists");
 
     // Checksums a sender left unfinished with no header saying where they
     // start (no virtio-net header): finish them by parsing; see wire::checksum.
@@ -114,10 +152,34 @@ pub fn forward_batch(
             }
             if let RxStatus::Truncated { .. } = slot.status() {
                 c.drops.add(DropReason::RxTruncated, 1);
+                if let Some(t) = &tapping {
+                    let State { ports, taps, .. } = &mut *st;
+                    let name = &ports[ingress.index()].as_ref().expect("ingress").meta.name;
+                    let seen = Seen {
+                        port: ingress,
+                        port_name: name,
+                        dir: Dir::In,
+                        id: t.base_id + i as u64,
+                        ts_ns: t.ts_ns,
+                    };
+                    tap::capture(taps, &seen, frame, &|| "drop: rx_truncated".into());
+                }
                 continue;
             }
         }
         let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
+        if let Some(t) = &mut tapping {
+            t.decisions[i] = Some(decision);
+            record_ingress(
+                st,
+                ingress,
+                frame,
+                &decision,
+                t.base_id + i as u64,
+                t.ts_ns,
+                now,
+            );
+        }
         let State { switch, ports, .. } = &mut *st;
         let mut push = |t: PortId, touched: &mut SmallVec<[PortId; 16]>| {
             if let Some(Some(e)) = ports.get_mut(t.index()) {
@@ -164,7 +226,10 @@ pub fn forward_batch(
 
     let mut vanished: SmallVec<[(PortId, String); 2]> = SmallVec::new();
     let State {
-        ports, log_limit, ..
+        ports,
+        log_limit,
+        taps,
+        ..
     } = &mut *st;
     for egress in touched {
         let Some(Some(e)) = ports.get_mut(egress.index()) else {
@@ -180,6 +245,16 @@ pub fn forward_batch(
             let (f, o) = (slot.frame(), slot.offload());
             if !fits_mtu(mtu, f, &o) {
                 e.counters.drops.add(DropReason::EgressTooBig, 1);
+                if let Some(t) = &tapping {
+                    let seen = Seen {
+                        port: egress,
+                        port_name: &e.meta.name,
+                        dir: Dir::Out,
+                        id: t.base_id + i as u64,
+                        ts_ns: t.ts_ns,
+                    };
+                    tap::capture(taps, &seen, f, &|| "drop: egress_too_big (not sent)".into());
+                }
                 continue;
             }
             if caps.accepts(&o) {
@@ -208,7 +283,7 @@ pub fn forward_batch(
                 Ok(_) => {
                     e.counters.sw_segmented += 1;
                     for &(s, l) in &scratch.ranges[first..] {
-                        pieces.push(Piece::Seg(s, l));
+                        pieces.push(Piece::Seg(s, l, i));
                     }
                 }
                 Err(_) => e.counters.drops.add(DropReason::GsoUnsupported, 1),
@@ -225,7 +300,7 @@ pub fn forward_batch(
                         offload: slot.offload(),
                     }
                 }
-                Piece::Seg(s, l) => TxFrame::plain(&scratch.segments[s..s + l]),
+                Piece::Seg(s, l, _) => TxFrame::plain(&scratch.segments[s..s + l]),
             })
             .collect();
         let mut off = 0;
@@ -234,6 +309,20 @@ pub fn forward_batch(
             for f in &frames[off..off + sent] {
                 e.counters.tx_frames += 1;
                 e.counters.tx_bytes += f.data.len() as u64;
+            }
+            if let Some(t) = &tapping {
+                for (k, f) in frames[off..off + sent].iter().enumerate() {
+                    let i = pieces[off + k].frame_index();
+                    let seen = Seen {
+                        port: egress,
+                        port_name: &e.meta.name,
+                        dir: Dir::Out,
+                        id: t.base_id + i as u64,
+                        ts_ns: t.ts_ns,
+                    };
+                    let d = t.decisions.get(i).and_then(|d| d.as_ref());
+                    tap::capture(taps, &seen, f.data, &|| out_comment(d));
+                }
             }
             off += sent;
             let Some(err) = err else { break };
@@ -276,5 +365,32 @@ pub fn forward_batch(
         Drained::More
     } else {
         Drained::Empty
+    }
+}
+
+/// Capture and live-trace records for a frame just decided.
+fn record_ingress(
+    st: &mut State,
+    ingress: PortId,
+    frame: &[u8],
+    d: &Decision,
+    id: u64,
+    ts_ns: u64,
+    now: Timestamp,
+) {
+    let names = st.names();
+    let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
+    let in_name = name(ingress);
+    let seen = Seen {
+        port: ingress,
+        port_name: &in_name,
+        dir: Dir::In,
+        id,
+        ts_ns,
+    };
+    tap::capture(&mut st.taps, &seen, frame, &|| verdict(d, &name));
+    if tap::trace_wanted(&st.taps, ingress, &in_name, frame) {
+        let report = explain(&st.switch, &name, ingress, frame, d, now, false);
+        tap::trace(&mut st.taps, &seen, frame, &report);
     }
 }

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::forward::{forward_batch, Drained, Scratch};
 use super::snapshot::{FdbRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
 use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
+use super::tap::{ActiveTap, TapHandle, TapSpec};
+use super::trace::explain;
+use crate::observe::records::TraceReport;
 use crate::observe::PortCounters;
 use crate::port::{Port, RxBatch, BATCH_SIZE};
 use crate::switch::{
-    FdbError, FdbKey, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
+    FdbError, FdbKey, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
 };
 use crate::wire::MacAddr;
 
@@ -313,6 +316,55 @@ impl DataplaneHandle {
             st.switch.fdb_mut().reset_counters();
             st.removed.clear();
         })
+    }
+
+    /// Starts a capture or live-trace tap. Port names (in `spec.ports` and in
+    /// the filter) must exist.
+    pub fn add_tap(&self, spec: TapSpec) -> Result<TapHandle, DataplaneError> {
+        self.call(move |st| {
+            for n in spec.filter.ports() {
+                if st.find(&n).is_none() {
+                    return Err(DataplaneError::NoSuchPort(n));
+                }
+            }
+            let ports = if spec.ports.is_empty() {
+                None
+            } else {
+                let mut ids = Vec::new();
+                for n in &spec.ports {
+                    ids.push(
+                        st.find(n)
+                            .ok_or_else(|| DataplaneError::NoSuchPort(n.clone()))?,
+                    );
+                }
+                Some(ids)
+            };
+            let id = st.next_tap_id;
+            st.next_tap_id += 1;
+            let (tap, handle) = ActiveTap::new(id, ports, spec);
+            st.taps.push(tap);
+            Ok(handle)
+        })?
+    }
+
+    pub fn remove_tap(&self, id: u64) -> Result<(), DataplaneError> {
+        self.call(move |st| st.taps.retain(|t| t.id != id))
+    }
+
+    /// Runs `frame` through the decision as if received on `ingress`,
+    /// without learning or sending, and explains it.
+    pub fn trace(&self, ingress: &str, frame: Vec<u8>) -> Result<TraceReport, DataplaneError> {
+        let ingress = ingress.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&ingress)
+                .ok_or_else(|| DataplaneError::NoSuchPort(ingress.clone()))?;
+            let now = Timestamp::now();
+            let d = st.switch.decide(id, &frame, now, Mode::Preview);
+            let names = st.names();
+            let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
+            Ok(explain(&st.switch, &name, id, &frame, &d, now, true))
+        })?
     }
 
     /// Asks the thread to stop; `Spawned::thread` then returns the ports.

@@ -12,6 +12,8 @@ mod handle;
 mod rate_limit;
 mod snapshot;
 mod state;
+pub mod tap;
+pub mod trace;
 
 pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,

@@ -10,6 +10,7 @@ use mio::{Interest, Registry, Token};
 use super::handle::{DataplaneEvent, PortMeta};
 use super::rate_limit::RateLimit;
 use super::snapshot::RemovedPort;
+use super::tap::ActiveTap;
 use crate::observe::PortCounters;
 use crate::port::Port;
 use crate::switch::{DropReason, PortId, Switch, Timestamp};
@@ -37,6 +38,11 @@ pub struct State {
     pub started: Timestamp,
     pub stop: bool,
     pub log_limit: RateLimit,
+    /// Capture and live-trace readers.
+    pub taps: Vec<ActiveTap>,
+    pub next_tap_id: u64,
+    /// Id of the next received frame (capture records and traces share it).
+    pub next_packet_id: u64,
 }
 
 /// Tokens: 0 is the waker, port `id` is `id + 1`.
@@ -62,6 +68,9 @@ impl State {
             started: Timestamp::now(),
             stop: false,
             log_limit: RateLimit::new(10),
+            taps: Vec::new(),
+            next_tap_id: 1,
+            next_packet_id: 1,
         }
     }
 
@@ -108,6 +117,14 @@ impl State {
         Some(entry)
     }
 
+    /// Names by port id, for explanations.
+    pub fn names(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| p.as_ref().map(|e| e.meta.name.clone()).unwrap_or_default())
+            .collect()
+    }
+
     /// Removes a port whose device is gone, and tells whoever listens.
     pub fn remove_vanished(&mut self, id: PortId, reason: String) {
         if let Some(entry) = self.take(id) {
@@ -142,6 +159,7 @@ impl State {
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
         self.switch.fdb_mut().age(now);
+        self.taps.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();
         for (i, slot) in self.ports.iter_mut().enumerate() {

@@ -6,5 +6,6 @@
 mod counters;
 pub mod filter;
 pub mod pcapng;
+pub mod records;
 
 pub use counters::{DropCounters, PortCounters};

@@ -1,0 +1,284 @@
+//! Explaining a decision: from the frame, the `Decision` that
+//! `Switch::decide` returned and the switch's state, a step-by-step account
+//! of ingress checks, learning, lookup and egress. The decision itself is
+//! never recomputed here: `trace` runs the same `decide` the dataplane runs.
+
+use crate::observe::records::{EgressChoice, FrameSummary, TraceReport, TraceStep};
+use crate::switch::{Action, Decision, FdbKey, LearnOutcome, PortId, Switch, Timestamp};
+use crate::wire::{EtherType, EthernetFrame, MacAddr};
+
+/// Names of the IEEE reserved group addresses people meet.
+fn reserved_name(n: u8) -> &'static str {
+    match n {
+        0x00 => "STP/RSTP bridge group",
+        0x01 => "802.3x PAUSE",
+        0x02 => "slow protocols (LACP, OAM)",
+        0x03 => "802.1X PAE",
+        0x0e => "LLDP",
+        _ => "IEEE 802.1 reserved",
+    }
+}
+
+fn ethertype_name(et: EtherType) -> String {
+    let name = match et {
+        EtherType::Ipv4 => Some("ipv4"),
+        EtherType::Arp => Some("arp"),
+        EtherType::Ipv6 => Some("ipv6"),
+        EtherType::Lldp => Some("lldp"),
+        EtherType::MacControl => Some("mac control"),
+        EtherType::Vlan => Some("802.1Q"),
+        EtherType::QinQ => Some("802.1ad"),
+        EtherType::Unknown(_) => None,
+    };
+    match name {
+        Some(n) => format!("{:#06x} ({n})", et.to_u16()),
+        None => format!("{:#06x}", et.to_u16()),
+    }
+}
+
+pub fn summarize(frame: &[u8]) -> FrameSummary {
+    match EthernetFrame::new_checked(frame) {
+        Ok(f) => FrameSummary {
+            len: frame.len(),
+            src: Some(f.src().to_string()),
+            dst: Some(f.dst().to_string()),
+            vlan: f
+                .vlan()
+                .map(|t| format!("{:#06x} vid {} pcp {}", t.tpid, t.vid, t.pcp)),
+            ethertype: Some(ethertype_name(f.ethertype())),
+        },
+        Err(_) => FrameSummary {
+            len: frame.len(),
+            src: None,
+            dst: None,
+            vlan: None,
+            ethertype: None,
+        },
+    }
+}
+
+/// A one-line verdict, also the comment of capture records.
+pub fn verdict(d: &Decision, name: &dyn Fn(PortId) -> String) -> String {
+    match d.action {
+        Action::Forward { port } => format!("forward: known unicast -> {}", name(port)),
+        Action::Flood { kind } => format!("flood: {}", kind.name()),
+        Action::Drop { reason } => format!("drop: {}", reason.name()),
+    }
+}
+
+fn learn_text(
+    l: LearnOutcome,
+    ingress: &str,
+    synthetic: bool,
+    name: &dyn Fn(PortId) -> String,
+    sw: &Switch,
+) -> String {
+    let would = if synthetic { "would be " } else { "" };
+    match l {
+        LearnOutcome::New => format!("source {would}learned on {ingress} (new entry)"),
+        LearnOutcome::Refreshed => format!("source known on {ingress}; age {would}reset"),
+        LearnOutcome::Moved { from } => {
+            format!("source {would}moved from {} to {ingress}", name(from))
+        }
+        LearnOutcome::RefusedFull => format!(
+            "not learned: the FDB holds its limit of {} learned entries (fdb-max)",
+            sw.settings().fdb_max
+        ),
+        LearnOutcome::RefusedPortLimit => {
+            format!("not learned: port {ingress} is at its learned-entry limit")
+        }
+        LearnOutcome::Static { port } => {
+            format!("source is a static entry on {}; unchanged", name(port))
+        }
+        LearnOutcome::NotLearned => "not learned".into(),
+    }
+}
+
+/// Explains `d`, the decision for `frame` received on `ingress`.
+pub fn explain(
+    sw: &Switch,
+    name: &dyn Fn(PortId) -> String,
+    ingress: PortId,
+    frame: &[u8],
+    d: &Decision,
+    now: Timestamp,
+    synthetic: bool,
+) -> TraceReport {
+    let in_name = name(ingress);
+    let mut steps = Vec::new();
+    let mut step = |s: &str, r: String| {
+        steps.push(TraceStep {
+            step: s.to_string(),
+            result: r,
+        })
+    };
+    let eth = EthernetFrame::new_checked(frame).ok();
+    match (&eth, d.src, d.dst) {
+        (None, _, _) | (_, None, _) | (_, _, None) => {
+            step(
+                "ingress",
+                format!("{} bytes: too short for an Ethernet header", frame.len()),
+            );
+        }
+        (Some(_), Some(src), Some(dst)) => {
+            step(
+                "ingress",
+                format!(
+                    "{} bytes on port {in_name}, VLAN {} (VLAN-unaware)",
+                    frame.len(),
+                    d.vlan
+                ),
+            );
+            step(
+                "source",
+                if src.is_valid_source() {
+                    format!("{src}: unicast, valid")
+                } else {
+                    format!("{src}: multicast, broadcast or zero: not a station address")
+                },
+            );
+            step("destination", dst_class(dst, sw));
+        }
+    }
+    step(
+        "learning",
+        learn_text(d.learn, &in_name, synthetic, name, sw),
+    );
+    if let (Some(dst), true) = (d.dst, d.src.is_some_and(|s| s.is_valid_source())) {
+        if !dst.is_multicast() {
+            let r = match sw.fdb().lookup(FdbKey::new(d.vlan, dst), now) {
+                Some(e) => format!(
+                    "{dst} in VLAN {}: port {} ({}, age {} s)",
+                    d.vlan,
+                    name(e.port),
+                    match e.kind {
+                        crate::switch::EntryKind::Learned => "learned",
+                        crate::switch::EntryKind::Static => "static",
+                    },
+                    sw.fdb().age_secs(&e, now)
+                ),
+                None => format!("{dst} in VLAN {}: not in the FDB", d.vlan),
+            };
+            step("lookup", r);
+        } else {
+            step("lookup", "none: group addresses are not looked up".into());
+        }
+    }
+    let egress = sw
+        .ports()
+        .map(|p| {
+            let (included, reason) = if p == ingress {
+                (false, "the ingress port".to_string())
+            } else {
+                match d.action {
+                    Action::Forward { port } if port == p => {
+                        (true, "the destination was learned here".to_string())
+                    }
+                    Action::Forward { .. } => (false, "not the destination's port".to_string()),
+                    Action::Flood { kind } => (true, format!("flood: {}", kind.name())),
+                    Action::Drop { reason } => (false, format!("frame dropped: {}", reason.name())),
+                }
+            };
+            EgressChoice {
+                port: name(p),
+                included,
+                reason,
+            }
+        })
+        .collect();
+    TraceReport {
+        id: None,
+        ts_ns: 0,
+        ingress: in_name,
+        synthetic,
+        frame: summarize(frame),
+        steps,
+        egress,
+        verdict: verdict(d, name),
+    }
+}
+
+fn dst_class(dst: MacAddr, sw: &Switch) -> String {
+    if let Some(g) = dst.reserved_group() {
+        let fwd = g == 0 || sw.settings().group_fwd_mask & (1 << g) != 0;
+        let what = reserved_name(g);
+        return match (g, fwd) {
+            (1, _) => format!("{dst}: {what}: never forwarded"),
+            (0, _) => format!("{dst}: {what}: forwarded, no STP runs here"),
+            (_, true) => format!("{dst}: {what}: forwarded by group-fwd-mask"),
+            (_, false) => format!("{dst}: {what}: not forwarded by bridges"),
+        };
+    }
+    if dst.is_broadcast() {
+        format!("{dst}: broadcast")
+    } else if dst.is_multicast() {
+        format!("{dst}: multicast")
+    } else {
+        format!("{dst}: unicast")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::{Mode, PortPolicy};
+    use crate::wire::write_header;
+
+    fn frame(dst: &str, src: &str) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        write_header(&mut f, dst.parse().unwrap(), src.parse().unwrap(), 0x0800).unwrap();
+        f
+    }
+
+    #[test]
+    fn explains_known_unicast_with_the_learned_port() {
+        let mut sw = Switch::default();
+        let a = sw.add_port(PortPolicy::default()).unwrap();
+        let b = sw.add_port(PortPolicy::default()).unwrap();
+        let c = sw.add_port(PortPolicy::default()).unwrap();
+        let now = Timestamp::from_secs(10);
+        sw.decide(
+            b,
+            &frame("02:00:00:00:00:01", "02:00:00:00:00:02"),
+            now,
+            Mode::Apply,
+        );
+        let f = frame("02:00:00:00:00:02", "02:00:00:00:00:01");
+        let d = sw.decide(a, &f, now, Mode::Preview);
+        let names = |p: PortId| ["red", "green", "blue"][p.index()].to_string();
+        let r = explain(&sw, &names, a, &f, &d, now, true);
+        assert_eq!(r.verdict, "forward: known unicast -> green");
+        let lookup = r.steps.iter().find(|s| s.step == "lookup").unwrap();
+        assert!(lookup.result.contains("port green (learned"), "{lookup:?}");
+        let learn = r.steps.iter().find(|s| s.step == "learning").unwrap();
+        assert!(learn.result.contains("would be learned"), "{learn:?}");
+        assert_eq!(r.egress.len(), 3);
+        assert!(!r.egress[0].included && r.egress[0].reason == "the ingress port");
+        assert!(r.egress[1].included);
+        assert!(!r.egress[2].included);
+        let _ = c;
+        let text = r.render();
+        assert!(
+            text.contains("verdict: forward: known unicast -> green"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn explains_reserved_group_drops() {
+        let mut sw = Switch::default();
+        let a = sw.add_port(PortPolicy::default()).unwrap();
+        sw.add_port(PortPolicy::default()).unwrap();
+        let f = frame("01:80:c2:00:00:0e", "02:00:00:00:00:01");
+        let now = Timestamp::from_secs(1);
+        let d = sw.decide(a, &f, now, Mode::Preview);
+        let names = |p: PortId| format!("p{}", p.0);
+        let r = explain(&sw, &names, a, &f, &d, now, true);
+        assert_eq!(r.verdict, "drop: reserved_group");
+        assert!(r
+            .steps
+            .iter()
+            .any(|s| s.result.contains("LLDP: not forwarded")));
+        assert!(r.egress.iter().all(|e| !e.included));
+    }
+}

@@ -1,0 +1,160 @@
+//! What taps hand out: captured frame records and decision traces, as they
+//! travel from the dataplane to a `capture` or `trace --live` client.
+
+use serde::{Deserialize, Serialize};
+
+use crate::control::codec;
+
+/// Which way a captured frame crossed a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    In,
+    Out,
+}
+
+/// One frame seen on one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// The same on the ingress record and every egress copy of a frame.
+    pub id: u64,
+    pub port: String,
+    pub dir: Dir,
+    /// The frame's length; `data` may be cut to the snap length.
+    pub orig_len: u32,
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+    /// The decision, e.g. "flood: unknown unicast" or "drop: reserved_group".
+    pub comment: String,
+}
+
+mod b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::codec::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::codec::decode(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The header fields of a traced frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameSummary {
+    pub len: usize,
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    /// "0x8100 vid 10 pcp 0" when tagged.
+    pub vlan: Option<String>,
+    /// "0x0800 (ipv4)".
+    pub ethertype: Option<String>,
+}
+
+/// One port's part in the egress decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressChoice {
+    pub port: String,
+    pub included: bool,
+    pub reason: String,
+}
+
+/// One step of the decision, in the order the switch takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub step: String,
+    pub result: String,
+}
+
+/// The explanation of one forwarding decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceReport {
+    /// Packet id (live traces), as in captures.
+    pub id: Option<u64>,
+    pub ts_ns: u64,
+    pub ingress: String,
+    /// True for `trace` (nothing learned or sent), false for `trace --live`.
+    pub synthetic: bool,
+    pub frame: FrameSummary,
+    pub steps: Vec<TraceStep>,
+    pub egress: Vec<EgressChoice>,
+    pub verdict: String,
+}
+
+impl TraceReport {
+    /// The explanation as a block of text for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let head = match self.id {
+            Some(id) => format!("frame #{id} on {}", self.ingress),
+            None => format!("synthetic frame on {}", self.ingress),
+        };
+        let f = &self.frame;
+        out.push_str(&format!(
+            "{head}: {} -> {}{}{}, {} bytes\n",
+            f.src.as_deref().unwrap_or("?"),
+            f.dst.as_deref().unwrap_or("?"),
+            f.vlan
+                .as_ref()
+                .map(|v| format!(", tag {v}"))
+                .unwrap_or_default(),
+            f.ethertype
+                .as_ref()
+                .map(|e| format!(", type {e}"))
+                .unwrap_or_default(),
+            f.len
+        ));
+        let w = self.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
+        for s in &self.steps {
+            out.push_str(&format!("  {:<w$}  {}\n", s.step, s.result));
+        }
+        if !self.egress.is_empty() {
+            out.push_str("  egress:\n");
+            let pw = self.egress.iter().map(|e| e.port.len()).max().unwrap_or(0);
+            for e in &self.egress {
+                out.push_str(&format!(
+                    "    {:<pw$}  {}  {}\n",
+                    e.port,
+                    if e.included { "yes" } else { "no " },
+                    e.reason
+                ));
+            }
+        }
+        out.push_str(&format!("  verdict: {}\n", self.verdict));
+        out
+    }
+}
+
+/// What a tap delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TapEvent {
+    Frame(FrameRecord),
+    Trace(TraceReport),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_records_round_trip_through_json() {
+        let r = TapEvent::Frame(FrameRecord {
+            ts_ns: 1,
+            id: 7,
+            port: "red".into(),
+            dir: Dir::Out,
+            orig_len: 64,
+            data: vec![1, 2, 3, 255],
+            comment: "flood: broadcast".into(),
+        });
+        let j = serde_json::to_string(&r).unwrap();
+        assert!(j.contains("\"data\":\"AQID/w==\""), "{j}");
+        assert!(j.contains("\"kind\":\"frame\""), "{j}");
+        assert_eq!(serde_json::from_str::<TapEvent>(&j).unwrap(), r);
+    }
+}

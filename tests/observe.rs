@@ -1,0 +1,269 @@
+//! Seeing what the switch does: pcapng capture read back with tshark, the
+//! decision trace, live traces, and filter errors.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use l2sw::wire::MacAddr;
+
+/// Fails (never skips) when tshark is missing.
+fn require_tshark() {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "this test needs tshark: apt-get install tshark");
+}
+
+/// Rows of `tshark -r FILE -T fields` for the given fields.
+fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec![
+        "-r".to_string(),
+        file.display().to_string(),
+        "-T".into(),
+        "fields".into(),
+    ];
+    for f in fields {
+        args.push("-e".into());
+        args.push(f.to_string());
+    }
+    let out = Command::new("tshark").args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn capture_shows_a_flood_as_one_ingress_and_all_egress_records_and_drops_with_reasons() {
+    require_tshark();
+    let mut sw = Switch::start("cap");
+    let a = sw.plug("a", "10.13.0.1/24", "02:00:00:0d:00:01", &[]);
+    let b = sw.plug("b", "10.13.0.2/24", "02:00:00:0d:00:02", &["--via", "tap"]);
+    let c = sw.plug("c", "10.13.0.3/24", "02:00:00:0d:00:03", &[]);
+    let mut ea = Endpoint::open(&a, "eth0");
+    let file = sw.run_dir.join("cap.pcapng");
+    let filter = format!("ethertype {TEST_ETHERTYPE:#06x}");
+    let mut cap = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["capture", "--filter", &filter, "-c", "4", "-w"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let src = mac("02:aa:00:00:0d:0a");
+    ea.send(&test_frame(MacAddr::BROADCAST, src, b"flood", 100));
+    ea.send(&test_frame(mac("01:80:c2:00:00:03"), src, b"eapol", 60));
+    assert!(
+        eventually(Duration::from_secs(5), || cap.try_wait().unwrap().is_some()),
+        "capture did not stop after 4 records"
+    );
+    let out = cap.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let rows = tshark_fields(
+        &file,
+        &[
+            "frame.interface_name",
+            "frame.packet_flags_direction",
+            "frame.packet_id",
+            "frame.comment",
+        ],
+    );
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    // Records come in processing order (a batch is decided before it is
+    // sent), so group them by packet id.
+    let ingress: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "0x00000001").collect();
+    assert_eq!(ingress.len(), 2, "{rows:?}");
+    let flood = ingress
+        .iter()
+        .find(|r| r[3] == "flood: broadcast")
+        .expect("flood record");
+    assert_eq!(flood[0], a);
+    let drop = ingress
+        .iter()
+        .find(|r| r[3] == "drop: reserved_group")
+        .expect("drop record");
+    assert_eq!(drop[0], a);
+    assert_ne!(drop[2], flood[2]);
+    let copies: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "0x00000002").collect();
+    let mut egress: Vec<&str> = copies.iter().map(|r| r[0].as_str()).collect();
+    egress.sort();
+    let mut want = vec![b.as_str(), c.as_str()];
+    want.sort();
+    assert_eq!(egress, want, "one egress record per other port: {rows:?}");
+    for r in &copies {
+        assert_eq!(r[2], flood[2], "egress copies carry the ingress packet id");
+        assert_eq!(r[3], "flood: broadcast");
+    }
+
+    // Streamed to stdout and read live by tshark from a pipe.
+    let mut cap = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args([
+            "capture", "--port", &c, "-c", "1", "--filter", &filter, "-w", "-",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = cap.stdout.take().unwrap();
+    let tshark = Command::new("tshark")
+        .args([
+            "-r",
+            "-",
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "frame.comment",
+        ])
+        .stdin(pipe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    ea.send(&test_frame(MacAddr::BROADCAST, src, b"pipe", 80));
+    let out = tshark.wait_with_output().unwrap();
+    let _ = cap.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("{c}\tflood: broadcast"), "{text}");
+}
+
+#[test]
+fn trace_explains_decisions_without_learning_and_live_traces_real_frames() {
+    let mut sw = Switch::start("trc");
+    let a = sw.plug("a", "10.14.0.1/24", "02:00:00:0e:00:01", &[]);
+    let b = sw.plug("b", "10.14.0.2/24", "02:00:00:0e:00:02", &[]);
+    assert_eq!(ping(&a, "10.14.0.2", &[]), (3, 3));
+
+    let t = sw.json(&[
+        "trace",
+        "--in",
+        &a,
+        "--src",
+        "02:00:00:0e:00:01",
+        "--dst",
+        "02:00:00:0e:00:02",
+    ]);
+    assert_eq!(t["verdict"], format!("forward: known unicast -> {b}"));
+    assert_eq!(t["synthetic"], true);
+    let lookup = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "lookup")
+        .unwrap();
+    assert!(lookup["result"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("port {b} (learned")));
+
+    // An unknown source is explained as "would be learned" and not learned.
+    let t = sw.json(&[
+        "trace",
+        "--in",
+        &b,
+        "--src",
+        "02:00:00:77:77:77",
+        "--dst",
+        "ff:ff:ff:ff:ff:ff",
+    ]);
+    assert_eq!(t["verdict"], "flood: broadcast");
+    let fdb = sw.json(&["fdb", "show"]);
+    assert!(!fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["mac"] == "02:00:00:77:77:77"));
+    let text = sw.ok(&[
+        "trace",
+        "--in",
+        &a,
+        "--src",
+        "02:00:00:0e:00:01",
+        "--dst",
+        "01:80:c2:00:00:0e",
+    ]);
+    assert!(text.contains("LLDP: not forwarded"), "{text}");
+    assert!(text.contains("verdict: drop: reserved_group"), "{text}");
+
+    // Live: one real frame, explained as it passes.
+    let mut live = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["trace", "--live", "--json", "-c", "1", "--filter"])
+        .arg(format!("ethertype {TEST_ETHERTYPE:#06x}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut ea = Endpoint::open(&a, "eth0");
+    ea.send(&test_frame(
+        mac("02:00:00:0e:00:02"),
+        mac("02:00:00:0e:00:01"),
+        b"live",
+        60,
+    ));
+    let out = live.wait_with_output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON trace");
+    assert_eq!(v["synthetic"], false);
+    assert_eq!(v["ingress"], a.as_str());
+    assert_eq!(v["verdict"], format!("forward: known unicast -> {b}"));
+}
+
+#[test]
+fn bad_filters_and_trace_arguments_are_refused_precisely() {
+    let sw = Switch::start("flt");
+    let e = sw.fails(&["capture", "-w", "-", "--filter", "src and arp"]);
+    assert!(e.contains("bad filter at column 5"), "{e}");
+    assert!(e.contains('^'), "shows a caret: {e}");
+    let e = sw.fails(&["capture", "-w", "-", "--filter", "port ghost"]);
+    assert!(e.contains("no port named ghost"), "{e}");
+    let e = sw.fails(&["capture", "-w", "-", "--port", "ghost"]);
+    assert!(e.contains("no port named ghost"), "{e}");
+    let e = sw.fails(&[
+        "trace",
+        "--in",
+        "ghost",
+        "--src",
+        "02:00:00:00:00:01",
+        "--dst",
+        "02:00:00:00:00:02",
+    ]);
+    assert!(e.contains("no port named ghost"), "{e}");
+    let e = sw.fails(&["trace", "--src", "02:00:00:00:00:01"]);
+    assert!(e.contains("--in"), "{e}");
+    let e = sw.fails(&[
+        "trace",
+        "--in",
+        "x",
+        "--src",
+        "02:00:00:00:00:01",
+        "--dst",
+        "02:00:00:00:00:02",
+        "--ethertype",
+        "banana",
+    ]);
+    assert!(e.contains("--ethertype \"banana\""), "{e}");
+}
