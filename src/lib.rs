@@ -13,7 +13,8 @@
 //! - [`control`]: the control socket (JSON lines), its server and client;
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
 //! - [`config`]: TOML topology and the embedded default lab;
-//! - [`demo`]: the embedded lab brought up, pinged through and torn down.
+//! - [`demo`]: the embedded lab brought up, pinged through and torn down;
+//! - [`probe`]: end-to-end latency between two namespaces, whatever joins them.
 #![deny(unsafe_code)]
 
 pub mod config;
@@ -24,5 +25,6 @@ pub mod demo;
 pub mod netns;
 pub mod observe;
 pub mod port;
+pub mod probe;
 pub mod switch;
 pub mod wire;

@@ -208,7 +208,7 @@ fn trace_explains_decisions_without_learning_and_live_traces_real_frames() {
     assert!(text.contains("verdict: drop: reserved_group"), "{text}");
 
     // Live: one real frame, explained as it passes.
-    let mut live = Command::new(BIN)
+    let live = Command::new(BIN)
         .args(["--name", &sw.name, "--run-dir"])
         .arg(&sw.run_dir)
         .args(["trace", "--live", "--json", "-c", "1", "--filter"])
