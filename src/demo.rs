@@ -89,6 +89,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         name: name.clone(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
+        busy_poll: Default::default(),
     })?;
     let result = (|| -> anyhow::Result<bool> {
         daemon.apply(&lab)?;

@@ -12,6 +12,7 @@ use l2sw::control::client::Client;
 use l2sw::control::protocol::{AddKind, NsPlug, PortAdd, Request, TapMode, Via};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
+use l2sw::dataplane::BusyPoll;
 use l2sw::netns::Cidr;
 use l2sw::switch::Settings;
 use l2sw::wire::MacAddr;
@@ -88,8 +89,53 @@ enum Cmd {
     },
     /// Explain the decision for a frame: synthetic (--in --src --dst) or real ones (--live).
     Trace(TraceArgs),
+    /// Residence time of frames in the switch: per egress port and per port pair, in µs.
+    Latency {
+        /// Only this egress port (and the pairs ending there).
+        #[arg(long, conflicts_with = "pair")]
+        port: Option<String>,
+        /// Only the pair INGRESS,EGRESS.
+        #[arg(long)]
+        pair: Option<String>,
+        /// Empty the histograms shown, after showing them.
+        #[arg(long)]
+        reset: bool,
+        /// Print the HdrHistogram percentile distribution (.hgrm) of each histogram.
+        #[arg(long, conflicts_with = "json")]
+        hgrm: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send timestamped UDP from one namespace to another and back; report RTT and one-way percentiles.
+    Probe(ProbeArgs),
     /// Stop the switch (as SIGTERM would).
     Shutdown,
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Namespace to send from.
+    #[arg(long)]
+    from: String,
+    /// Namespace to echo in (its first global IPv4 address unless --to-addr).
+    #[arg(long)]
+    to: String,
+    #[arg(long)]
+    to_addr: Option<std::net::IpAddr>,
+    /// Probes to send.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Probes per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// UDP payload bytes (at least 32 for one-way delays).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Print the round-trip .hgrm distribution after the summary.
+    #[arg(long, conflicts_with = "json")]
+    hgrm: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -147,6 +193,10 @@ struct RunArgs {
     /// Learned FDB entries allowed per port; 0 = unlimited (default 0).
     #[arg(long)]
     fdb_max_per_port: Option<u64>,
+    /// Low-latency mode: poll instead of sleeping, for USECS after the last
+    /// frame (without USECS: always, one core stays busy).
+    #[arg(long, value_name = "USECS", num_args = 0..=1, default_missing_value = "0")]
+    busy_poll: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -278,6 +328,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Run(args) => run(&cli.name, &cli.run_dir, args),
         Cmd::Demo => l2sw::demo::run(&cli.run_dir),
+        Cmd::Probe(p) => probe(p),
         cmd => client(&cli.name, &cli.run_dir, cmd),
     }
 }
@@ -301,10 +352,16 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
     });
 
+    let busy_poll = match args.busy_poll {
+        None => BusyPoll::Off,
+        Some(0) => BusyPoll::Always,
+        Some(us) => BusyPoll::For(std::time::Duration::from_micros(us)),
+    };
     let daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
+        busy_poll,
     })?;
     let setup = (|| -> anyhow::Result<()> {
         if let Some(c) = &config {
@@ -364,7 +421,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     let path = socket_path(run_dir, name);
     let mut c = Client::connect(name, &path)?;
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
-        Cmd::Run(_) | Cmd::Demo => unreachable!("handled by real_main"),
+        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) => unreachable!("handled by real_main"),
         Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
         Cmd::Port(p) => match p {
             PortCmd::Add {
@@ -546,10 +603,45 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             };
             (req, t.json, Some(render::trace))
         }
+        Cmd::Latency {
+            port,
+            pair,
+            reset,
+            hgrm,
+            json,
+        } => {
+            let v = c.call(&Request::Latency { port, pair, reset })?;
+            if hgrm {
+                print!("{}", render::latency_hgrm(&v).map_err(anyhow::Error::msg)?);
+            } else {
+                print_result(&v, json, Some(render::latency));
+            }
+            return Ok(());
+        }
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };
     let v = c.call(&req)?;
     print_result(&v, json, show);
+    Ok(())
+}
+
+/// `l2sw probe`: needs no switch, only the two namespaces.
+fn probe(p: ProbeArgs) -> anyhow::Result<()> {
+    let mut opts = l2sw::probe::ProbeOptions::new(p.from, p.to);
+    opts.to_addr = p.to_addr;
+    opts.count = p.count;
+    opts.rate_pps = p.rate;
+    opts.size = p.size;
+    let report = l2sw::probe::run(&opts)?;
+    if p.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render_text());
+        if p.hgrm {
+            println!("\n# round trip, µs");
+            print!("{}", report.rtt_hist()?.hgrm());
+        }
+    }
     Ok(())
 }
 

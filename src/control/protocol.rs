@@ -182,6 +182,17 @@ pub enum Request {
         #[serde(default)]
         count: Option<u64>,
     },
+    /// Residence-time histograms (per egress port and per port pair).
+    Latency {
+        #[serde(default)]
+        port: Option<String>,
+        /// "INGRESS,EGRESS".
+        #[serde(default)]
+        pair: Option<String>,
+        /// Empty the histograms shown.
+        #[serde(default)]
+        reset: bool,
+    },
     /// Stops the switch as SIGTERM would.
     Shutdown,
 }
@@ -208,6 +219,7 @@ impl Request {
         "capture",
         "trace",
         "trace-live",
+        "latency",
         "shutdown",
     ];
 

@@ -227,6 +227,48 @@ pub fn namespaces(v: &Value) -> String {
     t.render()
 }
 
+/// `latency`: one row per histogram, microseconds.
+pub fn latency(v: &Value) -> String {
+    let mut t = Table::new(&[
+        "SCOPE", "FROM", "TO", "COUNT", "MIN", "P50", "P90", "P99", "P99.9", "P99.99", "MAX",
+    ]);
+    let us = |x: &Value| x.as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
+    for r in v.as_array().into_iter().flatten() {
+        t.row(vec![
+            s(&r["scope"]),
+            s(&r["ingress"]),
+            s(&r["egress"]),
+            s(&r["count"]),
+            us(&r["min_us"]),
+            us(&r["p50_us"]),
+            us(&r["p90_us"]),
+            us(&r["p99_us"]),
+            us(&r["p999_us"]),
+            us(&r["p9999_us"]),
+            us(&r["max_us"]),
+        ]);
+    }
+    let mut out = t.render();
+    out.push_str("(residence time in the switch, µs: kernel receive stamp to send return)\n");
+    out
+}
+
+/// `latency --hgrm`: each histogram's percentile distribution, headed by a
+/// comment line naming it.
+pub fn latency_hgrm(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    for r in v.as_array().into_iter().flatten() {
+        let h: crate::observe::LatencyHistogram = serde_json::from_value(r["histogram"].clone())
+            .map_err(|e| format!("cannot read a histogram from the switch: {e}"))?;
+        match r["ingress"].as_str() {
+            Some(i) => out.push_str(&format!("# pair {i} -> {}\n", s(&r["egress"]))),
+            None => out.push_str(&format!("# port {}\n", s(&r["egress"]))),
+        }
+        out.push_str(&h.hgrm());
+    }
+    Ok(out)
+}
+
 /// `trace`
 pub fn trace(v: &Value) -> String {
     match serde_json::from_value::<crate::observe::records::TraceReport>(v.clone()) {

@@ -132,7 +132,7 @@ pub fn capture<W: Write>(
     if summary.skipped > 0 {
         w.write_stats(
             0,
-            crate::dataplane::tap::epoch_ns(),
+            crate::port::realtime_ns(),
             summary.skipped,
             Some("frames the switch skipped because the capture reader was too slow"),
         )?;

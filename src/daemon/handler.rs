@@ -67,6 +67,7 @@ impl Inner {
                     "namespaces": res.plugs.len(),
                     "fdb_entries": dp.fdb()?.len(),
                     "settings": to_value(dp.settings()?),
+                    "busy_poll": to_value(self.busy_poll),
                 })
             }
             Request::PortAdd(add) => {
@@ -250,6 +251,21 @@ impl Inner {
                     "{} streams its answer; it is served on its own connection",
                     "this request"
                 )
+            }
+            Request::Latency { port, pair, reset } => {
+                if port.is_some() && pair.is_some() {
+                    anyhow::bail!("give --port or --pair, not both");
+                }
+                let pair = match pair.as_deref() {
+                    None => None,
+                    Some(p) => match p.split_once(',') {
+                        Some((a, b)) if !a.is_empty() && !b.is_empty() => Some((a, b)),
+                        _ => {
+                            anyhow::bail!("--pair takes INGRESS,EGRESS (two port names), not {p:?}")
+                        }
+                    },
+                };
+                to_value(dp.latency(port.as_deref(), pair, reset)?)
             }
             Request::Shutdown => {
                 let _ = self

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::{ControlServer, Handler};
 use crate::control::{socket_path, validate_switch_name};
-use crate::dataplane::{DataplaneEvent, DataplaneHandle, ReturnedPorts};
+use crate::dataplane::{BusyPoll, DataplaneEvent, DataplaneHandle, ReturnedPorts};
 use crate::switch::Settings;
 
 pub use resources::Plug;
@@ -30,6 +30,7 @@ pub struct DaemonOptions {
     pub name: String,
     pub run_dir: PathBuf,
     pub settings: Settings,
+    pub busy_poll: BusyPoll,
 }
 
 /// Shared between the control threads and the daemon.
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     /// Also serializes port and namespace changes.
     res: Mutex<Resources>,
     shutdown: Sender<String>,
+    busy_poll: BusyPoll,
 }
 
 /// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
@@ -59,7 +61,7 @@ impl Daemon {
         validate_switch_name(&opts.name).map_err(anyhow::Error::msg)?;
         let socket = socket_path(&opts.run_dir, &opts.name);
         let listener = ControlServer::bind(&opts.name, &socket)?;
-        let spawned = DataplaneHandle::spawn(opts.settings)
+        let spawned = DataplaneHandle::spawn_with(opts.settings, opts.busy_poll)
             .map_err(|e| anyhow::anyhow!("cannot start the dataplane thread: {e}"))?;
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Inner {
@@ -69,6 +71,7 @@ impl Daemon {
             dp: spawned.handle,
             res: Mutex::new(Resources::default()),
             shutdown: shutdown_tx,
+            busy_poll: opts.busy_poll,
         });
         let events_thread = {
             let inner = inner.clone();

@@ -116,7 +116,7 @@ pub fn forward_batch(
     let mut tapping = (!st.taps.is_empty()).then(|| {
         let t = Tapping {
             base_id: st.next_packet_id,
-            ts_ns: tap::epoch_ns(),
+            ts_ns: crate::port::realtime_ns(),
             decisions: SmallVec::from_elem(None, n),
         };
         st.next_packet_id += n as u64;
@@ -229,6 +229,7 @@ pub fn forward_batch(
         ports,
         log_limit,
         taps,
+        pairs,
         ..
     } = &mut *st;
     for egress in touched {
@@ -303,12 +304,21 @@ pub fn forward_batch(
                 Piece::Seg(s, l, _) => TxFrame::plain(&scratch.segments[s..s + l]),
             })
             .collect();
+        let pair = pairs.entry((ingress, egress)).or_default();
         let mut off = 0;
         while off < frames.len() {
             let (sent, err) = e.port.send_batch(&frames[off..]);
-            for f in &frames[off..off + sent] {
+            // Residence: from the kernel's receive stamp to the send's return.
+            let done = crate::port::realtime_ns();
+            for (k, f) in frames[off..off + sent].iter().enumerate() {
                 e.counters.tx_frames += 1;
                 e.counters.tx_bytes += f.data.len() as u64;
+                let rx_ts = rx.slot(pieces[off + k].frame_index()).rx_ts();
+                if rx_ts != 0 {
+                    let ns = done.saturating_sub(rx_ts);
+                    e.latency.record(ns);
+                    pair.record(ns);
+                }
             }
             if let Some(t) = &tapping {
                 for (k, f) in frames[off..off + sent].iter().enumerate() {

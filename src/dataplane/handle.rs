@@ -9,12 +9,12 @@ use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
-use super::snapshot::{FdbRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
+use super::snapshot::{FdbRow, LatencyRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
 use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
 use super::tap::{ActiveTap, TapHandle, TapSpec};
 use super::trace::explain;
 use crate::observe::records::TraceReport;
-use crate::observe::PortCounters;
+use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::{Port, RxBatch, BATCH_SIZE};
 use crate::switch::{
     FdbError, FdbKey, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
@@ -44,6 +44,19 @@ pub enum DataplaneEvent {
         netns: Option<String>,
         reason: String,
     },
+}
+
+/// Whether the dataplane sleeps in epoll when idle or keeps polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPoll {
+    /// Sleep until a port is readable (near-zero CPU when idle).
+    #[default]
+    Off,
+    /// Keep polling for this long after the last frame, then sleep.
+    For(Duration),
+    /// Never sleep: one core spins, latency is lowest.
+    Always,
 }
 
 /// A switch-wide setting, as `l2sw set` names them.
@@ -95,6 +108,11 @@ pub struct Spawned {
 impl DataplaneHandle {
     /// Starts the dataplane thread with an empty switch.
     pub fn spawn(settings: Settings) -> std::io::Result<Spawned> {
+        Self::spawn_with(settings, BusyPoll::Off)
+    }
+
+    /// Starts the dataplane thread, spinning instead of sleeping as `busy` says.
+    pub fn spawn_with(settings: Settings, busy: BusyPoll) -> std::io::Result<Spawned> {
         let poll = Poll::new()?;
         let waker = std::sync::Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         let registry = poll.registry().try_clone()?;
@@ -103,7 +121,7 @@ impl DataplaneHandle {
         let state = State::new(Switch::new(settings), registry, ev_tx);
         let thread = std::thread::Builder::new()
             .name("l2sw-dataplane".into())
-            .spawn(move || run(state, poll, jobs_rx))?;
+            .spawn(move || run(state, poll, jobs_rx, busy))?;
         Ok(Spawned {
             handle: DataplaneHandle {
                 jobs: jobs_tx,
@@ -148,6 +166,7 @@ impl DataplaneHandle {
                     port,
                     counters: PortCounters::default(),
                     pending: Vec::with_capacity(BATCH_SIZE),
+                    latency: LatencyHistogram::new(),
                 },
             );
             Ok(id)
@@ -318,6 +337,86 @@ impl DataplaneHandle {
         })
     }
 
+    /// Residence-time histograms: every egress port's, then every pair's,
+    /// narrowed to one egress port or one (ingress, egress) pair. With
+    /// `reset`, the selected histograms are emptied after being read.
+    pub fn latency(
+        &self,
+        port: Option<&str>,
+        pair: Option<(&str, &str)>,
+        reset: bool,
+    ) -> Result<Vec<LatencyRow>, DataplaneError> {
+        let port = port.map(str::to_string);
+        let pair = pair.map(|(a, b)| (a.to_string(), b.to_string()));
+        self.call(move |st| {
+            let find = |n: &str| {
+                st.find(n)
+                    .ok_or_else(|| DataplaneError::NoSuchPort(n.into()))
+            };
+            let port = port.as_deref().map(find).transpose()?;
+            let pair = match &pair {
+                Some((a, b)) => Some((find(a)?, find(b)?)),
+                None => None,
+            };
+            let names = st.names();
+            let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
+            let mut rows = Vec::new();
+            if pair.is_none() {
+                for (i, e) in st.ports.iter_mut().enumerate() {
+                    let Some(e) = e else { continue };
+                    let id = PortId(i as u16);
+                    if port.is_some_and(|p| p != id) {
+                        continue;
+                    }
+                    rows.push(LatencyRow {
+                        scope: "port".into(),
+                        ingress: None,
+                        egress: name(id),
+                        summary: e.latency.summary(),
+                        histogram: e.latency.clone(),
+                    });
+                    if reset {
+                        e.latency.reset();
+                    }
+                }
+            }
+            let mut keys: Vec<(PortId, PortId)> = st.pairs.keys().copied().collect();
+            keys.sort();
+            for k in keys {
+                let wanted = match (pair, port) {
+                    (Some(p), _) => p == k,
+                    (None, Some(p)) => k.1 == p,
+                    (None, None) => true,
+                };
+                if !wanted {
+                    continue;
+                }
+                let h = st.pairs.get_mut(&k).expect("key listed");
+                rows.push(LatencyRow {
+                    scope: "pair".into(),
+                    ingress: Some(name(k.0)),
+                    egress: name(k.1),
+                    summary: h.summary(),
+                    histogram: h.clone(),
+                });
+                if reset {
+                    h.reset();
+                }
+            }
+            if let (Some((a, b)), true) = (pair, rows.is_empty()) {
+                // A pair that never carried a frame: an empty histogram.
+                rows.push(LatencyRow {
+                    scope: "pair".into(),
+                    ingress: Some(name(a)),
+                    egress: name(b),
+                    summary: LatencyHistogram::new().summary(),
+                    histogram: LatencyHistogram::new(),
+                });
+            }
+            Ok(rows)
+        })?
+    }
+
     /// Starts a capture or live-trace tap. Port names (in `spec.ports` and in
     /// the filter) must exist.
     pub fn add_tap(&self, spec: TapSpec) -> Result<TapHandle, DataplaneError> {
@@ -374,16 +473,22 @@ impl DataplaneHandle {
 }
 
 /// The event loop.
-fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> ReturnedPorts {
+fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> ReturnedPorts {
     let mut events = Events::with_capacity(256);
     let mut rx = RxBatch::new(BATCH_SIZE);
     let mut scratch = Scratch::default();
     // Ports that may still hold frames (edge-triggered: read until empty).
     let mut ready: Vec<PortId> = Vec::new();
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
+    let mut last_frame = Timestamp::ZERO;
     while !st.stop {
         let now = Timestamp::now();
-        let timeout = if ready.is_empty() {
+        let spin = match busy {
+            BusyPoll::Off => false,
+            BusyPoll::Always => true,
+            BusyPoll::For(d) => now.since(last_frame) < d,
+        };
+        let timeout = if ready.is_empty() && !spin {
             next_tick.since(now)
         } else {
             Duration::ZERO
@@ -410,6 +515,9 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>) -> ReturnedPorts {
         }
         // One batch per ready port per round keeps ports fair under load.
         ready.retain(|&id| st.entry(id).is_some());
+        if !ready.is_empty() && busy != BusyPoll::Off {
+            last_frame = Timestamp::now();
+        }
         let mut i = 0;
         while i < ready.len() {
             match forward_batch(&mut st, ready[i], &mut rx, &mut scratch) {

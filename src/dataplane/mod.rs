@@ -16,9 +16,10 @@ pub mod tap;
 pub mod trace;
 
 pub use handle::{
-    DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
+    BusyPoll, DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting,
+    Spawned,
 };
-pub use snapshot::{FdbRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals};
+pub use snapshot::{FdbRow, LatencyRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::observe::PortCounters;
+use crate::observe::{LatencyHistogram, LatencySummary, PortCounters};
 use crate::port::PortInfo;
 use crate::switch::{EntryKind, FdbCounters, Settings};
 use crate::wire::MacAddr;
@@ -69,4 +69,18 @@ pub struct StatsSnapshot {
     pub ports: Vec<PortStats>,
     pub totals: SwitchTotals,
     pub removed_ports: Vec<RemovedPort>,
+}
+
+/// One residence-time histogram, as `latency` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyRow {
+    /// "port" (every frame sent on `egress`) or "pair" (from `ingress` to `egress`).
+    pub scope: String,
+    pub ingress: Option<String>,
+    pub egress: String,
+    #[serde(flatten)]
+    pub summary: LatencySummary,
+    /// The whole histogram (HdrHistogram V2, compressed, base64), for
+    /// `--hgrm` and for merging.
+    pub histogram: LatencyHistogram,
 }

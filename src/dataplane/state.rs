@@ -1,6 +1,7 @@
 //! The dataplane thread's state: the forwarding core, the open ports and
 //! their counters, and the housekeeping that runs once a second.
 
+use std::collections::HashMap;
 use std::os::fd::RawFd;
 
 use crossbeam_channel::Sender;
@@ -11,7 +12,7 @@ use super::handle::{DataplaneEvent, PortMeta};
 use super::rate_limit::RateLimit;
 use super::snapshot::RemovedPort;
 use super::tap::ActiveTap;
-use crate::observe::PortCounters;
+use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::Port;
 use crate::switch::{DropReason, PortId, Switch, Timestamp};
 
@@ -25,6 +26,8 @@ pub struct PortEntry {
     pub counters: PortCounters,
     /// Indices into the current receive batch of frames to send on this port.
     pub pending: Vec<u16>,
+    /// Residence time of every frame sent on this port.
+    pub latency: LatencyHistogram,
 }
 
 pub struct State {
@@ -43,6 +46,9 @@ pub struct State {
     pub next_tap_id: u64,
     /// Id of the next received frame (capture records and traces share it).
     pub next_packet_id: u64,
+    /// Residence times per (ingress, egress) pair, made when a pair first
+    /// carries a frame (each histogram is ~200 KiB).
+    pub pairs: HashMap<(PortId, PortId), LatencyHistogram>,
 }
 
 /// Tokens: 0 is the waker, port `id` is `id + 1`.
@@ -71,6 +77,7 @@ impl State {
             taps: Vec::new(),
             next_tap_id: 1,
             next_packet_id: 1,
+            pairs: HashMap::new(),
         }
     }
 
@@ -114,6 +121,7 @@ impl State {
         let _ = self.registry.deregister(&mut SourceFd(&fd));
         let _ = self.switch.remove_port(id);
         self.departed.merge(&entry.counters);
+        self.pairs.retain(|(a, b), _| *a != id && *b != id);
         Some(entry)
     }
 

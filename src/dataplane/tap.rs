@@ -175,11 +175,3 @@ pub fn trace(taps: &mut [ActiveTap], seen: &Seen<'_>, frame: &[u8], report: &Tra
         }
     }
 }
-
-/// Wall-clock nanoseconds since the Unix epoch, for capture timestamps.
-pub fn epoch_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}

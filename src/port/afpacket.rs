@@ -87,6 +87,10 @@ impl AfPacketPort {
         if vnet {
             capabilities.push("vnet-hdr");
         }
+        // Residence times then include the wait in the socket queue.
+        if sock.set_timestamps().is_ok() {
+            capabilities.push("rx-timestamps");
+        }
         sock.grow_buffers(SOCKET_BUFFER);
         // A switch port must see frames for every destination MAC, not only
         // the interface's own.
@@ -234,6 +238,7 @@ impl Port for AfPacketPort {
             }
         };
 
+        let read_at = super::realtime_ns();
         let slots = batch.slots_mut();
         let mut kept = 0;
         for i in 0..n {
@@ -268,6 +273,7 @@ impl Port for AfPacketPort {
             };
             slot.set(start, len, status);
             slot.set_offload(offload);
+            slot.set_rx_ts(meta.rx_ts_ns.unwrap_or(read_at));
             // Without a header to say where the checksum starts, the flag
             // still says one is unfinished.
             slot.set_csum_partial(meta.csum_not_ready && offload.csum.is_none());

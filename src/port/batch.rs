@@ -30,6 +30,7 @@ pub struct RxSlot {
     status: RxStatus,
     csum_partial: bool,
     offload: Offload,
+    rx_ts_ns: u64,
 }
 
 impl RxSlot {
@@ -41,6 +42,7 @@ impl RxSlot {
             status: RxStatus::Complete,
             csum_partial: false,
             offload: Offload::NONE,
+            rx_ts_ns: 0,
         }
     }
 
@@ -62,6 +64,18 @@ impl RxSlot {
         self.status = status;
         self.csum_partial = false;
         self.offload = Offload::NONE;
+        self.rx_ts_ns = 0;
+    }
+
+    /// When the frame was received, ns since the Unix epoch: the kernel's
+    /// timestamp where the port has one, else when the switch read it.
+    pub fn set_rx_ts(&mut self, ns: u64) {
+        self.rx_ts_ns = ns;
+    }
+
+    /// 0 when unknown.
+    pub fn rx_ts(&self) -> u64 {
+        self.rx_ts_ns
     }
 
     /// The offload state the kernel reported with the frame.

@@ -123,3 +123,12 @@ pub fn send_plain<P: Port + ?Sized>(port: &mut P, frames: &[&[u8]]) -> (usize, O
     let tx: Vec<TxFrame<'_>> = frames.iter().map(|f| TxFrame::plain(f)).collect();
     port.send_batch(&tx)
 }
+
+/// Wall-clock nanoseconds since the Unix epoch: the clock of kernel receive
+/// timestamps, so residence times compare like with like.
+pub fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

@@ -99,6 +99,10 @@ impl Port for PipePort {
                 }
             }
         }
+        let read_at = super::realtime_ns();
+        for i in 0..n {
+            batch.slot_mut(i).set_rx_ts(read_at);
+        }
         batch.set_len(n);
         Ok(n)
     }

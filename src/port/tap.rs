@@ -231,6 +231,11 @@ impl Port for TapPort {
                 },
             }
         }
+        // TAP queues carry no kernel timestamp: the read is the arrival.
+        let read_at = super::realtime_ns();
+        for i in 0..n {
+            batch.slot_mut(i).set_rx_ts(read_at);
+        }
         batch.set_len(n);
         Ok(n)
     }

@@ -47,6 +47,14 @@ impl PacketSocket {
         setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
     }
 
+    /// SO_TIMESTAMPNS: the kernel's receive time with every frame, so the
+    /// time a frame waited in the socket before the switch read it counts
+    /// in its measured residence time.
+    pub fn set_timestamps(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &one)
+    }
+
     /// PACKET_VNET_HDR: every frame received or sent is preceded by a
     /// `virtio_net_hdr`, which carries partial checksums and GSO super-frames
     /// across the socket instead of the kernel finishing them first.
@@ -186,11 +194,14 @@ pub struct RxMeta {
     /// (CHECKSUM_PARTIAL, e.g. a local stack sending through a veth), so the
     /// bytes hold only the pseudo-header sum.
     pub csum_not_ready: bool,
+    /// When the kernel received the frame (ns since the Unix epoch), if
+    /// receive timestamps are on.
+    pub rx_ts_ns: Option<u64>,
 }
 
-/// Room for one `tpacket_auxdata` control message with margin, aligned like
+/// Room for a `tpacket_auxdata` and a timestamp control message with margin, aligned like
 /// `cmsghdr`.
-const CMSG_BUF_LEN: usize = 64;
+const CMSG_BUF_LEN: usize = 128;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
@@ -304,6 +315,7 @@ impl RecvMmsg {
             outgoing: self.addrs[i].sll_pkttype == libc::PACKET_OUTGOING,
             vlan: None,
             csum_not_ready: false,
+            rx_ts_ns: parse_timestamp(&self.ctrl[i].0[..ctrl_len]),
         };
         if let Some(aux) = aux {
             // tp_len is the length before a socket filter cut the frame to
@@ -337,43 +349,61 @@ struct Auxdata {
     vlan_tpid: u16,
 }
 
-/// Finds the SOL_PACKET/PACKET_AUXDATA message in a control buffer.
+/// Finds the control message `level`/`ty` in a control buffer and returns
+/// its data.
 ///
 /// Parsed from bytes rather than through `CMSG_*` pointers: the layout is the
 /// kernel ABI (`struct cmsghdr` then the data, each aligned to `size_t`).
-fn parse_auxdata(ctrl: &[u8]) -> Option<Auxdata> {
+fn find_cmsg(ctrl: &[u8], level: i32, ty: i32) -> Option<&[u8]> {
     const ALIGN: usize = size_of::<usize>();
     let align = |n: usize| (n + ALIGN - 1) & !(ALIGN - 1);
     let hdr_len = align(size_of::<libc::cmsghdr>());
-    let aux_len = size_of::<libc::tpacket_auxdata>();
-    let u32_at = |b: &[u8], o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
-    let u16_at = |b: &[u8], o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap());
-
     let mut off = 0;
     while off + hdr_len <= ctrl.len() {
         let h = &ctrl[off..];
         let cmsg_len = usize::from_ne_bytes(h[..ALIGN].try_into().unwrap());
-        let level = i32::from_ne_bytes(h[ALIGN..ALIGN + 4].try_into().unwrap());
-        let ty = i32::from_ne_bytes(h[ALIGN + 4..ALIGN + 8].try_into().unwrap());
+        let l = i32::from_ne_bytes(h[ALIGN..ALIGN + 4].try_into().unwrap());
+        let t = i32::from_ne_bytes(h[ALIGN + 4..ALIGN + 8].try_into().unwrap());
         if cmsg_len < hdr_len || off + cmsg_len > ctrl.len() {
             return None;
         }
-        if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && cmsg_len >= hdr_len + aux_len
-        {
-            let d = &h[hdr_len..hdr_len + aux_len];
-            // struct tpacket_auxdata: u32 status, len, snaplen; u16 mac, net,
-            // vlan_tci, vlan_tpid.
-            return Some(Auxdata {
-                status: u32_at(d, 0),
-                len: u32_at(d, 4),
-                snaplen: u32_at(d, 8),
-                vlan_tci: u16_at(d, 16),
-                vlan_tpid: u16_at(d, 18),
-            });
+        if l == level && t == ty {
+            return Some(&h[hdr_len..cmsg_len]);
         }
         off += align(cmsg_len);
     }
     None
+}
+
+/// The SOL_PACKET/PACKET_AUXDATA message of a control buffer.
+fn parse_auxdata(ctrl: &[u8]) -> Option<Auxdata> {
+    let aux_len = size_of::<libc::tpacket_auxdata>();
+    let d = find_cmsg(ctrl, libc::SOL_PACKET, libc::PACKET_AUXDATA)?;
+    let d = d.get(..aux_len)?;
+    let u32_at = |o: usize| u32::from_ne_bytes(d[o..o + 4].try_into().unwrap());
+    let u16_at = |o: usize| u16::from_ne_bytes(d[o..o + 2].try_into().unwrap());
+    // struct tpacket_auxdata: u32 status, len, snaplen; u16 mac, net,
+    // vlan_tci, vlan_tpid.
+    Some(Auxdata {
+        status: u32_at(0),
+        len: u32_at(4),
+        snaplen: u32_at(8),
+        vlan_tci: u16_at(16),
+        vlan_tpid: u16_at(18),
+    })
+}
+
+/// The kernel receive time (SCM_TIMESTAMPNS, CLOCK_REALTIME) in ns since the
+/// Unix epoch.
+fn parse_timestamp(ctrl: &[u8]) -> Option<u64> {
+    let d = find_cmsg(ctrl, libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS)?;
+    // struct timespec: two 64-bit fields on the 64-bit targets this runs on.
+    let sec = i64::from_ne_bytes(d.get(..8)?.try_into().ok()?);
+    let nsec = i64::from_ne_bytes(d.get(8..16)?.try_into().ok()?);
+    u64::try_from(sec)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(nsec).ok()?)
 }
 
 /// Preallocated `sendmmsg` state, grown only when a larger batch comes.
