@@ -8,7 +8,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::control::protocol::{NsPlug, PortAdd, Request};
+use crate::control::protocol::{AddKind, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
+use crate::netns::Cidr;
+use crate::switch::VlanSet;
+use crate::wire::MacAddr;
 
 /// The lab `l2sw demo` and `l2sw run --lab` bring up.
 pub const DEFAULT_LAB: &str = include_str!("lab.toml");
@@ -23,18 +26,156 @@ pub struct SwitchSection {
     pub group_fwd_mask: Option<u16>,
 }
 
+/// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may
+/// carry: the same as `port set` and `port vlan`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PolicyFields {
+    pub vlan_mode: Option<String>,
+    pub tag: Option<u16>,
+    pub trunks: Option<VlanSet>,
+    pub learning: Option<bool>,
+    pub flood: Option<bool>,
+    pub mcast_flood: Option<bool>,
+    pub bcast_flood: Option<bool>,
+    pub isolated: Option<bool>,
+    pub hairpin: Option<bool>,
+    pub group_fwd_mask: Option<u16>,
+}
+
+/// `[[port]]`: `port add` fields plus policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPort {
+    pub kind: AddKind,
+    pub ifname: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mode: Option<TapMode>,
+    #[serde(default)]
+    pub netns: Option<String>,
+    #[serde(default)]
+    pub ip: Vec<Cidr>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub max_learned: Option<u32>,
+    #[serde(default)]
+    pub vlan_mode: Option<String>,
+    #[serde(default)]
+    pub tag: Option<u16>,
+    #[serde(default)]
+    pub trunks: Option<VlanSet>,
+    #[serde(default)]
+    pub learning: Option<bool>,
+    #[serde(default)]
+    pub flood: Option<bool>,
+    #[serde(default)]
+    pub mcast_flood: Option<bool>,
+    #[serde(default)]
+    pub bcast_flood: Option<bool>,
+    #[serde(default)]
+    pub isolated: Option<bool>,
+    #[serde(default)]
+    pub hairpin: Option<bool>,
+    #[serde(default)]
+    pub group_fwd_mask: Option<u16>,
+}
+
+/// `[[namespace]]`: `ns plug` fields plus policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigNamespace {
+    #[serde(alias = "name")]
+    pub ns: String,
+    #[serde(default)]
+    pub ip: Vec<Cidr>,
+    #[serde(default)]
+    pub via: Via,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    #[serde(default)]
+    pub ifname: Option<String>,
+    #[serde(default)]
+    pub max_learned: Option<u32>,
+    #[serde(default)]
+    pub vlan_mode: Option<String>,
+    #[serde(default)]
+    pub tag: Option<u16>,
+    #[serde(default)]
+    pub trunks: Option<VlanSet>,
+    #[serde(default)]
+    pub learning: Option<bool>,
+    #[serde(default)]
+    pub flood: Option<bool>,
+    #[serde(default)]
+    pub mcast_flood: Option<bool>,
+    #[serde(default)]
+    pub bcast_flood: Option<bool>,
+    #[serde(default)]
+    pub isolated: Option<bool>,
+    #[serde(default)]
+    pub hairpin: Option<bool>,
+    #[serde(default)]
+    pub group_fwd_mask: Option<u16>,
+}
+
+/// `[[mirror]]`: the same fields as `mirror add`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigMirror {
+    pub name: String,
+    pub to: String,
+    #[serde(default)]
+    pub src: Vec<String>,
+    #[serde(default)]
+    pub dst: Vec<String>,
+}
+
 /// A whole topology.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub switch: SwitchSection,
-    /// `[[port]]` tables: the same fields as `port add`.
     #[serde(default, rename = "port")]
-    pub ports: Vec<PortAdd>,
-    /// `[[namespace]]` tables: the same fields as `ns plug`.
+    pub ports: Vec<ConfigPort>,
     #[serde(default, rename = "namespace")]
-    pub namespaces: Vec<NsPlug>,
+    pub namespaces: Vec<ConfigNamespace>,
+    #[serde(default, rename = "mirror")]
+    pub mirrors: Vec<ConfigMirror>,
+}
+
+/// The `port set` and `port vlan` requests for one port's policy fields.
+fn policy_requests(name: &str, f: PolicyFields) -> Vec<Request> {
+    let mut out = Vec::new();
+    if let Some(mode) = f.vlan_mode {
+        out.push(Request::PortVlan {
+            name: name.to_string(),
+            mode,
+            tag: f.tag,
+            trunks: f.trunks,
+        });
+    }
+    let set = PortSet {
+        name: name.to_string(),
+        max_learned: None,
+        learning: f.learning,
+        flood: f.flood,
+        mcast_flood: f.mcast_flood,
+        bcast_flood: f.bcast_flood,
+        isolated: f.isolated,
+        hairpin: f.hairpin,
+        group_fwd_mask: f.group_fwd_mask,
+    };
+    if !set.is_empty() {
+        out.push(Request::PortSet(set));
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +188,21 @@ pub enum ConfigError {
     },
     #[error("invalid config {path}: {msg}")]
     Parse { path: String, msg: String },
+}
+
+impl ConfigNamespace {
+    /// The `ns plug` part.
+    pub fn plug(&self) -> NsPlug {
+        NsPlug {
+            ns: self.ns.clone(),
+            ip: self.ip.clone(),
+            via: self.via,
+            mtu: self.mtu,
+            mac: self.mac,
+            ifname: self.ifname.clone(),
+            max_learned: self.max_learned,
+        }
+    }
 }
 
 impl Config {
@@ -106,15 +262,64 @@ impl Config {
             }
         }
         for p in &self.ports {
-            out.push((
-                format!("[[port]] {}", p.ifname),
-                Request::PortAdd(p.clone()),
-            ));
+            let what = format!("[[port]] {}", p.ifname);
+            let add = PortAdd {
+                kind: p.kind,
+                ifname: p.ifname.clone(),
+                name: p.name.clone(),
+                mode: p.mode,
+                netns: p.netns.clone(),
+                ip: p.ip.clone(),
+                mtu: p.mtu,
+                mac: p.mac,
+                max_learned: p.max_learned,
+            };
+            let name = p.name.clone().unwrap_or_else(|| p.ifname.clone());
+            out.push((what.clone(), Request::PortAdd(add)));
+            let f = PolicyFields {
+                vlan_mode: p.vlan_mode.clone(),
+                tag: p.tag,
+                trunks: p.trunks.clone(),
+                learning: p.learning,
+                flood: p.flood,
+                mcast_flood: p.mcast_flood,
+                bcast_flood: p.bcast_flood,
+                isolated: p.isolated,
+                hairpin: p.hairpin,
+                group_fwd_mask: p.group_fwd_mask,
+            };
+            for r in policy_requests(&name, f) {
+                out.push((what.clone(), r));
+            }
         }
         for n in &self.namespaces {
+            let what = format!("[[namespace]] {}", n.ns);
+            out.push((what.clone(), Request::NsPlug(n.plug())));
+            let f = PolicyFields {
+                vlan_mode: n.vlan_mode.clone(),
+                tag: n.tag,
+                trunks: n.trunks.clone(),
+                learning: n.learning,
+                flood: n.flood,
+                mcast_flood: n.mcast_flood,
+                bcast_flood: n.bcast_flood,
+                isolated: n.isolated,
+                hairpin: n.hairpin,
+                group_fwd_mask: n.group_fwd_mask,
+            };
+            for r in policy_requests(&n.ns, f) {
+                out.push((what.clone(), r));
+            }
+        }
+        for m in &self.mirrors {
             out.push((
-                format!("[[namespace]] {}", n.ns),
-                Request::NsPlug(n.clone()),
+                format!("[[mirror]] {}", m.name),
+                Request::MirrorAdd {
+                    name: m.name.clone(),
+                    to: m.to.clone(),
+                    src: m.src.clone(),
+                    dst: m.dst.clone(),
+                },
             ));
         }
         out
@@ -124,7 +329,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::protocol::Via;
 
     #[test]
     fn default_lab_has_three_namespaces_one_via_tap() {
@@ -156,14 +360,25 @@ mod tests {
             ns = "red"
             ip = ["10.0.0.1/24"]
             mtu = 9000
+            vlan_mode = "access"
+            tag = 10
+            isolated = true
+
+            [[mirror]]
+            name = "span"
+            to = "tap7"
+            src = ["red"]
             "#,
             "test",
         )
         .unwrap();
         let reqs = c.requests();
-        assert_eq!(reqs.len(), 5);
+        assert_eq!(reqs.len(), 8);
         assert!(matches!(reqs[0].1, Request::Set { .. }));
         assert!(matches!(reqs[4].1, Request::NsPlug(_)));
+        assert!(matches!(reqs[5].1, Request::PortVlan { .. }));
+        assert!(matches!(reqs[6].1, Request::PortSet(_)));
+        assert!(matches!(reqs[7].1, Request::MirrorAdd { .. }));
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
     let lab = Config::default_lab().with_netns_prefix(&prefix);
 
     println!("== starting switch {name} with the embedded default lab");
-    let daemon = Daemon::start(DaemonOptions {
+    let mut daemon = Daemon::start(DaemonOptions {
         name: name.clone(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
@@ -93,6 +93,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
     })?;
     let result = (|| -> anyhow::Result<bool> {
         daemon.apply(&lab)?;
+        daemon.serve();
         for n in &lab.namespaces {
             let ips: Vec<String> = n.ip.iter().map(|c| c.to_string()).collect();
             println!(

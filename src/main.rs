@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use l2sw::config::Config;
 use l2sw::control::client::Client;
-use l2sw::control::protocol::{AddKind, NsPlug, PortAdd, Request, TapMode, Via};
+use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -69,6 +69,9 @@ enum Cmd {
     /// Plug network namespaces into the switch.
     #[command(subcommand)]
     Ns(NsCmd),
+    /// Port mirroring (SPAN).
+    #[command(subcommand)]
+    Mirror(MirrorCmd),
     /// Record frames as pcapng: per-port interfaces, direction, packet id, the decision as comment.
     Capture {
         /// Only these ports (repeatable; default every port).
@@ -240,13 +243,67 @@ enum PortCmd {
     Del { port: String },
     /// List ports.
     List(JsonFlag),
-    /// Change a port's settings.
+    /// Change a port's policy (the Linux bridge's port flags); options left out stay as they are.
     Set {
         port: String,
         /// Learned FDB entries allowed on this port: a number (0 = unlimited) or "default".
         #[arg(long)]
-        max_learned: String,
+        max_learned: Option<String>,
+        /// Learn source addresses of frames received here.
+        #[arg(long, value_parser = on_off)]
+        learning: Option<bool>,
+        /// Send floods of unknown unicast here.
+        #[arg(long, value_parser = on_off)]
+        flood: Option<bool>,
+        /// Send floods of multicast here.
+        #[arg(long, value_parser = on_off)]
+        mcast_flood: Option<bool>,
+        /// Send broadcasts here.
+        #[arg(long, value_parser = on_off)]
+        bcast_flood: Option<bool>,
+        /// Isolated ports exchange frames only with non-isolated ports.
+        #[arg(long, value_parser = on_off)]
+        isolated: Option<bool>,
+        /// Let frames go back out the port they came in on.
+        #[arg(long, value_parser = on_off)]
+        hairpin: Option<bool>,
+        /// Reserved groups 01:80:c2:00:00:0X to forward when received here (bit X), e.g. 0x4000 for LLDP.
+        #[arg(long, value_parser = parse_mask)]
+        group_fwd_mask: Option<u16>,
     },
+    /// Set a port's VLAN mode (Open vSwitch's vocabulary); `--mode none` removes it.
+    Vlan {
+        port: String,
+        /// access, trunk, native-untagged, native-tagged or none.
+        #[arg(long)]
+        mode: String,
+        /// The access VLAN, or the native VLAN of a native-* port.
+        #[arg(long)]
+        tag: Option<u16>,
+        /// VLANs a trunk carries, e.g. 10,20,30-40 (default: all).
+        #[arg(long)]
+        trunks: Option<l2sw::switch::VlanSet>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MirrorCmd {
+    /// Copy what --src ports receive and --dst ports send to port --to (which then does no switching).
+    Add {
+        mirror: String,
+        #[arg(long)]
+        to: String,
+        /// Ports whose received frames are copied (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',')]
+        src: Vec<String>,
+        /// Ports whose sent frames are copied.
+        #[arg(long, value_delimiter = ',')]
+        dst: Vec<String>,
+    },
+    Del {
+        mirror: String,
+    },
+    List(JsonFlag),
 }
 
 #[derive(Subcommand)]
@@ -357,7 +414,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         Some(0) => BusyPoll::Always,
         Some(us) => BusyPoll::For(std::time::Duration::from_micros(us)),
     };
-    let daemon = Daemon::start(DaemonOptions {
+    let mut daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
@@ -391,6 +448,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
         return Err(e);
     }
+    daemon.serve();
     eprintln!(
         "l2sw: switch {name} running; control socket {}; Ctrl-C stops it",
         daemon.socket().display()
@@ -460,24 +518,73 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             }
             PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
             PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
-            PortCmd::Set { port, max_learned } => {
-                let max = match max_learned.as_str() {
-                    "default" => None,
-                    n => Some(n.parse::<u32>().map_err(|_| {
+            PortCmd::Set {
+                port,
+                max_learned,
+                learning,
+                flood,
+                mcast_flood,
+                bcast_flood,
+                isolated,
+                hairpin,
+                group_fwd_mask,
+            } => {
+                let max = match max_learned.as_deref() {
+                    None => None,
+                    Some("default") => Some(Limit::Default),
+                    Some(n) => Some(Limit::Max(n.parse::<u32>().map_err(|_| {
                         anyhow::anyhow!(
                             "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
                         )
-                    })?),
+                    })?)),
                 };
-                (
-                    Request::PortSet {
-                        name: port,
-                        max_learned: max,
-                    },
-                    false,
-                    None,
-                )
+                let set = PortSet {
+                    name: port,
+                    max_learned: max,
+                    learning,
+                    flood,
+                    mcast_flood,
+                    bcast_flood,
+                    isolated,
+                    hairpin,
+                    group_fwd_mask,
+                };
+                (Request::PortSet(set), false, None)
             }
+            PortCmd::Vlan {
+                port,
+                mode,
+                tag,
+                trunks,
+            } => (
+                Request::PortVlan {
+                    name: port,
+                    mode,
+                    tag,
+                    trunks,
+                },
+                false,
+                None,
+            ),
+        },
+        Cmd::Mirror(m) => match m {
+            MirrorCmd::Add {
+                mirror,
+                to,
+                src,
+                dst,
+            } => (
+                Request::MirrorAdd {
+                    name: mirror,
+                    to,
+                    src,
+                    dst,
+                },
+                false,
+                None,
+            ),
+            MirrorCmd::Del { mirror } => (Request::MirrorDel { name: mirror }, false, None),
+            MirrorCmd::List(j) => (Request::MirrorList, j.json, Some(render::mirrors)),
         },
         Cmd::Fdb(f) => match f {
             FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),
@@ -651,6 +758,24 @@ fn check_filter(expr: Option<&str>) -> anyhow::Result<()> {
         l2sw::observe::filter::Filter::parse(e).map_err(|err| anyhow::anyhow!("{err}"))?;
     }
     Ok(())
+}
+
+/// `on`/`off` (also yes/no, true/false, 1/0) for port flags.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" => Ok(true),
+        "off" | "no" | "false" | "0" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
+}
+
+/// A 16-bit mask, decimal or 0x hex.
+fn parse_mask(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x") {
+        Some(h) => u16::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    v.map_err(|_| format!("expected a 16-bit mask like 0x4000, not {s:?}"))
 }
 
 fn parse_ethertype(s: &str) -> anyhow::Result<u16> {

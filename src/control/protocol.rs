@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::netns::Cidr;
+use crate::switch::{VlanMode, VlanSet};
 use crate::wire::MacAddr;
 
 /// Longest request line the server reads.
@@ -73,6 +74,144 @@ pub struct PortAdd {
     pub max_learned: Option<u32>,
 }
 
+/// A learned-entry limit to set: a number (0 = unlimited) or the switch default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Default,
+    Max(u32),
+}
+
+impl Serialize for Limit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Limit::Default => s.serialize_str("default"),
+            Limit::Max(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s == "default" => Ok(Limit::Default),
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Limit::Max)
+                .ok_or_else(|| serde::de::Error::custom(format!("limit {n} is out of range"))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a number or \"default\", not {other}"
+            ))),
+        }
+    }
+}
+
+/// `port set` arguments: the bridge's port flags and the learned-entry limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSet {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_learned: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+    /// Unknown-unicast flooding to this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_flood: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcast_flood: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_fwd_mask: Option<u16>,
+}
+
+impl PortSet {
+    /// Applies the changes to a policy.
+    pub fn apply(&self, p: &mut crate::switch::PortPolicy) {
+        if let Some(l) = self.max_learned {
+            p.max_learned = match l {
+                Limit::Default => None,
+                Limit::Max(n) => Some(n),
+            };
+        }
+        let flags = [
+            (self.learning, &mut p.learning),
+            (self.flood, &mut p.flood),
+            (self.mcast_flood, &mut p.mcast_flood),
+            (self.bcast_flood, &mut p.bcast_flood),
+            (self.isolated, &mut p.isolated),
+            (self.hairpin, &mut p.hairpin),
+        ];
+        for (v, slot) in flags {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        if let Some(m) = self.group_fwd_mask {
+            p.group_fwd_mask = m;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self
+            == PortSet {
+                name: self.name.clone(),
+                ..PortSet::default()
+            }
+    }
+}
+
+/// Builds a VLAN mode from `port vlan` arguments, with errors that say what is missing.
+pub fn vlan_mode(
+    mode: &str,
+    tag: Option<u16>,
+    trunks: Option<VlanSet>,
+) -> Result<Option<VlanMode>, String> {
+    let need_tag = |m: &str| tag.ok_or_else(|| format!("--mode {m} needs --tag VLAN"));
+    let m = match mode {
+        "none" => {
+            if tag.is_some() || trunks.is_some() {
+                return Err("--mode none takes no --tag or --trunks".into());
+            }
+            return Ok(None);
+        }
+        "access" => {
+            if trunks.is_some() {
+                return Err("--mode access takes no --trunks (an access port carries only its --tag)".into());
+            }
+            VlanMode::Access {
+                tag: need_tag("access")?,
+            }
+        }
+        "trunk" => {
+            if tag.is_some() {
+                return Err("--mode trunk takes no --tag; use native-untagged or native-tagged for a native VLAN".into());
+            }
+            VlanMode::Trunk { trunks }
+        }
+        "native-untagged" => VlanMode::NativeUntagged {
+            tag: need_tag("native-untagged")?,
+            trunks,
+        },
+        "native-tagged" => VlanMode::NativeTagged {
+            tag: need_tag("native-tagged")?,
+            trunks,
+        },
+        other => {
+            return Err(format!(
+                "unknown VLAN mode {other:?} (known: access, trunk, native-untagged, native-tagged, none)"
+            ))
+        }
+    };
+    m.validate()?;
+    Ok(Some(m))
+}
+
 /// `ns plug` arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,11 +244,33 @@ pub enum Request {
         name: String,
     },
     PortList,
-    /// Per-port learned-entry limit; `null` restores the switch default, 0 is unlimited.
-    PortSet {
+    /// Changes a port's policy; fields left out stay as they are.
+    PortSet(PortSet),
+    /// Sets (or with mode "none" removes) a port's VLAN configuration.
+    PortVlan {
         name: String,
-        max_learned: Option<u32>,
+        /// access, trunk, native-untagged, native-tagged or none.
+        mode: String,
+        #[serde(default)]
+        tag: Option<u16>,
+        /// VLANs a trunk carries ("10,20,30-40" or a list); absent = all.
+        #[serde(default)]
+        trunks: Option<VlanSet>,
     },
+    /// Adds a SPAN mirror: what `src` ports receive and `dst` ports send is
+    /// copied to `to`, which then does no switching.
+    MirrorAdd {
+        name: String,
+        to: String,
+        #[serde(default)]
+        src: Vec<String>,
+        #[serde(default)]
+        dst: Vec<String>,
+    },
+    MirrorDel {
+        name: String,
+    },
+    MirrorList,
     FdbShow {
         #[serde(default)]
         port: Option<String>,
@@ -205,6 +366,10 @@ impl Request {
         "port-del",
         "port-list",
         "port-set",
+        "port-vlan",
+        "mirror-add",
+        "mirror-del",
+        "mirror-list",
         "fdb-show",
         "fdb-add",
         "fdb-del",

@@ -86,6 +86,8 @@ pub fn ports(v: &Value) -> String {
         "NETNS",
         "LEARNED",
         "LIMIT",
+        "VLAN",
+        "FLAGS",
         "CAPABILITIES",
     ]);
     for p in v.as_array().into_iter().flatten() {
@@ -99,10 +101,67 @@ pub fn ports(v: &Value) -> String {
             s(&p["netns"]),
             s(&p["learned"]),
             s(&p["max_learned"]),
+            vlan_text(&p["policy"]["vlan"]),
+            flags_text(&p["policy"]),
             s(&p["capabilities"]),
         ]);
     }
     t.render()
+}
+
+/// `mirror list`
+pub fn mirrors(v: &Value) -> String {
+    let mut t = Table::new(&["NAME", "TO", "SRC", "DST"]);
+    for m in v.as_array().into_iter().flatten() {
+        t.row(vec![s(&m["name"]), s(&m["to"]), s(&m["src"]), s(&m["dst"])]);
+    }
+    t.render()
+}
+
+/// "access 10", "trunk 10,20", "native-untagged 10 +20" or "-".
+fn vlan_text(v: &Value) -> String {
+    let Some(mode) = v["mode"].as_str() else {
+        return "-".into();
+    };
+    let mut out = mode.to_string();
+    if let Some(t) = v["tag"].as_u64() {
+        out.push_str(&format!(" {t}"));
+    }
+    match v["trunks"].as_str() {
+        Some(tr) if mode == "trunk" => out.push_str(&format!(" {tr}")),
+        Some(tr) => out.push_str(&format!(" +{tr}")),
+        None if mode != "access" => out.push_str(" all"),
+        None => {}
+    }
+    out
+}
+
+/// The flags that differ from a bridge port's defaults, e.g. "no-learning,isolated".
+fn flags_text(p: &Value) -> String {
+    let mut f = Vec::new();
+    for (k, off) in [
+        ("learning", "no-learning"),
+        ("flood", "no-flood"),
+        ("mcast_flood", "no-mcast-flood"),
+        ("bcast_flood", "no-bcast-flood"),
+    ] {
+        if p[k] == false {
+            f.push(off.to_string());
+        }
+    }
+    for k in ["isolated", "hairpin"] {
+        if p[k] == true {
+            f.push(k.to_string());
+        }
+    }
+    if let Some(m) = p["group_fwd_mask"].as_u64().filter(|m| *m != 0) {
+        f.push(format!("group-fwd-mask={m:#06x}"));
+    }
+    if f.is_empty() {
+        "-".into()
+    } else {
+        f.join(",")
+    }
 }
 
 /// `fdb show`

@@ -91,6 +91,7 @@ impl Inner {
                     netns: built.netns.clone(),
                     policy: PortPolicy {
                         max_learned: add.max_learned,
+                        ..PortPolicy::default()
                     },
                 };
                 let owned = built.owned;
@@ -121,10 +122,42 @@ impl Inner {
                 json!({"removed": name, "cleanup_errors": errors})
             }
             Request::PortList => to_value(dp.ports()?),
-            Request::PortSet { name, max_learned } => {
-                dp.set_port_limit(&name, max_learned)?;
-                json!({"name": name, "max_learned": max_learned})
+            Request::PortSet(set) => {
+                if set.is_empty() {
+                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --max-learned or --group-fwd-mask)", set.name);
+                }
+                if let Some(m) = set.group_fwd_mask {
+                    if m & crate::switch::GROUP_FWD_RESTRICTED & !1 != 0 {
+                        anyhow::bail!("group forward mask {m:#06x} includes restricted bits 0x0006 (PAUSE, LACP cannot be forwarded)");
+                    }
+                }
+                let name = set.name.clone();
+                let policy = dp.update_policy(&name, move |p| set.apply(p))?;
+                json!({"name": name, "policy": to_value(policy)})
             }
+            Request::PortVlan {
+                name,
+                mode,
+                tag,
+                trunks,
+            } => {
+                let vlan = crate::control::protocol::vlan_mode(&mode, tag, trunks)
+                    .map_err(anyhow::Error::msg)?;
+                let policy = dp.update_policy(&name, move |p| p.vlan = vlan)?;
+                json!({"name": name, "vlan": to_value(policy.vlan)})
+            }
+            Request::MirrorAdd { name, to, src, dst } => {
+                if src.is_empty() && dst.is_empty() {
+                    anyhow::bail!("mirror {name}: give --src and/or --dst ports to copy from");
+                }
+                dp.add_mirror(&name, &to, src, dst)?;
+                to_value(dp.mirrors()?.into_iter().find(|m| m.name == name))
+            }
+            Request::MirrorDel { name } => {
+                dp.remove_mirror(&name)?;
+                json!({"removed": name})
+            }
+            Request::MirrorList => to_value(dp.mirrors()?),
             Request::FdbShow { port } => {
                 let mut rows = dp.fdb()?;
                 if let Some(p) = port {
@@ -188,6 +221,7 @@ impl Inner {
                     netns: Some(plug.ns.clone()),
                     policy: PortPolicy {
                         max_learned: plug.max_learned,
+                        ..PortPolicy::default()
                     },
                 };
                 let record = Plug {

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
 /// remove everything it created.
 pub struct Daemon {
     inner: Arc<Inner>,
+    /// Bound at start, served from `serve` on.
+    listener: Option<std::os::unix::net::UnixListener>,
     server: Option<ControlServer>,
     dp_thread: Option<JoinHandle<ReturnedPorts>>,
     events_thread: Option<JoinHandle<()>>,
@@ -56,7 +58,10 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the dataplane and the control socket.
+    /// Starts the dataplane and binds the control socket (which refuses a
+    /// second switch of the same name). Clients are answered from
+    /// [`serve`](Self::serve) on, so a switch set up from a config file
+    /// answers only once it is built.
     pub fn start(opts: DaemonOptions) -> anyhow::Result<Daemon> {
         validate_switch_name(&opts.name).map_err(anyhow::Error::msg)?;
         let socket = socket_path(&opts.run_dir, &opts.name);
@@ -80,14 +85,26 @@ impl Daemon {
                 .name("l2sw-events".into())
                 .spawn(move || handle_events(&inner, events))?
         };
-        let server = ControlServer::spawn(listener, socket, inner.clone() as Arc<dyn Handler>);
         Ok(Daemon {
             inner,
-            server: Some(server),
+            listener: Some(listener),
+            server: None,
             dp_thread: Some(spawned.thread),
             events_thread: Some(events_thread),
             shutdown_rx,
         })
+    }
+
+    /// Starts answering on the control socket.
+    pub fn serve(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            let server = ControlServer::spawn(
+                listener,
+                self.inner.socket.clone(),
+                self.inner.clone() as Arc<dyn Handler>,
+            );
+            self.server = Some(server);
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -137,6 +154,10 @@ impl Daemon {
         let mut errors = Vec::new();
         if let Some(mut s) = self.server.take() {
             s.stop();
+        }
+        if self.listener.take().is_some() {
+            // Never served: the socket file is still ours to remove.
+            let _ = std::fs::remove_file(&self.inner.socket);
         }
         if let Some(t) = self.dp_thread.take() {
             self.inner.dp.stop();

@@ -12,10 +12,10 @@ use super::tap::{self, Seen};
 use super::trace::{explain, verdict};
 use crate::observe::records::Dir;
 use crate::port::{GsoKind, Offload, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE};
-use crate::switch::{Action, Decision, DropReason, Mode, PortId, Timestamp};
+use crate::switch::{Action, Decision, DropReason, Encap, Mode, PortId, Timestamp};
 use crate::wire::checksum::complete_l4_checksum;
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
-use crate::wire::{EthernetFrame, ETH_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::{EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};
 
 /// What reading a port found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +28,10 @@ pub enum Drained {
     Removed,
 }
 
-/// Reused scratch space for software segmentation.
+/// Reused scratch space for re-tagged copies and software segmentation.
 #[derive(Default)]
 pub struct Scratch {
+    variants: Vec<u8>,
     segments: Vec<u8>,
     ranges: Vec<(usize, usize)>,
 }
@@ -53,6 +54,9 @@ fn fits_mtu(mtu: u32, frame: &[u8], offload: &Offload) -> bool {
 enum Piece {
     /// A received frame, sent as is with its offload.
     Rx(u16),
+    /// Received frame `.2` re-tagged or untagged, at `.0` (length `.1`) in
+    /// `Scratch::variants`, with offload `.3`.
+    Var(usize, usize, u16, Offload),
     /// A segment of received frame `.2`, cut in software, at `.0` (length
     /// `.1`) in `Scratch::segments`.
     Seg(usize, usize, u16),
@@ -61,9 +65,74 @@ enum Piece {
 impl Piece {
     fn frame_index(&self) -> usize {
         match *self {
-            Piece::Rx(i) | Piece::Seg(_, _, i) => i as usize,
+            Piece::Rx(i) | Piece::Var(_, _, i, _) | Piece::Seg(_, _, i) => i as usize,
         }
     }
+}
+
+/// What a frame needs to leave a port as the port's VLAN mode says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Same,
+    /// Without its outer tag.
+    Strip,
+    /// With this outer tag, replacing the frame's own or pushed in front.
+    Tag([u8; 4], bool),
+}
+
+fn shape(frame: &[u8], enc: Encap, vlan: u16) -> Shape {
+    let outer = EthernetFrame::new_checked(frame)
+        .ok()
+        .and_then(|f| f.vlan());
+    match (enc, outer) {
+        (Encap::AsReceived, _) | (Encap::Untagged, None) => Shape::Same,
+        (Encap::Untagged, Some(_)) => Shape::Strip,
+        (Encap::Tagged, Some(t)) if t.vid == vlan => Shape::Same,
+        // Retagged: the frame keeps its TPID and priority, as on a switch
+        // that rewrites only the VID.
+        (Encap::Tagged, Some(t)) => Shape::Tag(VlanTag { vid: vlan, ..t }.to_bytes(), false),
+        (Encap::Tagged, None) => Shape::Tag(
+            VlanTag {
+                tpid: 0x8100,
+                pcp: 0,
+                dei: false,
+                vid: vlan,
+            }
+            .to_bytes(),
+            true,
+        ),
+    }
+}
+
+/// A re-shaped copy: where it is in `Scratch::variants`, and its offload.
+type Variant = (usize, usize, Offload);
+
+/// Builds the re-shaped copy of `frame` at the end of `arena`.
+fn build_variant(arena: &mut Vec<u8>, frame: &[u8], o: Offload, sh: Shape) -> Variant {
+    let start = arena.len();
+    let o = match sh {
+        Shape::Same => {
+            arena.extend_from_slice(frame);
+            o
+        }
+        Shape::Strip => {
+            arena.extend_from_slice(&frame[..12]);
+            arena.extend_from_slice(&frame[16..]);
+            o.unshifted(VLAN_TAG_LEN as u16)
+        }
+        Shape::Tag(tag, pushed) => {
+            arena.extend_from_slice(&frame[..12]);
+            arena.extend_from_slice(&tag);
+            if pushed {
+                arena.extend_from_slice(&frame[12..]);
+                o.shifted(VLAN_TAG_LEN as u16)
+            } else {
+                arena.extend_from_slice(&frame[16..]);
+                o
+            }
+        }
+    };
+    (start, arena.len() - start, o)
 }
 
 /// The comment on an egress record.
@@ -137,6 +206,7 @@ pub fn forward_batch(
 
     // Decide every frame first, collecting per-egress index lists.
     let mut touched: SmallVec<[PortId; 16]> = SmallVec::new();
+    let mut vlans: SmallVec<[u16; BATCH_SIZE]> = SmallVec::from_elem(0, n);
     for i in 0..n {
         let slot = rx.slot(i);
         let frame = slot.frame();
@@ -180,26 +250,38 @@ pub fn forward_batch(
                 now,
             );
         }
+        vlans[i] = decision.vlan;
         let State { switch, ports, .. } = &mut *st;
-        let mut push = |t: PortId, touched: &mut SmallVec<[PortId; 16]>| {
+        let mut push = |t: PortId, enc: Encap, touched: &mut SmallVec<[PortId; 16]>| {
             if let Some(Some(e)) = ports.get_mut(t.index()) {
                 if e.pending.is_empty() {
                     touched.push(t);
                 }
-                e.pending.push(i as u16);
+                e.pending.push((i as u16, enc));
             }
         };
-        match decision.action {
-            Action::Forward { port } => push(port, &mut touched),
-            Action::Flood { .. } => {
-                for t in switch.flood_targets(ingress) {
-                    push(t, &mut touched);
+        if let Action::Drop { reason } = decision.action {
+            if let Some(Some(e)) = ports.get_mut(ingress.index()) {
+                e.counters.drops.add(reason, 1);
+            }
+            continue;
+        }
+        let mut mirror_dst: SmallVec<[(PortId, Encap); 4]> = SmallVec::new();
+        for (t, enc) in switch.egress(ingress, &decision) {
+            push(t, enc, &mut touched);
+            for m in switch.mirrors() {
+                if m.dst.contains(&t) && !mirror_dst.iter().any(|(o, _)| *o == m.output) {
+                    mirror_dst.push((m.output, enc));
                 }
             }
-            Action::Drop { reason } => {
-                if let Some(Some(e)) = ports.get_mut(ingress.index()) {
-                    e.counters.drops.add(reason, 1);
-                }
+        }
+        // One copy per mirror per frame: as received when its ingress port
+        // is selected, else as sent on the first selected egress port.
+        for m in switch.mirrors() {
+            if m.src.contains(&ingress) {
+                push(m.output, Encap::AsReceived, &mut touched);
+            } else if let Some((_, enc)) = mirror_dst.iter().find(|(o, _)| *o == m.output) {
+                push(m.output, *enc, &mut touched);
             }
         }
     }
@@ -211,7 +293,7 @@ pub fn forward_batch(
             continue;
         };
         let caps = e.port.offload_caps();
-        for &i in &e.pending {
+        for &(i, _) in &e.pending {
             let slot = rx.slot_mut(i as usize);
             let o = slot.offload();
             if let (Some((start, off)), None) = (o.csum, o.gso) {
@@ -224,7 +306,40 @@ pub fn forward_batch(
         }
     }
 
+    // Re-tagged and untagged copies, one per frame and shape, shared by
+    // every port that needs that shape.
+    scratch.variants.clear();
+    let mut cache: SmallVec<[[Option<Variant>; 2]; BATCH_SIZE]> =
+        SmallVec::from_elem([None, None], n);
+    for &t in &touched {
+        let Some(Some(e)) = st.ports.get(t.index()) else {
+            continue;
+        };
+        for &(i, enc) in &e.pending {
+            let slot = rx.slot(i as usize);
+            let sh = shape(slot.frame(), enc, vlans[i as usize]);
+            let k = match sh {
+                Shape::Same => continue,
+                Shape::Strip => 0,
+                Shape::Tag(..) => 1,
+            };
+            if cache[i as usize][k].is_none() {
+                cache[i as usize][k] = Some(build_variant(
+                    &mut scratch.variants,
+                    slot.frame(),
+                    slot.offload(),
+                    sh,
+                ));
+            }
+        }
+    }
+
     let mut vanished: SmallVec<[(PortId, String); 2]> = SmallVec::new();
+    let Scratch {
+        variants,
+        segments,
+        ranges,
+    } = scratch;
     let State {
         ports,
         log_limit,
@@ -238,12 +353,21 @@ pub fn forward_batch(
         };
         let mtu = e.port.mtu();
         let caps = e.port.offload_caps();
-        scratch.segments.clear();
-        scratch.ranges.clear();
+        segments.clear();
+        ranges.clear();
         let mut pieces: SmallVec<[Piece; BATCH_SIZE]> = SmallVec::new();
-        for &i in &e.pending {
+        for &(i, enc) in &e.pending {
             let slot = rx.slot(i as usize);
-            let (f, o) = (slot.frame(), slot.offload());
+            let sh = shape(slot.frame(), enc, vlans[i as usize]);
+            let var = match sh {
+                Shape::Same => None,
+                Shape::Strip => cache[i as usize][0],
+                Shape::Tag(..) => cache[i as usize][1],
+            };
+            let (f, o) = match var {
+                Some((s, l, o)) => (&variants[s..s + l], o),
+                None => (slot.frame(), slot.offload()),
+            };
             if !fits_mtu(mtu, f, &o) {
                 e.counters.drops.add(DropReason::EgressTooBig, 1);
                 if let Some(t) = &tapping {
@@ -259,7 +383,10 @@ pub fn forward_batch(
                 continue;
             }
             if caps.accepts(&o) {
-                pieces.push(Piece::Rx(i));
+                pieces.push(match var {
+                    Some((s, l, o)) => Piece::Var(s, l, i, o),
+                    None => Piece::Rx(i),
+                });
                 continue;
             }
             // Only GSO is left that the port cannot take: cut it here.
@@ -272,18 +399,11 @@ pub fn forward_batch(
                     continue;
                 }
             };
-            let first = scratch.ranges.len();
-            match segment(
-                f,
-                kind,
-                g.size as usize,
-                g.ecn,
-                &mut scratch.segments,
-                &mut scratch.ranges,
-            ) {
+            let first = ranges.len();
+            match segment(f, kind, g.size as usize, g.ecn, segments, ranges) {
                 Ok(_) => {
                     e.counters.sw_segmented += 1;
-                    for &(s, l) in &scratch.ranges[first..] {
+                    for &(s, l) in &ranges[first..] {
                         pieces.push(Piece::Seg(s, l, i));
                     }
                 }
@@ -301,7 +421,11 @@ pub fn forward_batch(
                         offload: slot.offload(),
                     }
                 }
-                Piece::Seg(s, l, _) => TxFrame::plain(&scratch.segments[s..s + l]),
+                Piece::Var(s, l, _, o) => TxFrame {
+                    data: &variants[s..s + l],
+                    offload: o,
+                },
+                Piece::Seg(s, l, _) => TxFrame::plain(&segments[s..s + l]),
             })
             .collect();
         let pair = pairs.entry((ingress, egress)).or_default();

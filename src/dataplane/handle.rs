@@ -9,7 +9,9 @@ use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
-use super::snapshot::{FdbRow, LatencyRow, PortRow, PortStats, StatsSnapshot, SwitchTotals};
+use super::snapshot::{
+    FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
+};
 use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
 use super::tap::{ActiveTap, TapHandle, TapSpec};
 use super::trace::explain;
@@ -17,7 +19,7 @@ use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::{Port, RxBatch, BATCH_SIZE};
 use crate::switch::{
-    FdbError, FdbKey, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
+    FdbError, FdbKey, Mirror, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
 };
 use crate::wire::MacAddr;
 
@@ -151,7 +153,7 @@ impl DataplaneHandle {
             if st.find(&meta.name).is_some() {
                 return Err(DataplaneError::DuplicatePort(meta.name));
             }
-            let id = st.switch.add_port(meta.policy)?;
+            let id = st.switch.add_port(meta.policy.clone())?;
             if let Err(source) = st.register(port.raw_fd(), id) {
                 let _ = st.switch.remove_port(id);
                 return Err(DataplaneError::Register {
@@ -198,28 +200,83 @@ impl DataplaneHandle {
                     netns: e.meta.netns.clone(),
                     max_learned: e.meta.policy.max_learned,
                     learned: st.switch.fdb().learned_on(id),
+                    policy: e.meta.policy.clone(),
                 })
                 .collect()
         })
     }
 
-    pub fn set_port_limit(
+    /// Changes a port's policy with `f`; the switch validates the result.
+    pub fn update_policy(
         &self,
         name: &str,
-        max_learned: Option<u32>,
-    ) -> Result<(), DataplaneError> {
+        f: impl FnOnce(&mut PortPolicy) + Send + 'static,
+    ) -> Result<PortPolicy, DataplaneError> {
         let name = name.to_string();
         self.call(move |st| {
             let id = st
                 .find(&name)
                 .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
-            let policy = PortPolicy { max_learned };
-            st.switch.set_port_policy(id, policy)?;
+            let mut policy = st
+                .switch
+                .port_policy(id)
+                .cloned()
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            f(&mut policy);
+            st.switch.set_port_policy(id, policy.clone())?;
             if let Some(Some(e)) = st.ports.get_mut(id.index()) {
-                e.meta.policy = policy;
+                e.meta.policy = policy.clone();
             }
+            Ok(policy)
+        })?
+    }
+
+    /// Adds a mirror between named ports.
+    pub fn add_mirror(
+        &self,
+        name: &str,
+        to: &str,
+        src: Vec<String>,
+        dst: Vec<String>,
+    ) -> Result<(), DataplaneError> {
+        let (name, to) = (name.to_string(), to.to_string());
+        self.call(move |st| {
+            let find = |n: &str| {
+                st.find(n)
+                    .ok_or_else(|| DataplaneError::NoSuchPort(n.into()))
+            };
+            let m = Mirror {
+                name,
+                output: find(&to)?,
+                src: src.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+                dst: dst.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+            };
+            st.switch.add_mirror(m)?;
             Ok(())
         })?
+    }
+
+    pub fn remove_mirror(&self, name: &str) -> Result<(), DataplaneError> {
+        let name = name.to_string();
+        self.call(move |st| st.switch.remove_mirror(&name).map(drop).map_err(Into::into))?
+    }
+
+    /// Mirrors with port names.
+    pub fn mirrors(&self) -> Result<Vec<MirrorRow>, DataplaneError> {
+        self.call(|st| {
+            let names = st.names();
+            let name = |p: &PortId| names.get(p.index()).cloned().unwrap_or_default();
+            st.switch
+                .mirrors()
+                .iter()
+                .map(|m| MirrorRow {
+                    name: m.name.clone(),
+                    to: name(&m.output),
+                    src: m.src.iter().map(name).collect(),
+                    dst: m.dst.iter().map(name).collect(),
+                })
+                .collect()
+        })
     }
 
     /// FDB entries, sorted by VLAN, then MAC.

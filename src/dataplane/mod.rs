@@ -19,7 +19,9 @@ pub use handle::{
     BusyPoll, DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting,
     Spawned,
 };
-pub use snapshot::{FdbRow, LatencyRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals};
+pub use snapshot::{
+    FdbRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
+};
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::observe::{LatencyHistogram, LatencySummary, PortCounters};
 use crate::port::PortInfo;
-use crate::switch::{EntryKind, FdbCounters, Settings};
+use crate::switch::{EntryKind, FdbCounters, PortPolicy, Settings};
 use crate::wire::MacAddr;
 
 /// One row of `port list`.
@@ -20,6 +20,17 @@ pub struct PortRow {
     pub max_learned: Option<u32>,
     /// Learned entries currently pointing at this port.
     pub learned: u32,
+    /// Flags and VLAN mode.
+    pub policy: PortPolicy,
+}
+
+/// One row of `mirror list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MirrorRow {
+    pub name: String,
+    pub to: String,
+    pub src: Vec<String>,
+    pub dst: Vec<String>,
 }
 
 /// One row of `fdb show`.

@@ -14,7 +14,7 @@ use super::snapshot::RemovedPort;
 use super::tap::ActiveTap;
 use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::Port;
-use crate::switch::{DropReason, PortId, Switch, Timestamp};
+use crate::switch::{DropReason, Encap, PortId, Switch, Timestamp};
 
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
@@ -25,7 +25,7 @@ pub struct PortEntry {
     pub port: Box<dyn Port>,
     pub counters: PortCounters,
     /// Indices into the current receive batch of frames to send on this port.
-    pub pending: Vec<u16>,
+    pub pending: Vec<(u16, Encap)>,
     /// Residence time of every frame sent on this port.
     pub latency: LatencyHistogram,
 }

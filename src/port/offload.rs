@@ -116,6 +116,18 @@ impl Offload {
     }
 
     /// The same offload for the frame after `n` bytes (a VLAN tag) were
+    /// removed after the MAC addresses.
+    pub fn unshifted(mut self, n: u16) -> Offload {
+        if let Some((s, o)) = self.csum {
+            self.csum = Some((s.saturating_sub(n), o));
+        }
+        if let Some(g) = &mut self.gso {
+            g.hdr_len = g.hdr_len.saturating_sub(n);
+        }
+        self
+    }
+
+    /// The same offload for the frame after `n` bytes (a VLAN tag) were
     /// inserted after the MAC addresses.
     pub fn shifted(mut self, n: u16) -> Offload {
         if let Some((s, o)) = self.csum {

@@ -58,6 +58,21 @@ drop_reasons! {
     /// IEEE 802.1Q reserved group address a bridge must not relay.
     ReservedGroup = "reserved_group",
         "destination is an IEEE 802.1 reserved group address (01:80:c2:00:00:02-0f) that bridges do not forward";
+    /// A tagged frame (VID other than 0) arrived on an access port.
+    VlanTaggedOnAccess = "vlan_tagged_on_access",
+        "a VLAN-tagged frame arrived on an access port";
+    /// The frame's VLAN is not one its ingress port carries.
+    VlanNotCarried = "vlan_not_carried",
+        "the frame's VLAN is not carried by the port it arrived on";
+    /// VID 4095 is reserved by 802.1Q and never switched.
+    VlanReserved = "vlan_reserved",
+        "the frame is tagged with the reserved VLAN id 4095";
+    /// Frames arriving on a mirror's output port are discarded.
+    MirrorOutput = "mirror_output",
+        "the frame arrived on a mirror output port, which does no switching";
+    /// Known unicast between two isolated ports.
+    Isolated = "isolated",
+        "source and destination ports are both isolated";
     /// Known unicast whose destination sits behind the ingress port.
     SamePort = "same_port",
         "destination MAC was learned on the port the frame came in on";

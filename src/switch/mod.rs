@@ -15,10 +15,16 @@
 //! - 01:80:c2:00:00:00 (STP BPDUs): flooded, because with no STP running the
 //!   bridge must stay transparent so that an outer STP can see loops;
 //! - known unicast whose entry is the ingress port: dropped (no hairpin).
+//!
+//! Per-port policy follows the bridge's port flags (learning, flood,
+//! mcast_flood, bcast_flood, isolated, hairpin, group_fwd_mask); VLANs follow
+//! Open vSwitch (`vlan`); mirrors follow Open vSwitch mirrors. See
+//! docs/behaviour.md and docs/vlan.md.
 
 pub mod drop_reason;
 pub mod fdb;
 pub mod time;
+pub mod vlan;
 
 use std::time::Duration;
 
@@ -27,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
 pub use time::Timestamp;
+pub use vlan::{Encap, VlanMode, VlanSet};
 
 use crate::wire::{EthernetFrame, MacAddr};
 
@@ -47,11 +54,88 @@ pub const MAX_PORTS: usize = 1024;
 /// BR_GROUPFWD_RESTRICTED): STP (handled separately), PAUSE, slow protocols (LACP).
 pub const GROUP_FWD_RESTRICTED: u16 = 0x0007;
 
-/// Per-port forwarding settings the core needs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Per-port forwarding settings: the Linux bridge's port flags, a learned
+/// entry limit and the port's VLAN mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PortPolicy {
     /// Learned-entry limit for this port; `None` uses the switch-wide per-port limit.
     pub max_learned: Option<u32>,
+    /// Learn source addresses of frames received here.
+    pub learning: bool,
+    /// Receive floods of unknown unicast.
+    pub flood: bool,
+    /// Receive floods of multicast (reserved groups included).
+    pub mcast_flood: bool,
+    /// Receive broadcasts.
+    pub bcast_flood: bool,
+    /// An isolated port exchanges frames only with non-isolated ports.
+    pub isolated: bool,
+    /// Frames may go back out the port they came in on.
+    pub hairpin: bool,
+    /// Reserved groups forwarded when received here, on top of the switch's mask.
+    pub group_fwd_mask: u16,
+    /// `None`: no VLAN configuration (a trunk of all VLANs once the switch is VLAN-aware).
+    pub vlan: Option<VlanMode>,
+}
+
+impl Default for PortPolicy {
+    fn default() -> Self {
+        PortPolicy {
+            max_learned: None,
+            learning: true,
+            flood: true,
+            mcast_flood: true,
+            bcast_flood: true,
+            isolated: false,
+            hairpin: false,
+            group_fwd_mask: 0,
+            vlan: None,
+        }
+    }
+}
+
+/// A SPAN session: copies of what the `src` ports receive and the `dst`
+/// ports send go to `output`, which does no switching of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mirror {
+    pub name: String,
+    pub output: PortId,
+    pub src: Vec<PortId>,
+    pub dst: Vec<PortId>,
+}
+
+/// Why a port does not get a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// The frame came in here and hairpin is off.
+    IngressPort,
+    /// Known unicast for another port.
+    NotDestination,
+    /// The port does not carry the frame's VLAN.
+    NotInVlan,
+    /// The port's flood flag for this kind of frame is off.
+    FloodOff,
+    /// Both this port and the ingress port are isolated.
+    Isolated,
+    /// A mirror's output port does no normal switching.
+    MirrorOutput,
+    /// The frame is dropped altogether.
+    Dropped,
+}
+
+impl Exclusion {
+    pub fn text(self) -> &'static str {
+        match self {
+            Exclusion::IngressPort => "the ingress port (hairpin off)",
+            Exclusion::NotDestination => "not the destination's port",
+            Exclusion::NotInVlan => "does not carry the frame's VLAN",
+            Exclusion::FloodOff => "flooding of this kind of frame is off on this port",
+            Exclusion::Isolated => "isolated from the ingress port",
+            Exclusion::MirrorOutput => "a mirror output port",
+            Exclusion::Dropped => "the frame is dropped",
+        }
+    }
 }
 
 /// Whether `decide` changes state.
@@ -153,6 +237,16 @@ pub enum SwitchError {
     RestrictedGroupMask(u16),
     #[error("no port with id {0}")]
     NoSuchPort(u16),
+    #[error("invalid VLAN configuration: {0}")]
+    BadVlan(String),
+    #[error("a mirror named {0} already exists")]
+    DuplicateMirror(String),
+    #[error("no mirror named {0}")]
+    NoSuchMirror(String),
+    #[error("a mirror's output port cannot also be one of its sources or destinations")]
+    MirrorLoop,
+    #[error("port is already the output of mirror {0}")]
+    OutputTaken(String),
 }
 
 /// The forwarding core of one switch.
@@ -161,6 +255,9 @@ pub struct Switch {
     fdb: Fdb,
     ports: Vec<Option<PortPolicy>>,
     settings: Settings,
+    mirrors: Vec<Mirror>,
+    /// Some port has a VLAN mode: frames are classified into VLANs.
+    vlan_aware: bool,
 }
 
 impl Default for Switch {
@@ -178,6 +275,8 @@ impl Switch {
             ),
             ports: Vec::new(),
             settings,
+            mirrors: Vec::new(),
+            vlan_aware: false,
         }
     }
 
@@ -225,8 +324,21 @@ impl Switch {
             }
             None => return Err(SwitchError::TooManyPorts),
         };
+        if let Some(v) = &policy.vlan {
+            v.validate().map_err(SwitchError::BadVlan)?;
+        }
         self.ports[idx] = Some(policy);
+        self.update_vlan_aware();
         Ok(PortId(idx as u16))
+    }
+
+    fn update_vlan_aware(&mut self) {
+        self.vlan_aware = self.ports.iter().flatten().any(|p| p.vlan.is_some());
+    }
+
+    /// Whether frames are classified into VLANs (some port has a VLAN mode).
+    pub fn vlan_aware(&self) -> bool {
+        self.vlan_aware
     }
 
     /// Removes a port and every FDB entry (learned and static) pointing at it.
@@ -234,23 +346,90 @@ impl Switch {
         match self.ports.get_mut(id.index()) {
             Some(slot @ Some(_)) => {
                 *slot = None;
+                self.update_vlan_aware();
+                // A mirror without its output goes; others forget the port.
+                self.mirrors.retain(|m| m.output != id);
+                for m in &mut self.mirrors {
+                    m.src.retain(|p| *p != id);
+                    m.dst.retain(|p| *p != id);
+                }
                 Ok(self.fdb.flush(Some(id), true))
             }
             _ => Err(SwitchError::NoSuchPort(id.0)),
         }
     }
 
-    pub fn port_policy(&self, id: PortId) -> Option<PortPolicy> {
-        self.ports.get(id.index()).copied().flatten()
+    pub fn port_policy(&self, id: PortId) -> Option<&PortPolicy> {
+        self.ports.get(id.index()).and_then(|p| p.as_ref())
     }
 
+    /// Replaces a port's policy. Learned entries of VLANs the port no
+    /// longer carries stop being used at once (lookups check membership).
     pub fn set_port_policy(&mut self, id: PortId, policy: PortPolicy) -> Result<(), SwitchError> {
+        if let Some(v) = &policy.vlan {
+            v.validate().map_err(SwitchError::BadVlan)?;
+        }
         match self.ports.get_mut(id.index()) {
             Some(Some(p)) => {
                 *p = policy;
+                self.update_vlan_aware();
                 Ok(())
             }
             _ => Err(SwitchError::NoSuchPort(id.0)),
+        }
+    }
+
+    pub fn mirrors(&self) -> &[Mirror] {
+        &self.mirrors
+    }
+
+    pub fn add_mirror(&mut self, m: Mirror) -> Result<(), SwitchError> {
+        if self.mirrors.iter().any(|x| x.name == m.name) {
+            return Err(SwitchError::DuplicateMirror(m.name));
+        }
+        for p in std::iter::once(&m.output).chain(&m.src).chain(&m.dst) {
+            if !self.has_port(*p) {
+                return Err(SwitchError::NoSuchPort(p.0));
+            }
+        }
+        if m.src.contains(&m.output) || m.dst.contains(&m.output) {
+            return Err(SwitchError::MirrorLoop);
+        }
+        if let Some(x) = self.mirrors.iter().find(|x| x.output == m.output) {
+            return Err(SwitchError::OutputTaken(x.name.clone()));
+        }
+        self.mirrors.push(m);
+        Ok(())
+    }
+
+    pub fn remove_mirror(&mut self, name: &str) -> Result<Mirror, SwitchError> {
+        match self.mirrors.iter().position(|m| m.name == name) {
+            Some(i) => Ok(self.mirrors.remove(i)),
+            None => Err(SwitchError::NoSuchMirror(name.to_string())),
+        }
+    }
+
+    fn is_mirror_output(&self, p: PortId) -> bool {
+        self.mirrors.iter().any(|m| m.output == p)
+    }
+
+    /// The VLAN mode that applies to a port (the default trunk when it has none).
+    fn mode_of(&self, p: PortId) -> &VlanMode {
+        self.port_policy(p)
+            .and_then(|x| x.vlan.as_ref())
+            .unwrap_or(&vlan::DEFAULT_MODE)
+    }
+
+    fn carries(&self, p: PortId, vlan: u16) -> bool {
+        !self.vlan_aware || self.mode_of(p).carries(vlan)
+    }
+
+    /// How a frame of `vlan` leaves port `p`.
+    pub fn encap(&self, p: PortId, vlan: u16) -> Encap {
+        if self.vlan_aware {
+            self.mode_of(p).encap(vlan)
+        } else {
+            Encap::AsReceived
         }
     }
 
@@ -267,14 +446,83 @@ impl Switch {
             .map(|(i, _)| PortId(i as u16))
     }
 
-    /// Where a flooded frame from `ingress` goes: every other active port.
+    /// Whether port `p` gets the frame `d` describes, received on
+    /// `ingress`, and if so how it leaves; if not, why.
+    pub fn egress_choice(
+        &self,
+        ingress: PortId,
+        d: &Decision,
+        p: PortId,
+    ) -> Result<Encap, Exclusion> {
+        let kind = match d.action {
+            Action::Drop { .. } => return Err(Exclusion::Dropped),
+            Action::Forward { port } if port == p => return Ok(self.encap(p, d.vlan)),
+            Action::Forward { .. } => return Err(Exclusion::NotDestination),
+            Action::Flood { kind } => kind,
+        };
+        let pol = self.port_policy(p).ok_or(Exclusion::Dropped)?;
+        if p == ingress && !pol.hairpin {
+            return Err(Exclusion::IngressPort);
+        }
+        if self.is_mirror_output(p) {
+            return Err(Exclusion::MirrorOutput);
+        }
+        if !self.carries(p, d.vlan) {
+            return Err(Exclusion::NotInVlan);
+        }
+        let flag = match kind {
+            FloodKind::UnknownUnicast => pol.flood,
+            FloodKind::Multicast => pol.mcast_flood,
+            FloodKind::Broadcast => pol.bcast_flood,
+        };
+        if !flag {
+            return Err(Exclusion::FloodOff);
+        }
+        if pol.isolated && self.port_policy(ingress).is_some_and(|i| i.isolated) {
+            return Err(Exclusion::Isolated);
+        }
+        Ok(self.encap(p, d.vlan))
+    }
+
+    /// Where the frame `d` describes goes, and how it leaves each port.
+    pub fn egress<'a>(
+        &'a self,
+        ingress: PortId,
+        d: &'a Decision,
+    ) -> impl Iterator<Item = (PortId, Encap)> + 'a {
+        let only = match d.action {
+            Action::Forward { port } => Some(port),
+            _ => None,
+        };
+        let candidates: Box<dyn Iterator<Item = PortId> + 'a> = match (only, d.action) {
+            (Some(p), _) => Box::new(std::iter::once(p)),
+            (None, Action::Drop { .. }) => Box::new(std::iter::empty()),
+            (None, _) => Box::new(self.ports()),
+        };
+        candidates.filter_map(move |p| self.egress_choice(ingress, d, p).ok().map(|e| (p, e)))
+    }
+
+    /// Where a flooded frame from `ingress` in VLAN 0 goes (every other port
+    /// that would take a broadcast); for callers without a decision at hand.
     pub fn flood_targets(&self, ingress: PortId) -> impl Iterator<Item = PortId> + '_ {
-        self.ports().filter(move |p| *p != ingress)
+        let d = Decision {
+            vlan: 0,
+            src: None,
+            dst: None,
+            learn: LearnOutcome::NotLearned,
+            action: Action::Flood {
+                kind: FloodKind::Broadcast,
+            },
+        };
+        self.ports()
+            .filter(move |p| self.egress_choice(ingress, &d, *p).is_ok())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     fn port_limit(&self, id: PortId) -> usize {
-        let policy = self.port_policy(id).unwrap_or_default();
-        policy.max_learned.unwrap_or(self.settings.fdb_max_per_port) as usize
+        let max = self.port_policy(id).and_then(|p| p.max_learned);
+        max.unwrap_or(self.settings.fdb_max_per_port) as usize
     }
 
     /// Decides what happens to `frame`, received on `ingress` at `now`.
@@ -290,10 +538,11 @@ impl Switch {
             Err(_) => return Decision::dropped(DropReason::Runt),
         };
         let (src, dst) = (eth.src(), eth.dst());
-        // VLAN-unaware: every frame belongs to VLAN 0; tags pass untouched.
-        let vlan = 0u16;
+        let Some(pol) = self.port_policy(ingress) else {
+            return Decision::dropped(DropReason::NoEgress);
+        };
         let mut decision = Decision {
-            vlan,
+            vlan: 0,
             src: Some(src),
             dst: Some(dst),
             learn: LearnOutcome::NotLearned,
@@ -301,61 +550,110 @@ impl Switch {
                 reason: DropReason::NoEgress,
             },
         };
+        let drop = |mut d: Decision, reason| {
+            d.action = Action::Drop { reason };
+            d
+        };
+        if self.is_mirror_output(ingress) {
+            return drop(decision, DropReason::MirrorOutput);
+        }
+        // VLAN-unaware: every frame is in VLAN 0 and tags pass untouched.
+        if self.vlan_aware {
+            let tag = eth.vlan().map(|t| t.vid);
+            if tag == Some(4095) {
+                return drop(decision, DropReason::VlanReserved);
+            }
+            match self.mode_of(ingress).classify(tag) {
+                Ok(v) => decision.vlan = v,
+                Err(vlan::IngressRefusal::TaggedOnAccess) => {
+                    return drop(decision, DropReason::VlanTaggedOnAccess)
+                }
+                Err(vlan::IngressRefusal::NotCarried) => {
+                    return drop(decision, DropReason::VlanNotCarried)
+                }
+            }
+        }
+        let vlan = decision.vlan;
         if !src.is_valid_source() {
-            decision.action = Action::Drop {
-                reason: DropReason::InvalidSource,
-            };
-            return decision;
+            return drop(decision, DropReason::InvalidSource);
         }
         if dst.reserved_group() == Some(0x01) {
-            decision.action = Action::Drop {
-                reason: DropReason::MacControl,
-            };
-            return decision;
+            return drop(decision, DropReason::MacControl);
+        }
+        let (learning, port_mask) = (pol.learning, pol.group_fwd_mask);
+
+        if learning {
+            let limit = self.port_limit(ingress);
+            decision.learn = self.fdb.learn(
+                FdbKey::new(vlan, src),
+                ingress,
+                limit,
+                now,
+                mode == Mode::Apply,
+            );
         }
 
-        let limit = self.port_limit(ingress);
-        decision.learn = self.fdb.learn(
-            FdbKey::new(vlan, src),
-            ingress,
-            limit,
-            now,
-            mode == Mode::Apply,
-        );
-
         decision.action = if let Some(group) = dst.reserved_group() {
-            let forwardable = group == 0 || self.settings.group_fwd_mask & (1 << group) != 0;
-            if forwardable {
-                self.flood_action(ingress, FloodKind::Multicast)
+            let mask = self.settings.group_fwd_mask | port_mask;
+            if group == 0 || mask & (1 << group) != 0 {
+                Action::Flood {
+                    kind: FloodKind::Multicast,
+                }
             } else {
                 Action::Drop {
                     reason: DropReason::ReservedGroup,
                 }
             }
         } else if dst.is_broadcast() {
-            self.flood_action(ingress, FloodKind::Broadcast)
+            Action::Flood {
+                kind: FloodKind::Broadcast,
+            }
         } else if dst.is_multicast() {
-            self.flood_action(ingress, FloodKind::Multicast)
+            Action::Flood {
+                kind: FloodKind::Multicast,
+            }
         } else {
             match self.fdb.lookup(FdbKey::new(vlan, dst), now) {
-                Some(e) if e.port == ingress => Action::Drop {
-                    reason: DropReason::SamePort,
+                Some(e) if e.port == ingress => {
+                    if self.port_policy(ingress).is_some_and(|p| p.hairpin) {
+                        Action::Forward { port: ingress }
+                    } else {
+                        Action::Drop {
+                            reason: DropReason::SamePort,
+                        }
+                    }
+                }
+                // An entry whose port no longer carries the VLAN (its
+                // configuration changed) is as good as unknown.
+                Some(e) if !self.carries(e.port, vlan) || self.is_mirror_output(e.port) => {
+                    Action::Flood {
+                        kind: FloodKind::UnknownUnicast,
+                    }
+                }
+                Some(e) => {
+                    let both_isolated = self.port_policy(ingress).is_some_and(|p| p.isolated)
+                        && self.port_policy(e.port).is_some_and(|p| p.isolated);
+                    if both_isolated {
+                        Action::Drop {
+                            reason: DropReason::Isolated,
+                        }
+                    } else {
+                        Action::Forward { port: e.port }
+                    }
+                }
+                None => Action::Flood {
+                    kind: FloodKind::UnknownUnicast,
                 },
-                Some(e) => Action::Forward { port: e.port },
-                None => self.flood_action(ingress, FloodKind::UnknownUnicast),
             }
         };
-        decision
-    }
-
-    fn flood_action(&self, ingress: PortId, kind: FloodKind) -> Action {
-        if self.flood_targets(ingress).next().is_some() {
-            Action::Flood { kind }
-        } else {
-            Action::Drop {
-                reason: DropReason::NoEgress,
+        if let Action::Flood { .. } = decision.action {
+            if self.egress(ingress, &decision).next().is_none() {
+                decision.action = Action::Drop {
+                    reason: DropReason::NoEgress,
+                };
             }
         }
+        decision
     }
 }
 

@@ -249,6 +249,7 @@ fn per_port_limit_comes_from_policy_or_switch_default() {
         b,
         PortPolicy {
             max_learned: Some(2),
+            ..PortPolicy::default()
         },
     )
     .unwrap();
@@ -309,6 +310,236 @@ fn tagged_frames_are_switched_untouched_in_vlan_0() {
         b
     );
     let _ = a;
+}
+
+/// A tagged frame (0x8100, `vid`).
+fn tagged(dst: &str, src: &str, vid: u16) -> Vec<u8> {
+    let mut f = frame(dst, src);
+    f.splice(12..12, [0x81, 0x00, (vid >> 8) as u8, vid as u8]);
+    f
+}
+
+fn policy(f: impl FnOnce(&mut PortPolicy)) -> PortPolicy {
+    let mut p = PortPolicy::default();
+    f(&mut p);
+    p
+}
+
+fn egress_of(sw: &Switch, ingress: PortId, d: &Decision) -> Vec<(u16, Encap)> {
+    sw.egress(ingress, d).map(|(p, e)| (p.0, e)).collect()
+}
+
+#[test]
+fn vlan_unaware_until_a_port_has_a_mode() {
+    let (mut sw, a, _, _) = three_ports();
+    assert!(!sw.vlan_aware());
+    let d = sw.decide(a, &tagged(H2, H1, 10), t(1), Mode::Apply);
+    assert_eq!(d.vlan, 0);
+    assert!(egress_of(&sw, a, &d)
+        .iter()
+        .all(|(_, e)| *e == Encap::AsReceived));
+    sw.set_port_policy(a, policy(|p| p.vlan = Some(VlanMode::Access { tag: 10 })))
+        .unwrap();
+    assert!(sw.vlan_aware());
+}
+
+#[test]
+fn access_and_trunk_ports_scope_floods_and_tag_on_the_way_out() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.set_port_policy(a, policy(|p| p.vlan = Some(VlanMode::Access { tag: 10 })))
+        .unwrap();
+    sw.set_port_policy(b, policy(|p| p.vlan = Some(VlanMode::Access { tag: 20 })))
+        .unwrap();
+    sw.set_port_policy(
+        c,
+        policy(|p| p.vlan = Some(VlanMode::Trunk { trunks: None })),
+    )
+    .unwrap();
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(d.vlan, 10);
+    assert_eq!(
+        egress_of(&sw, a, &d),
+        vec![(2, Encap::Tagged)],
+        "VLAN 20 port excluded"
+    );
+    assert_eq!(sw.egress_choice(a, &d, b), Err(Exclusion::NotInVlan));
+    // Back from the trunk in VLAN 10 to the access port, untagged.
+    let d = sw.decide(c, &tagged(H1, H2, 10), t(2), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: a });
+    assert_eq!(egress_of(&sw, c, &d), vec![(0, Encap::Untagged)]);
+    // Tagged frames on an access port are dropped; priority tags are not.
+    let d = sw.decide(a, &tagged(H2, H1, 10), t(3), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::VlanTaggedOnAccess
+        }
+    );
+    let d = sw.decide(a, &tagged(H2, H1, 0), t(3), Mode::Apply);
+    assert_eq!(d.vlan, 10);
+    let d = sw.decide(c, &tagged(H2, H1, 4095), t(3), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::VlanReserved
+        }
+    );
+}
+
+#[test]
+fn the_same_mac_in_two_vlans_is_two_entries() {
+    let (mut sw, a, b, c) = three_ports();
+    for p in [a, b, c] {
+        sw.set_port_policy(
+            p,
+            policy(|x| x.vlan = Some(VlanMode::Trunk { trunks: None })),
+        )
+        .unwrap();
+    }
+    sw.decide(a, &tagged("ff:ff:ff:ff:ff:ff", H1, 10), t(1), Mode::Apply);
+    sw.decide(b, &tagged("ff:ff:ff:ff:ff:ff", H1, 20), t(1), Mode::Apply);
+    assert_eq!(
+        sw.fdb()
+            .lookup(FdbKey::new(10, mac(H1)), t(1))
+            .unwrap()
+            .port,
+        a
+    );
+    assert_eq!(
+        sw.fdb()
+            .lookup(FdbKey::new(20, mac(H1)), t(1))
+            .unwrap()
+            .port,
+        b
+    );
+    let d = sw.decide(c, &tagged(H1, H2, 20), t(2), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: b });
+}
+
+#[test]
+fn bridge_port_flags_shape_flooding() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.set_port_policy(b, policy(|p| p.flood = false)).unwrap();
+    sw.set_port_policy(c, policy(|p| p.bcast_flood = false))
+        .unwrap();
+    let d = sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
+    assert_eq!(egress_of(&sw, a, &d), vec![(2, Encap::AsReceived)]);
+    assert_eq!(sw.egress_choice(a, &d, b), Err(Exclusion::FloodOff));
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(egress_of(&sw, a, &d), vec![(1, Encap::AsReceived)]);
+    sw.set_port_policy(b, policy(|p| p.mcast_flood = false))
+        .unwrap();
+    let d = sw.decide(a, &frame("01:00:5e:00:00:01", H1), t(1), Mode::Apply);
+    assert_eq!(egress_of(&sw, a, &d), vec![(2, Encap::AsReceived)]);
+}
+
+#[test]
+fn learning_off_keeps_a_station_unknown() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.set_port_policy(b, policy(|p| p.learning = false))
+        .unwrap();
+    let d = sw.decide(b, &frame(H1, H2), t(1), Mode::Apply);
+    assert_eq!(d.learn, LearnOutcome::NotLearned);
+    let d = sw.decide(a, &frame(H2, H1), t(2), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+}
+
+#[test]
+fn isolated_ports_reach_only_non_isolated_ones() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.set_port_policy(a, policy(|p| p.isolated = true))
+        .unwrap();
+    sw.set_port_policy(b, policy(|p| p.isolated = true))
+        .unwrap();
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(egress_of(&sw, a, &d), vec![(c.0, Encap::AsReceived)]);
+    sw.decide(b, &frame(H1, H2), t(1), Mode::Apply);
+    let d = sw.decide(a, &frame(H2, H1), t(2), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::Isolated
+        }
+    );
+    let d = sw.decide(c, &frame(H2, "02:00:00:00:00:03"), t(2), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: b });
+}
+
+#[test]
+fn hairpin_sends_frames_back_out_the_ingress_port() {
+    let (mut sw, a, _, _) = three_ports();
+    sw.set_port_policy(a, policy(|p| p.hairpin = true)).unwrap();
+    sw.decide(a, &frame(H2, H1), t(1), Mode::Apply);
+    sw.decide(a, &frame(H1, H2), t(1), Mode::Apply);
+    let d = sw.decide(a, &frame(H2, H1), t(2), Mode::Apply);
+    assert_eq!(d.action, Action::Forward { port: a });
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(2), Mode::Apply);
+    assert_eq!(
+        egress_of(&sw, a, &d).len(),
+        3,
+        "floods include the hairpin ingress port"
+    );
+}
+
+#[test]
+fn per_port_group_fwd_mask_opens_reserved_groups_received_there() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.set_port_policy(a, policy(|p| p.group_fwd_mask = 1 << 0x0e))
+        .unwrap();
+    let d = sw.decide(a, &frame("01:80:c2:00:00:0e", H1), t(1), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    let d = sw.decide(b, &frame("01:80:c2:00:00:0e", H2), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::ReservedGroup
+        }
+    );
+}
+
+#[test]
+fn mirror_output_ports_do_no_switching() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.add_mirror(Mirror {
+        name: "m".into(),
+        output: c,
+        src: vec![a],
+        dst: vec![],
+    })
+    .unwrap();
+    let d = sw.decide(a, &frame("ff:ff:ff:ff:ff:ff", H1), t(1), Mode::Apply);
+    assert_eq!(egress_of(&sw, a, &d), vec![(b.0, Encap::AsReceived)]);
+    assert_eq!(sw.egress_choice(a, &d, c), Err(Exclusion::MirrorOutput));
+    let d = sw.decide(c, &frame("ff:ff:ff:ff:ff:ff", H2), t(1), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::MirrorOutput
+        }
+    );
+    assert!(matches!(
+        sw.add_mirror(Mirror {
+            name: "m".into(),
+            output: b,
+            src: vec![],
+            dst: vec![a]
+        }),
+        Err(SwitchError::DuplicateMirror(_))
+    ));
+    assert!(matches!(
+        sw.add_mirror(Mirror {
+            name: "n".into(),
+            output: b,
+            src: vec![b],
+            dst: vec![]
+        }),
+        Err(SwitchError::MirrorLoop)
+    ));
+    sw.remove_port(c).unwrap();
+    assert!(
+        sw.mirrors().is_empty(),
+        "a mirror goes with its output port"
+    );
 }
 
 mod model {
