@@ -162,6 +162,12 @@ impl PipePeer {
         }
     }
 
+    /// Waits up to `timeout` for one frame into `buf`, without allocating.
+    pub fn recv_into(&self, buf: &mut [u8], timeout: Duration) -> Option<usize> {
+        self.sock.set_read_timeout(Some(timeout)).ok()?;
+        self.sock.recv(buf).ok()
+    }
+
     /// Everything that arrives within `quiet` of the previous frame.
     pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
         let mut out = Vec::new();

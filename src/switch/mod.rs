@@ -490,15 +490,13 @@ impl Switch {
         ingress: PortId,
         d: &'a Decision,
     ) -> impl Iterator<Item = (PortId, Encap)> + 'a {
-        let only = match d.action {
-            Action::Forward { port } => Some(port),
-            _ => None,
+        // No boxing: this runs for every frame and must not allocate.
+        let (only, all) = match d.action {
+            Action::Forward { port } => (Some(port), 0),
+            Action::Flood { .. } => (None, usize::MAX),
+            Action::Drop { .. } => (None, 0),
         };
-        let candidates: Box<dyn Iterator<Item = PortId> + 'a> = match (only, d.action) {
-            (Some(p), _) => Box::new(std::iter::once(p)),
-            (None, Action::Drop { .. }) => Box::new(std::iter::empty()),
-            (None, _) => Box::new(self.ports()),
-        };
+        let candidates = only.into_iter().chain(self.ports().take(all));
         candidates.filter_map(move |p| self.egress_choice(ingress, d, p).ok().map(|e| (p, e)))
     }
 
