@@ -31,7 +31,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use l2sw::dataplane::{DataplaneHandle, PortMeta, Spawned};
 use l2sw::port::pipe::PipePort;
 use l2sw::port::{
-    Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError, BATCH_SIZE, RX_HEADROOM,
+    OffloadCaps, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus, SendError, TxFrame,
+    BATCH_SIZE, RX_HEADROOM,
 };
 use l2sw::switch::{PortPolicy, Settings};
 use l2sw::wire::{write_header, MacAddr};
@@ -190,7 +191,11 @@ impl Port for MemSource {
         Ok(n as usize)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    fn offload_caps(&self) -> OffloadCaps {
+        OffloadCaps::NONE
+    }
+
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         (frames.len(), None)
     }
 
@@ -221,7 +226,11 @@ impl Port for MemSink {
         Ok(0)
     }
 
-    fn send_batch(&mut self, frames: &[&[u8]]) -> (usize, Option<SendError>) {
+    fn offload_caps(&self) -> OffloadCaps {
+        OffloadCaps::NONE
+    }
+
+    fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         // One atomic per batch, as a real port makes one system call.
         self.delivered
             .fetch_add(frames.len() as u64, Ordering::Release);

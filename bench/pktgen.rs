@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use l2sw::port::afpacket::AfPacketPort;
-use l2sw::port::{Port, PortKind, RxBatch, SendError, BATCH_SIZE};
+use l2sw::port::{Port, PortKind, RxBatch, SendError, TxFrame, BATCH_SIZE};
 use l2sw::wire::checksum::{finish, sum16};
 use l2sw::wire::{write_header, MacAddr, ETH_HEADER_LEN};
 
@@ -197,7 +197,7 @@ fn send(a: &SendArgs) -> anyhow::Result<serde_json::Value> {
     };
     let frame = build_frame(a, src)?;
     // Every slot points at the same bytes: nothing is built or copied per frame.
-    let batch: Vec<&[u8]> = vec![frame.as_slice(); a.batch];
+    let batch: Vec<TxFrame<'_>> = vec![TxFrame::plain(frame.as_slice()); a.batch];
     let duration = Duration::from_secs_f64(a.at.seconds);
 
     let mut sent: u64 = 0;
