@@ -10,6 +10,7 @@
 
 pub mod netdev;
 pub mod packet;
+pub mod ring;
 pub mod tun;
 
 use std::io;
@@ -25,6 +26,7 @@ impl PlainC for libc::c_int {}
 impl PlainC for libc::ifreq {}
 impl PlainC for libc::sockaddr_ll {}
 impl PlainC for libc::tpacket_stats {}
+impl PlainC for libc::tpacket_req {}
 impl PlainC for libc::packet_mreq {}
 impl PlainC for libc::mmsghdr {}
 impl PlainC for libc::msghdr {}

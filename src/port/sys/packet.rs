@@ -28,6 +28,10 @@ impl PacketSocket {
         Ok(PacketSocket { fd })
     }
 
+    pub(super) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// PACKET_IGNORE_OUTGOING (Linux >= 4.20): do not deliver frames the
     /// device transmits, the switch's own included.
     pub fn set_ignore_outgoing(&self) -> io::Result<()> {
