@@ -14,6 +14,10 @@ use l2sw::port::{Port, PortKind, RxBatch, TxFrame};
 use l2sw::wire::{write_header, MacAddr};
 use serde_json::Value;
 
+pub mod diff;
+pub mod frames;
+pub mod reference;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_l2sw");
 
 /// Fails the test (never skips it) when not root.
@@ -263,6 +267,27 @@ impl Endpoint {
             }
         }
         out
+    }
+
+    /// Frames matching `pred` that have already arrived, without waiting:
+    /// lets one thread watch many endpoints at once. Other frames are
+    /// discarded (kept frames from the backlog are returned first).
+    pub fn poll_where(&mut self, pred: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        let (mut out, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .partition(|f| pred(f));
+        self.backlog = rest;
+        loop {
+            let n = self.port.recv_batch(&mut self.batch).expect("recv");
+            for s in self.batch.iter().take(n) {
+                if pred(s.frame()) {
+                    out.push(s.frame().to_vec());
+                }
+            }
+            if n == 0 {
+                return out;
+            }
+        }
     }
 
     /// Forgets everything received so far.
