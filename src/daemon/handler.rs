@@ -126,11 +126,6 @@ impl Inner {
                 if set.is_empty() {
                     anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --max-learned or --group-fwd-mask)", set.name);
                 }
-                if let Some(m) = set.group_fwd_mask {
-                    if m & crate::switch::GROUP_FWD_RESTRICTED & !1 != 0 {
-                        anyhow::bail!("group forward mask {m:#06x} includes restricted bits 0x0006 (PAUSE, LACP cannot be forwarded)");
-                    }
-                }
                 let name = set.name.clone();
                 let policy = dp.update_policy(&name, move |p| set.apply(p))?;
                 json!({"name": name, "policy": to_value(policy)})

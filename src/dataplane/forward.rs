@@ -80,27 +80,41 @@ enum Shape {
     Tag([u8; 4], bool),
 }
 
-fn shape(frame: &[u8], enc: Encap, vlan: u16) -> Shape {
+/// How `frame` must change to leave as `enc` says, and which cached copy
+/// (0: untagged, 1: re-tagged, 2: tagged with priority 0) that is.
+fn shape(frame: &[u8], enc: Encap, vlan: u16) -> (Shape, usize) {
     let outer = EthernetFrame::new_checked(frame)
         .ok()
         .and_then(|f| f.vlan());
-    match (enc, outer) {
-        (Encap::AsReceived, _) | (Encap::Untagged, None) => Shape::Same,
-        (Encap::Untagged, Some(_)) => Shape::Strip,
-        (Encap::Tagged, Some(t)) if t.vid == vlan => Shape::Same,
-        // Retagged: the frame keeps its TPID and priority, as on a switch
-        // that rewrites only the VID.
-        (Encap::Tagged, Some(t)) => Shape::Tag(VlanTag { vid: vlan, ..t }.to_bytes(), false),
-        (Encap::Tagged, None) => Shape::Tag(
-            VlanTag {
+    let fresh = |pcp_from: Option<VlanTag>| {
+        // A tag the switch writes carries no DEI, as on Open vSwitch; a
+        // priority tag keeps its TPID and priority.
+        let t = match pcp_from {
+            Some(t) => VlanTag {
+                vid: vlan,
+                dei: false,
+                ..t
+            },
+            None => VlanTag {
                 tpid: 0x8100,
                 pcp: 0,
                 dei: false,
                 vid: vlan,
-            }
-            .to_bytes(),
-            true,
-        ),
+            },
+        };
+        t.to_bytes()
+    };
+    match (enc, outer) {
+        (Encap::AsReceived, _) | (Encap::Untagged, None) | (Encap::Priority, None) => {
+            (Shape::Same, 0)
+        }
+        (Encap::Priority, Some(t)) if t.pcp != 0 => (Shape::Same, 0),
+        (Encap::Untagged | Encap::Priority, Some(_)) => (Shape::Strip, 0),
+        (Encap::Tagged, Some(t)) if t.vid == vlan => (Shape::Same, 0),
+        (Encap::Tagged, Some(t)) => (Shape::Tag(fresh(Some(t)), false), 1),
+        (Encap::Tagged, None) => (Shape::Tag(fresh(None), true), 1),
+        (Encap::TaggedPcp0, Some(_)) => (Shape::Tag(fresh(None), false), 2),
+        (Encap::TaggedPcp0, None) => (Shape::Tag(fresh(None), true), 2),
     }
 }
 
@@ -252,6 +266,11 @@ pub fn forward_batch(
         }
         vlans[i] = decision.vlan;
         let State { switch, ports, .. } = &mut *st;
+        if let Action::Drop { reason } = decision.action {
+            if let Some(Some(e)) = ports.get_mut(ingress.index()) {
+                e.counters.drops.add(reason, 1);
+            }
+        }
         let mut push = |t: PortId, enc: Encap, touched: &mut SmallVec<[PortId; 16]>| {
             if let Some(Some(e)) = ports.get_mut(t.index()) {
                 if e.pending.is_empty() {
@@ -260,28 +279,53 @@ pub fn forward_batch(
                 e.pending.push((i as u16, enc));
             }
         };
-        if let Action::Drop { reason } = decision.action {
-            if let Some(Some(e)) = ports.get_mut(ingress.index()) {
-                e.counters.drops.add(reason, 1);
+        let mut sent: SmallVec<[(PortId, Encap); 8]> = SmallVec::new();
+        if !matches!(decision.action, Action::Drop { .. }) {
+            for (t, enc) in switch.egress(ingress, &decision) {
+                push(t, enc, &mut touched);
+                sent.push((t, enc));
             }
+        }
+        if switch.mirrors().is_empty() {
             continue;
         }
-        let mut mirror_dst: SmallVec<[(PortId, Encap); 4]> = SmallVec::new();
-        for (t, enc) in switch.egress(ingress, &decision) {
-            push(t, enc, &mut touched);
-            for m in switch.mirrors() {
-                if m.dst.contains(&t) && !mirror_dst.iter().any(|(o, _)| *o == m.output) {
-                    mirror_dst.push((m.output, enc));
-                }
+        // Mirrors copy what passed the VLAN ingress check, also frames
+        // switching then dropped; at most one copy per output port, written
+        // the way the output port's own VLAN mode says (as Open vSwitch).
+        let unmirrored = matches!(
+            decision.action,
+            Action::Drop {
+                reason: DropReason::Runt
+                    | DropReason::VlanTaggedOnAccess
+                    | DropReason::VlanNotCarried
+                    | DropReason::MirrorOutput
             }
+        );
+        if unmirrored {
+            continue;
         }
-        // One copy per mirror per frame: as received when its ingress port
-        // is selected, else as sent on the first selected egress port.
+        let mut done: SmallVec<[PortId; 4]> = SmallVec::new();
         for m in switch.mirrors() {
-            if m.src.contains(&ingress) {
-                push(m.output, Encap::AsReceived, &mut touched);
-            } else if let Some((_, enc)) = mirror_dst.iter().find(|(o, _)| *o == m.output) {
-                push(m.output, *enc, &mut touched);
+            if done.contains(&m.output) {
+                continue;
+            }
+            let out = switch.encap(m.output, decision.vlan);
+            let copy = if m.src.contains(&ingress) {
+                Some(out)
+            } else {
+                sent.iter()
+                    .find(|(p, _)| m.dst.contains(p))
+                    .map(|(_, enc)| {
+                        // A copy of a frame sent untagged carries no priority.
+                        match (enc, out) {
+                            (Encap::Untagged | Encap::Priority, Encap::Tagged) => Encap::TaggedPcp0,
+                            _ => out,
+                        }
+                    })
+            };
+            if let Some(enc) = copy {
+                push(m.output, enc, &mut touched);
+                done.push(m.output);
             }
         }
     }
@@ -309,20 +353,18 @@ pub fn forward_batch(
     // Re-tagged and untagged copies, one per frame and shape, shared by
     // every port that needs that shape.
     scratch.variants.clear();
-    let mut cache: SmallVec<[[Option<Variant>; 2]; BATCH_SIZE]> =
-        SmallVec::from_elem([None, None], n);
+    let mut cache: SmallVec<[[Option<Variant>; 3]; BATCH_SIZE]> =
+        SmallVec::from_elem([None, None, None], n);
     for &t in &touched {
         let Some(Some(e)) = st.ports.get(t.index()) else {
             continue;
         };
         for &(i, enc) in &e.pending {
             let slot = rx.slot(i as usize);
-            let sh = shape(slot.frame(), enc, vlans[i as usize]);
-            let k = match sh {
-                Shape::Same => continue,
-                Shape::Strip => 0,
-                Shape::Tag(..) => 1,
-            };
+            let (sh, k) = shape(slot.frame(), enc, vlans[i as usize]);
+            if sh == Shape::Same {
+                continue;
+            }
             if cache[i as usize][k].is_none() {
                 cache[i as usize][k] = Some(build_variant(
                     &mut scratch.variants,
@@ -358,11 +400,10 @@ pub fn forward_batch(
         let mut pieces: SmallVec<[Piece; BATCH_SIZE]> = SmallVec::new();
         for &(i, enc) in &e.pending {
             let slot = rx.slot(i as usize);
-            let sh = shape(slot.frame(), enc, vlans[i as usize]);
+            let (sh, k) = shape(slot.frame(), enc, vlans[i as usize]);
             let var = match sh {
                 Shape::Same => None,
-                Shape::Strip => cache[i as usize][0],
-                Shape::Tag(..) => cache[i as usize][1],
+                _ => cache[i as usize][k],
             };
             let (f, o) = match var {
                 Some((s, l, o)) => (&variants[s..s + l], o),

@@ -64,9 +64,6 @@ drop_reasons! {
     /// The frame's VLAN is not one its ingress port carries.
     VlanNotCarried = "vlan_not_carried",
         "the frame's VLAN is not carried by the port it arrived on";
-    /// VID 4095 is reserved by 802.1Q and never switched.
-    VlanReserved = "vlan_reserved",
-        "the frame is tagged with the reserved VLAN id 4095";
     /// Frames arriving on a mirror's output port are discarded.
     MirrorOutput = "mirror_output",
         "the frame arrived on a mirror output port, which does no switching";

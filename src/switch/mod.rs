@@ -19,7 +19,7 @@
 //! Per-port policy follows the bridge's port flags (learning, flood,
 //! mcast_flood, bcast_flood, isolated, hairpin, group_fwd_mask); VLANs follow
 //! Open vSwitch (`vlan`); mirrors follow Open vSwitch mirrors. See
-//! docs/behaviour.md and docs/vlan.md.
+//! docs/behaviour.md and docs/vlan-reference.md.
 
 pub mod drop_reason;
 pub mod fdb;
@@ -50,9 +50,13 @@ impl PortId {
 /// Most ports one switch can hold.
 pub const MAX_PORTS: usize = 1024;
 
-/// Reserved groups whose forwarding the mask may never enable (as the bridge's
-/// BR_GROUPFWD_RESTRICTED): STP (handled separately), PAUSE, slow protocols (LACP).
+/// Reserved groups the switch-wide mask may never open (the bridge's
+/// BR_GROUPFWD_RESTRICTED): STP (forwarded anyway while no STP runs), PAUSE,
+/// slow protocols (LACP).
 pub const GROUP_FWD_RESTRICTED: u16 = 0x0007;
+/// What a port's own mask may never open: PAUSE (the bridge lets a port
+/// open LACP).
+pub const PORT_GROUP_FWD_RESTRICTED: u16 = 0x0002;
 
 /// Per-port forwarding settings: the Linux bridge's port flags, a learned
 /// entry limit and the port's VLAN mode.
@@ -233,8 +237,10 @@ impl Default for Settings {
 pub enum SwitchError {
     #[error("the switch already has {MAX_PORTS} ports")]
     TooManyPorts,
-    #[error("group forward mask {0:#06x} includes restricted bits {GROUP_FWD_RESTRICTED:#06x} (STP, PAUSE, LACP cannot be forwarded)")]
+    #[error("group forward mask {0:#06x} includes restricted bits {GROUP_FWD_RESTRICTED:#06x} (STP, PAUSE and LACP cannot be opened switch-wide)")]
     RestrictedGroupMask(u16),
+    #[error("port group forward mask {0:#06x} includes bit 1: PAUSE frames are never forwarded")]
+    RestrictedPortGroupMask(u16),
     #[error("no port with id {0}")]
     NoSuchPort(u16),
     #[error("invalid VLAN configuration: {0}")]
@@ -245,8 +251,6 @@ pub enum SwitchError {
     NoSuchMirror(String),
     #[error("a mirror's output port cannot also be one of its sources or destinations")]
     MirrorLoop,
-    #[error("port is already the output of mirror {0}")]
-    OutputTaken(String),
 }
 
 /// The forwarding core of one switch.
@@ -307,7 +311,7 @@ impl Switch {
     }
 
     pub fn set_group_fwd_mask(&mut self, mask: u16) -> Result<(), SwitchError> {
-        if mask & GROUP_FWD_RESTRICTED & !1 != 0 {
+        if mask & GROUP_FWD_RESTRICTED != 0 {
             return Err(SwitchError::RestrictedGroupMask(mask));
         }
         self.settings.group_fwd_mask = mask;
@@ -333,7 +337,13 @@ impl Switch {
     }
 
     fn update_vlan_aware(&mut self) {
-        self.vlan_aware = self.ports.iter().flatten().any(|p| p.vlan.is_some());
+        let aware = self.ports.iter().flatten().any(|p| p.vlan.is_some());
+        if aware != self.vlan_aware {
+            // Entries learned in the other mode (all in VLAN 0, or per VLAN)
+            // mean something else now: start learning afresh.
+            self.fdb.flush(None, false);
+        }
+        self.vlan_aware = aware;
     }
 
     /// Whether frames are classified into VLANs (some port has a VLAN mode).
@@ -369,6 +379,9 @@ impl Switch {
         if let Some(v) = &policy.vlan {
             v.validate().map_err(SwitchError::BadVlan)?;
         }
+        if policy.group_fwd_mask & PORT_GROUP_FWD_RESTRICTED != 0 {
+            return Err(SwitchError::RestrictedPortGroupMask(policy.group_fwd_mask));
+        }
         match self.ports.get_mut(id.index()) {
             Some(Some(p)) => {
                 *p = policy;
@@ -394,9 +407,6 @@ impl Switch {
         }
         if m.src.contains(&m.output) || m.dst.contains(&m.output) {
             return Err(SwitchError::MirrorLoop);
-        }
-        if let Some(x) = self.mirrors.iter().find(|x| x.output == m.output) {
-            return Err(SwitchError::OutputTaken(x.name.clone()));
         }
         self.mirrors.push(m);
         Ok(())
@@ -557,10 +567,8 @@ impl Switch {
         }
         // VLAN-unaware: every frame is in VLAN 0 and tags pass untouched.
         if self.vlan_aware {
+            // VID 4095 is switched like any other, as Open vSwitch does.
             let tag = eth.vlan().map(|t| t.vid);
-            if tag == Some(4095) {
-                return drop(decision, DropReason::VlanReserved);
-            }
             match self.mode_of(ingress).classify(tag) {
                 Ok(v) => decision.vlan = v,
                 Err(vlan::IngressRefusal::TaggedOnAccess) => {
@@ -613,7 +621,13 @@ impl Switch {
         } else {
             match self.fdb.lookup(FdbKey::new(vlan, dst), now) {
                 Some(e) if e.port == ingress => {
-                    if self.port_policy(ingress).is_some_and(|p| p.hairpin) {
+                    let p = self.port_policy(ingress);
+                    if p.is_some_and(|p| p.isolated && p.hairpin) {
+                        // Isolation wins over hairpin, as on the bridge.
+                        Action::Drop {
+                            reason: DropReason::Isolated,
+                        }
+                    } else if p.is_some_and(|p| p.hairpin) {
                         Action::Forward { port: ingress }
                     } else {
                         Action::Drop {

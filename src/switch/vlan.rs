@@ -188,8 +188,15 @@ pub enum Encap {
     /// Unchanged from how it arrived (VLAN-unaware switch).
     AsReceived,
     Untagged,
-    /// With an 802.1Q header for the frame's VLAN.
+    /// With an 802.1Q header for the frame's VLAN (keeping the priority of
+    /// the tag it arrived with, if any).
     Tagged,
+    /// Tagged with priority 0: a mirror's copy of a frame that was sent
+    /// untagged, re-tagged for the mirror port.
+    TaggedPcp0,
+    /// VLAN 0 on a trunk: untagged, unless it arrived with a priority tag
+    /// carrying a non-zero priority, which is kept (as Open vSwitch does).
+    Priority,
 }
 
 impl VlanMode {
@@ -243,8 +250,10 @@ impl VlanMode {
         match self {
             VlanMode::Access { tag } => vlan == *tag,
             VlanMode::Trunk { trunks } => trunks.as_ref().is_none_or(|t| t.contains(vlan)),
+            // A native port's untagged frames are its native VLAN, so
+            // VLAN 0 never enters or leaves it.
             VlanMode::NativeUntagged { tag, trunks } | VlanMode::NativeTagged { tag, trunks } => {
-                vlan == *tag || trunks.as_ref().is_none_or(|t| t.contains(vlan))
+                vlan == *tag || (vlan != 0 && trunks.as_ref().is_none_or(|t| t.contains(vlan)))
             }
         }
     }
@@ -253,7 +262,7 @@ impl VlanMode {
     pub fn encap(&self, vlan: u16) -> Encap {
         match self {
             VlanMode::Access { .. } => Encap::Untagged,
-            VlanMode::Trunk { .. } if vlan == 0 => Encap::Untagged,
+            VlanMode::Trunk { .. } if vlan == 0 => Encap::Priority,
             VlanMode::Trunk { .. } => Encap::Tagged,
             VlanMode::NativeUntagged { tag, .. } if vlan == *tag => Encap::Untagged,
             VlanMode::NativeUntagged { .. } => Encap::Tagged,
@@ -309,7 +318,7 @@ mod tests {
         assert_eq!(all.classify(None), Ok(0));
         assert_eq!(all.classify(Some(30)), Ok(30));
         assert_eq!(all.encap(30), Encap::Tagged);
-        assert_eq!(all.encap(0), Encap::Untagged);
+        assert_eq!(all.encap(0), Encap::Priority);
         let some = VlanMode::Trunk {
             trunks: Some(set("10,20")),
         };
@@ -340,6 +349,7 @@ mod tests {
         };
         assert_eq!(nt.encap(10), Encap::Tagged);
         assert!(nt.carries(999));
+        assert!(!nt.carries(0), "native ports never carry VLAN 0");
     }
 
     #[test]

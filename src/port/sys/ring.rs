@@ -111,7 +111,8 @@ impl RxRing {
         } else {
             p
         };
-        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let base =
+            NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(RxRing {
             base,
             len,
@@ -182,4 +183,3 @@ impl Drop for RxRing {
         }
     }
 }
-
