@@ -6,9 +6,10 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 use super::sys::netdev;
-use super::sys::packet::{PacketSocket, RecvMmsg, SendMmsg, StrippedTag};
+use super::sys::packet::{PacketSocket, RecvMmsg, RxMeta, SendMmsg, StrippedTag};
+use super::sys::ring::RxRing;
 use super::{
-    ifname, Offload, OffloadCaps, Port, PortError, PortInfo, PortKind, RxBatch, RxStatus,
+    ifname, Offload, OffloadCaps, Port, PortError, PortInfo, PortKind, RxBatch, RxSlot, RxStatus,
     SendError, TxFrame, BATCH_SIZE, RX_HEADROOM, VNET_HDR_LEN,
 };
 use crate::wire::{MacAddr, VLAN_TAG_LEN};
@@ -39,6 +40,9 @@ pub struct AfPacketPort {
     /// Frames carry a virtio-net header (PACKET_VNET_HDR): offloads travel.
     vnet: bool,
     rx: RecvMmsg,
+    /// Receive ring, when the kernel gave one: frames are read from shared
+    /// memory instead of with a copy per `recvmmsg`.
+    ring: Option<RxRing>,
     tx: SendMmsg,
     /// Sticky: the kernel reports the device's removal only once.
     vanished: bool,
@@ -91,6 +95,18 @@ impl AfPacketPort {
         if sock.set_timestamps().is_ok() {
             capabilities.push("rx-timestamps");
         }
+        // The kernel copies frames into the ring on the CPU that received
+        // them, and the switch reads them without a system call per batch:
+        // the copy and the call leave the dataplane's core. Optional: the
+        // plain socket works without it. L2SW_NO_RX_RING=1 turns it off.
+        let ring = if std::env::var_os("L2SW_NO_RX_RING").is_none() {
+            RxRing::new(&sock).ok()
+        } else {
+            None
+        };
+        if ring.is_some() {
+            capabilities.push("rx-ring");
+        }
         sock.grow_buffers(SOCKET_BUFFER);
         // A switch port must see frames for every destination MAC, not only
         // the interface's own.
@@ -116,6 +132,7 @@ impl AfPacketPort {
             ignore_outgoing,
             vnet,
             rx: RecvMmsg::new(BATCH_SIZE),
+            ring,
             tx: SendMmsg::new(BATCH_SIZE),
             vanished: false,
         })
@@ -180,6 +197,173 @@ fn restore_tag(buf: &mut [u8], len: usize, tag: StrippedTag) -> (usize, usize) {
     (start, len + VLAN_TAG_LEN)
 }
 
+/// Room for the virtio-net header in front of a frame, when there is one.
+fn vnet_len(vnet: bool) -> usize {
+    if vnet {
+        VNET_HDR_LEN
+    } else {
+        0
+    }
+}
+
+impl AfPacketPort {
+    /// A receive error: nothing to read, the link went down, or the device
+    /// is gone.
+    fn recv_error(&mut self, e: io::Error) -> Result<usize, PortError> {
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
+            // Reported once when the interface goes down (the socket
+            // resumes by itself when it comes back up) or is removed.
+            Some(libc::ENETDOWN) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
+                if self.device_gone() {
+                    Err(self.vanished())
+                } else {
+                    Ok(0)
+                }
+            }
+            _ => Err(PortError::Recv {
+                name: self.name.clone(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Receives with `recvmmsg`, one copy per frame into the slots.
+    fn recv_mmsg(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+        // The virtio-net header, when there is one, lands right in front of
+        // the frame, in the headroom.
+        let hdr = vnet_len(self.vnet);
+        let bufs = batch
+            .slots_mut()
+            .iter_mut()
+            .map(|s| s.buf_mut().get_mut(RX_HEADROOM - hdr..).unwrap_or_default());
+        let n = match self.rx.recv(&self.sock, bufs) {
+            Ok(n) => n,
+            Err(e) => return self.recv_error(e),
+        };
+        let read_at = super::realtime_ns();
+        let slots = batch.slots_mut();
+        let mut kept = 0;
+        for i in 0..n {
+            let meta = self.rx.meta(i);
+            if !self.finish_slot(&mut slots[i], &meta, read_at) {
+                continue;
+            }
+            // Keep the frames contiguous from slot 0: swapping slots moves
+            // two buffer pointers, not frame bytes.
+            slots.swap(kept, i);
+            kept += 1;
+        }
+        batch.set_len(kept);
+        Ok(kept)
+    }
+
+    /// Reads frames from the receive ring into the slots. Frames too large
+    /// for a ring slot wait whole on the socket and are read from there.
+    fn recv_ring(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+        let hdr = vnet_len(self.vnet);
+        let read_at = super::realtime_ns();
+        let mut n = 0;
+        while n < batch.capacity() {
+            let ring = self.ring.as_mut().expect("recv_ring has a ring");
+            let Some(f) = ring.peek() else { break };
+            let slot = batch.slot_mut(n);
+            let meta = if f.copied() {
+                // The ring holds a cut copy; the whole frame is queued on
+                // the socket, in ring order.
+                ring.release();
+                let buf = slot
+                    .buf_mut()
+                    .get_mut(RX_HEADROOM - hdr..)
+                    .unwrap_or_default();
+                match self.rx.recv(&self.sock, std::iter::once(buf)) {
+                    Ok(1) => self.rx.meta(0),
+                    Ok(_) => continue,
+                    Err(e) => return self.recv_error(e).map(|_| n),
+                }
+            } else {
+                let buf = slot.buf_mut();
+                let room = buf.len() - RX_HEADROOM;
+                let len = f.data.len().min(room);
+                buf[RX_HEADROOM..RX_HEADROOM + len].copy_from_slice(&f.data[..len]);
+                if hdr > 0 && f.vnet.len() == hdr {
+                    buf[RX_HEADROOM - hdr..RX_HEADROOM].copy_from_slice(f.vnet);
+                }
+                let vlan = (f.status & libc::TP_STATUS_VLAN_VALID != 0).then(|| StrippedTag {
+                    tpid: if f.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                        f.vlan_tpid
+                    } else {
+                        0x8100
+                    },
+                    tci: f.vlan_tci,
+                });
+                let meta = RxMeta {
+                    copied: hdr + len,
+                    wire_len: hdr + f.wire_len,
+                    truncated: f.wire_len > len,
+                    outgoing: f.pkttype == libc::PACKET_OUTGOING,
+                    vlan,
+                    csum_not_ready: f.status & libc::TP_STATUS_CSUMNOTREADY != 0,
+                    rx_ts_ns: Some(f.ts_ns),
+                };
+                ring.release();
+                meta
+            };
+            if self.finish_slot(batch.slot_mut(n), &meta, read_at) {
+                n += 1;
+            }
+        }
+        batch.set_len(n);
+        if n == 0 {
+            // Woken with nothing in the ring: a device going down or away
+            // shows only as the socket's error.
+            match self.sock.take_error() {
+                Ok(Some(e)) | Err(e) => return self.recv_error(e),
+                Ok(None) => {}
+            }
+        }
+        Ok(n)
+    }
+
+    /// Turns what the kernel said about a frame already in `slot` (header
+    /// at `RX_HEADROOM - vnet`, frame at `RX_HEADROOM`) into the slot's
+    /// frame, offload and timestamp. False for a frame to skip.
+    fn finish_slot(&self, slot: &mut RxSlot, meta: &RxMeta, read_at: u64) -> bool {
+        let hdr = vnet_len(self.vnet);
+        if (meta.outgoing && !self.ignore_outgoing) || meta.copied < hdr {
+            return false;
+        }
+        let (copied, full) = (meta.copied - hdr, meta.wire_len.saturating_sub(hdr));
+        let mut offload = Offload::NONE;
+        if hdr > 0 {
+            let mut h = [0u8; VNET_HDR_LEN];
+            h.copy_from_slice(&slot.buf()[RX_HEADROOM - hdr..RX_HEADROOM]);
+            // A header this switch cannot carry: the bytes pass as they are.
+            offload = Offload::from_vnet_hdr(&h).unwrap_or_default();
+        }
+        let (start, len, wire_len) = match meta.vlan {
+            Some(tag) => {
+                let (start, len) = restore_tag(slot.buf_mut(), copied, tag);
+                offload = offload.shifted((len - copied) as u16);
+                (start, len, full + (len - copied))
+            }
+            None => (RX_HEADROOM, copied, full),
+        };
+        let status = if meta.truncated {
+            RxStatus::Truncated { wire_len }
+        } else {
+            RxStatus::Complete
+        };
+        slot.set(start, len, status);
+        slot.set_offload(offload);
+        slot.set_rx_ts(meta.rx_ts_ns.unwrap_or(read_at));
+        // Without a header to say where the checksum starts, the flag
+        // still says one is unfinished.
+        slot.set_csum_partial(meta.csum_not_ready && offload.csum.is_none());
+        true
+    }
+}
+
 impl Port for AfPacketPort {
     fn name(&self) -> &str {
         &self.name
@@ -209,81 +393,11 @@ impl Port for AfPacketPort {
         if self.vanished {
             return Err(self.vanished());
         }
-        // The virtio-net header, when there is one, lands right in front of
-        // the frame, in the headroom.
-        let hdr = if self.vnet { VNET_HDR_LEN } else { 0 };
-        let bufs = batch
-            .slots_mut()
-            .iter_mut()
-            .map(|s| s.buf_mut().get_mut(RX_HEADROOM - hdr..).unwrap_or_default());
-        let n = match self.rx.recv(&self.sock, bufs) {
-            Ok(n) => n,
-            Err(e) => {
-                return match e.raw_os_error() {
-                    Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
-                    // Reported once when the interface goes down (the socket
-                    // resumes by itself when it comes back up) or is removed.
-                    Some(libc::ENETDOWN) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
-                        if self.device_gone() {
-                            Err(self.vanished())
-                        } else {
-                            Ok(0)
-                        }
-                    }
-                    _ => Err(PortError::Recv {
-                        name: self.name.clone(),
-                        source: e,
-                    }),
-                };
-            }
-        };
-
-        let read_at = super::realtime_ns();
-        let slots = batch.slots_mut();
-        let mut kept = 0;
-        for i in 0..n {
-            let meta = self.rx.meta(i);
-            if meta.outgoing && !self.ignore_outgoing {
-                continue;
-            }
-            let slot = &mut slots[i];
-            if meta.copied < hdr {
-                continue;
-            }
-            let (copied, full) = (meta.copied - hdr, meta.wire_len.saturating_sub(hdr));
-            let mut offload = Offload::NONE;
-            if hdr > 0 {
-                let mut h = [0u8; VNET_HDR_LEN];
-                h.copy_from_slice(&slot.buf()[RX_HEADROOM - hdr..RX_HEADROOM]);
-                // A header this switch cannot carry: the bytes pass as they are.
-                offload = Offload::from_vnet_hdr(&h).unwrap_or_default();
-            }
-            let (start, len, wire_len) = match meta.vlan {
-                Some(tag) => {
-                    let (start, len) = restore_tag(slot.buf_mut(), copied, tag);
-                    offload = offload.shifted((len - copied) as u16);
-                    (start, len, full + (len - copied))
-                }
-                None => (RX_HEADROOM, copied, full),
-            };
-            let status = if meta.truncated {
-                RxStatus::Truncated { wire_len }
-            } else {
-                RxStatus::Complete
-            };
-            slot.set(start, len, status);
-            slot.set_offload(offload);
-            slot.set_rx_ts(meta.rx_ts_ns.unwrap_or(read_at));
-            // Without a header to say where the checksum starts, the flag
-            // still says one is unfinished.
-            slot.set_csum_partial(meta.csum_not_ready && offload.csum.is_none());
-            // Keep the frames contiguous from slot 0: swapping slots moves
-            // two buffer pointers, not frame bytes.
-            slots.swap(kept, i);
-            kept += 1;
+        if self.ring.is_some() {
+            self.recv_ring(batch)
+        } else {
+            self.recv_mmsg(batch)
         }
-        batch.set_len(kept);
-        Ok(kept)
     }
 
     fn take_kernel_drops(&mut self) -> u64 {

@@ -67,6 +67,26 @@ impl PacketSocket {
         setsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
     }
 
+    /// The socket's pending error (SO_ERROR), cleared by reading it: how a
+    /// ring-based receiver learns that the device went down or away.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let mut err: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `len` are valid and exclusively borrowed for the
+        // call; `len` is the size of `err`.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        cvt(ret)?;
+        Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+    }
+
     /// Frames the kernel dropped for this socket since the last call
     /// (PACKET_STATISTICS resets its counters when read): the receive queue
     /// was full because the switch did not read fast enough.

@@ -37,6 +37,8 @@ pub struct RingFrame<'a> {
     pub vlan_tpid: u16,
     /// Kernel receive time, ns since the Unix epoch.
     pub ts_ns: u64,
+    /// sll_pkttype (PACKET_OUTGOING for the device's own transmissions).
+    pub pkttype: u8,
 }
 
 impl RingFrame<'_> {
@@ -163,6 +165,9 @@ impl RxRing {
             vlan_tci: u16_at(24),
             vlan_tpid: u16_at(26),
             ts_ns: sec * 1_000_000_000 + nsec,
+            // The sockaddr_ll follows the 16-byte-aligned header;
+            // sll_pkttype is its 11th byte.
+            pkttype: slot[hdr_len.next_multiple_of(16) + 10],
         })
     }
 
