@@ -289,7 +289,7 @@ impl AfPacketPort {
                 if hdr > 0 && f.vnet.len() == hdr {
                     buf[RX_HEADROOM - hdr..RX_HEADROOM].copy_from_slice(f.vnet);
                 }
-                let vlan = (f.status & libc::TP_STATUS_VLAN_VALID != 0).then(|| StrippedTag {
+                let vlan = (f.status & libc::TP_STATUS_VLAN_VALID != 0).then_some(StrippedTag {
                     tpid: if f.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                         f.vlan_tpid
                     } else {
