@@ -8,10 +8,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::control::protocol::{AddKind, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
-use crate::netns::Cidr;
+use crate::control::protocol::{NsPlug, PortAdd, PortSet, Request};
 use crate::switch::VlanSet;
-use crate::wire::MacAddr;
 
 /// The lab `l2sw demo` and `l2sw run --lab` bring up.
 pub const DEFAULT_LAB: &str = include_str!("lab.toml");
@@ -29,6 +27,7 @@ pub struct SwitchSection {
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may
 /// carry: the same as `port set` and `port vlan`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyFields {
     pub vlan_mode: Option<String>,
     pub tag: Option<u16>,
@@ -42,87 +41,52 @@ pub struct PolicyFields {
     pub group_fwd_mask: Option<u16>,
 }
 
-/// `[[port]]`: `port add` fields plus policy.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigPort {
-    pub kind: AddKind,
-    pub ifname: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub mode: Option<TapMode>,
-    #[serde(default)]
-    pub netns: Option<String>,
-    #[serde(default)]
-    pub ip: Vec<Cidr>,
-    #[serde(default)]
-    pub mtu: Option<u32>,
-    #[serde(default)]
-    pub mac: Option<MacAddr>,
-    #[serde(default)]
-    pub max_learned: Option<u32>,
-    #[serde(default)]
-    pub vlan_mode: Option<String>,
-    #[serde(default)]
-    pub tag: Option<u16>,
-    #[serde(default)]
-    pub trunks: Option<VlanSet>,
-    #[serde(default)]
-    pub learning: Option<bool>,
-    #[serde(default)]
-    pub flood: Option<bool>,
-    #[serde(default)]
-    pub mcast_flood: Option<bool>,
-    #[serde(default)]
-    pub bcast_flood: Option<bool>,
-    #[serde(default)]
-    pub isolated: Option<bool>,
-    #[serde(default)]
-    pub hairpin: Option<bool>,
-    #[serde(default)]
-    pub group_fwd_mask: Option<u16>,
+impl PolicyFields {
+    const KEYS: &'static [&'static str] = &[
+        "vlan_mode",
+        "tag",
+        "trunks",
+        "learning",
+        "flood",
+        "mcast_flood",
+        "bcast_flood",
+        "isolated",
+        "hairpin",
+        "group_fwd_mask",
+    ];
 }
 
-/// `[[namespace]]`: `ns plug` fields plus policy.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigNamespace {
-    #[serde(alias = "name")]
-    pub ns: String,
-    #[serde(default)]
-    pub ip: Vec<Cidr>,
-    #[serde(default)]
-    pub via: Via,
-    #[serde(default)]
-    pub mtu: Option<u32>,
-    #[serde(default)]
-    pub mac: Option<MacAddr>,
-    #[serde(default)]
-    pub ifname: Option<String>,
-    #[serde(default)]
-    pub max_learned: Option<u32>,
-    #[serde(default)]
-    pub vlan_mode: Option<String>,
-    #[serde(default)]
-    pub tag: Option<u16>,
-    #[serde(default)]
-    pub trunks: Option<VlanSet>,
-    #[serde(default)]
-    pub learning: Option<bool>,
-    #[serde(default)]
-    pub flood: Option<bool>,
-    #[serde(default)]
-    pub mcast_flood: Option<bool>,
-    #[serde(default)]
-    pub bcast_flood: Option<bool>,
-    #[serde(default)]
-    pub isolated: Option<bool>,
-    #[serde(default)]
-    pub hairpin: Option<bool>,
-    #[serde(default)]
-    pub group_fwd_mask: Option<u16>,
+/// A table of request fields (`T`, e.g. `port add`'s) plus policy fields.
+/// The two sets are split by key and each checked for unknown keys, which
+/// serde's `flatten` cannot do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithPolicy<T> {
+    pub item: T,
+    pub policy: PolicyFields,
 }
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for WithPolicy<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let mut policy = toml::Table::new();
+        for k in PolicyFields::KEYS {
+            if let Some(v) = table.remove(*k) {
+                policy.insert(k.to_string(), v);
+            }
+        }
+        Ok(WithPolicy {
+            item: table.try_into().map_err(D::Error::custom)?,
+            policy: policy.try_into().map_err(D::Error::custom)?,
+        })
+    }
+}
+
+/// `[[port]]`: `port add` fields plus policy.
+pub type ConfigPort = WithPolicy<PortAdd>;
+
+/// `[[namespace]]`: `ns plug` fields plus policy.
+pub type ConfigNamespace = WithPolicy<NsPlug>;
 
 /// `[[mirror]]`: the same fields as `mirror add`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -190,21 +154,6 @@ pub enum ConfigError {
     Parse { path: String, msg: String },
 }
 
-impl ConfigNamespace {
-    /// The `ns plug` part.
-    pub fn plug(&self) -> NsPlug {
-        NsPlug {
-            ns: self.ns.clone(),
-            ip: self.ip.clone(),
-            via: self.via,
-            mtu: self.mtu,
-            mac: self.mac,
-            ifname: self.ifname.clone(),
-            max_learned: self.max_learned,
-        }
-    }
-}
-
 impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -229,10 +178,10 @@ impl Config {
     /// cannot collide with the user's).
     pub fn with_netns_prefix(mut self, prefix: &str) -> Config {
         for n in &mut self.namespaces {
-            n.ns = format!("{prefix}{}", n.ns);
+            n.item.ns = format!("{prefix}{}", n.item.ns);
         }
         for p in &mut self.ports {
-            if let Some(ns) = &mut p.netns {
+            if let Some(ns) = &mut p.item.netns {
                 *ns = format!("{prefix}{ns}");
             }
         }
@@ -262,52 +211,17 @@ impl Config {
             }
         }
         for p in &self.ports {
-            let what = format!("[[port]] {}", p.ifname);
-            let add = PortAdd {
-                kind: p.kind,
-                ifname: p.ifname.clone(),
-                name: p.name.clone(),
-                mode: p.mode,
-                netns: p.netns.clone(),
-                ip: p.ip.clone(),
-                mtu: p.mtu,
-                mac: p.mac,
-                max_learned: p.max_learned,
-            };
-            let name = p.name.clone().unwrap_or_else(|| p.ifname.clone());
-            out.push((what.clone(), Request::PortAdd(add)));
-            let f = PolicyFields {
-                vlan_mode: p.vlan_mode.clone(),
-                tag: p.tag,
-                trunks: p.trunks.clone(),
-                learning: p.learning,
-                flood: p.flood,
-                mcast_flood: p.mcast_flood,
-                bcast_flood: p.bcast_flood,
-                isolated: p.isolated,
-                hairpin: p.hairpin,
-                group_fwd_mask: p.group_fwd_mask,
-            };
-            for r in policy_requests(&name, f) {
+            let what = format!("[[port]] {}", p.item.ifname);
+            let name = p.item.name.clone().unwrap_or_else(|| p.item.ifname.clone());
+            out.push((what.clone(), Request::PortAdd(p.item.clone())));
+            for r in policy_requests(&name, p.policy.clone()) {
                 out.push((what.clone(), r));
             }
         }
         for n in &self.namespaces {
-            let what = format!("[[namespace]] {}", n.ns);
-            out.push((what.clone(), Request::NsPlug(n.plug())));
-            let f = PolicyFields {
-                vlan_mode: n.vlan_mode.clone(),
-                tag: n.tag,
-                trunks: n.trunks.clone(),
-                learning: n.learning,
-                flood: n.flood,
-                mcast_flood: n.mcast_flood,
-                bcast_flood: n.bcast_flood,
-                isolated: n.isolated,
-                hairpin: n.hairpin,
-                group_fwd_mask: n.group_fwd_mask,
-            };
-            for r in policy_requests(&n.ns, f) {
+            let what = format!("[[namespace]] {}", n.item.ns);
+            out.push((what.clone(), Request::NsPlug(n.item.clone())));
+            for r in policy_requests(&n.item.ns, n.policy.clone()) {
                 out.push((what.clone(), r));
             }
         }
@@ -329,15 +243,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::protocol::Via;
 
     #[test]
     fn default_lab_has_three_namespaces_one_via_tap() {
         let lab = Config::default_lab();
         assert_eq!(lab.namespaces.len(), 3);
-        assert!(lab.namespaces.iter().any(|n| n.via == Via::Tap));
-        assert!(lab.namespaces.iter().all(|n| !n.ip.is_empty()));
+        assert!(lab.namespaces.iter().any(|n| n.item.via == Via::Tap));
+        assert!(lab.namespaces.iter().all(|n| !n.item.ip.is_empty()));
         let lab = lab.with_netns_prefix("x-");
-        assert!(lab.namespaces.iter().all(|n| n.ns.starts_with("x-")));
+        assert!(lab.namespaces.iter().all(|n| n.item.ns.starts_with("x-")));
     }
 
     #[test]
@@ -389,6 +304,14 @@ mod tests {
         assert!(msg.contains("unknown field `ageing`"), "{msg}");
         let e = Config::parse("[[namespace]]\nns = \"r\"\nip = [\"1.2.3.4\"]\n", "x").unwrap_err();
         assert!(e.to_string().contains("invalid address"), "{e}");
+        let e = Config::parse("[[namespace]]\nns = \"r\"\ncolour = 1\n", "x").unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+        let e = Config::parse(
+            "[[port]]\nkind = \"iface\"\nifname = \"a\"\nlearning = \"maybe\"\n",
+            "x",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("learning"), "{e}");
         let e = Config::from_file(Path::new("/nonexistent/l2sw.toml")).unwrap_err();
         assert!(e
             .to_string()

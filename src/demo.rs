@@ -95,11 +95,11 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         daemon.apply(&lab)?;
         daemon.serve();
         for n in &lab.namespaces {
-            let ips: Vec<String> = n.ip.iter().map(|c| c.to_string()).collect();
+            let ips: Vec<String> = n.item.ip.iter().map(|c| c.to_string()).collect();
             println!(
                 "   plugged namespace {:<22} via {:<4}  {}",
-                n.ns,
-                format!("{:?}", n.via).to_lowercase(),
+                n.item.ns,
+                format!("{:?}", n.item.via).to_lowercase(),
                 ips.join(", ")
             );
         }
@@ -107,17 +107,17 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         let mut all_ok = true;
         for a in &lab.namespaces {
             for b in &lab.namespaces {
-                if a.ns == b.ns || stop.load(Ordering::SeqCst) {
+                if a.item.ns == b.item.ns || stop.load(Ordering::SeqCst) {
                     continue;
                 }
-                let addr = b.ip[0].addr.to_string();
-                let (sent, recv, avg) = ping(&a.ns, &addr, 3)?;
+                let addr = b.item.ip[0].addr.to_string();
+                let (sent, recv, avg) = ping(&a.item.ns, &addr, 3)?;
                 let ok = recv == sent;
                 all_ok &= ok;
                 println!(
                     "   {:<22} -> {:<22} {:<10} {}/{} replies{}  {}",
-                    a.ns,
-                    b.ns,
+                    a.item.ns,
+                    b.item.ns,
                     addr,
                     recv,
                     sent,
@@ -159,7 +159,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
     let left: Vec<&str> = lab
         .namespaces
         .iter()
-        .map(|n| n.ns.as_str())
+        .map(|n| n.item.ns.as_str())
         .filter(|ns| netns::exists(ns))
         .collect();
     if left.is_empty() && errors.is_empty() {
