@@ -89,37 +89,6 @@ pub fn set_up(name: &str) -> io::Result<()> {
     ioctl_ifreq(libc::SIOCSIFFLAGS, &mut ifr)
 }
 
-/// `struct ethtool_value` from <linux/ethtool.h>: a command and one value.
-#[repr(C)]
-struct EthtoolValue {
-    cmd: u32,
-    data: u32,
-}
-
-const SIOCETHTOOL: libc::Ioctl = 0x8946;
-/// ETHTOOL_STSO: set TCP segmentation offload (all TSO flavours).
-const ETHTOOL_STSO: u32 = 0x1f;
-
-/// Turns TCP segmentation offload of interface `name` on or off.
-///
-/// The switch turns it off on the namespace end of the veths it creates: a
-/// stack that may hand 64 KiB TCP super-frames to the veth would have them
-/// reach the switch whole, larger than any egress MTU.
-pub fn set_tso(name: &str, on: bool) -> io::Result<()> {
-    let mut ifr = ifreq_with_name(name)?;
-    let mut val = EthtoolValue {
-        cmd: ETHTOOL_STSO,
-        data: on as u32,
-    };
-    ifr.ifr_ifru.ifru_data = (&mut val as *mut EthtoolValue).cast();
-    let sock = control_socket()?;
-    // SAFETY: SIOCETHTOOL reads the `ifreq` and, through `ifru_data`, the
-    // `ethtool_value` for ETHTOOL_STSO; both are valid and exclusively
-    // borrowed for the whole call (`val` outlives it).
-    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL, &mut ifr as *mut libc::ifreq) };
-    cvt(ret).map(drop)
-}
-
 /// A datagram socket to carry device ioctls; any socket family reaches the
 /// generic `dev_ioctl` handler, and AF_INET needs no privilege to open.
 fn control_socket() -> io::Result<OwnedFd> {
