@@ -163,6 +163,8 @@ struct Tapping {
     base_id: u64,
     ts_ns: u64,
     decisions: SmallVec<[Option<Decision>; BATCH_SIZE]>,
+    /// Port names by id, looked up once per batch for the records.
+    names: Vec<String>,
 }
 
 /// Reads one batch from `ingress` and forwards it.
@@ -201,6 +203,7 @@ pub fn forward_batch(
             base_id: st.next_packet_id,
             ts_ns: crate::port::realtime_ns(),
             decisions: SmallVec::from_elem(None, n),
+            names: st.names(),
         };
         st.next_packet_id += n as u64;
         t
@@ -254,15 +257,8 @@ pub fn forward_batch(
         let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
         if let Some(t) = &mut tapping {
             t.decisions[i] = Some(decision);
-            record_ingress(
-                st,
-                ingress,
-                frame,
-                &decision,
-                t.base_id + i as u64,
-                t.ts_ns,
-                now,
-            );
+            let seen = (t.base_id + i as u64, t.ts_ns);
+            record_ingress(st, &t.names, ingress, frame, &decision, seen, now);
         }
         vlans[i] = decision.vlan;
         let State { switch, ports, .. } = &mut *st;
@@ -546,14 +542,13 @@ pub fn forward_batch(
 /// Capture and live-trace records for a frame just decided.
 fn record_ingress(
     st: &mut State,
+    names: &[String],
     ingress: PortId,
     frame: &[u8],
     d: &Decision,
-    id: u64,
-    ts_ns: u64,
+    (id, ts_ns): (u64, u64),
     now: Timestamp,
 ) {
-    let names = st.names();
     let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
     let in_name = name(ingress);
     let seen = Seen {

@@ -330,6 +330,14 @@ mod offloads {
         f
     }
 
+    fn meta(name: &str) -> PortMeta {
+        PortMeta {
+            name: name.into(),
+            netns: None,
+            policy: PortPolicy::default(),
+        }
+    }
+
     fn tcp_checksum_ok(seg: &[u8]) -> bool {
         let l4_len = seg.len() - 34;
         let s = sum16(sum16(0, &seg[26..34]), &[0, 6]) + l4_len as u32;
@@ -340,11 +348,6 @@ mod offloads {
     fn super_frames_are_cut_for_ports_without_offloads_and_passed_whole_to_the_rest() {
         let spawned = DataplaneHandle::spawn(Settings::default()).unwrap();
         let dp = spawned.handle;
-        let meta = |name: &str| PortMeta {
-            name: name.into(),
-            netns: None,
-            policy: PortPolicy::default(),
-        };
         let gso = Offload {
             csum: Some((34, 16)),
             data_valid: false,
@@ -404,11 +407,6 @@ mod offloads {
     fn partial_checksums_are_finished_when_any_egress_cannot() {
         let spawned = DataplaneHandle::spawn(Settings::default()).unwrap();
         let dp = spawned.handle;
-        let meta = |name: &str| PortMeta {
-            name: name.into(),
-            netns: None,
-            policy: PortPolicy::default(),
-        };
         let csum = Offload {
             csum: Some((34, 16)),
             ..Offload::NONE

@@ -152,6 +152,15 @@ impl RxBatch {
         &mut self.slots
     }
 
+    /// Ends a receive of `n` frames whose arrival is the moment they were
+    /// read (ports with no kernel timestamp).
+    pub fn finish_read(&mut self, n: usize, read_at: u64) {
+        self.set_len(n);
+        for s in &mut self.slots[..self.filled] {
+            s.set_rx_ts(read_at);
+        }
+    }
+
     pub fn set_len(&mut self, n: usize) {
         self.filled = n.min(self.slots.len());
     }

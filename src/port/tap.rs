@@ -231,12 +231,8 @@ impl Port for TapPort {
                 },
             }
         }
-        // TAP queues carry no kernel timestamp: the read is the arrival.
-        let read_at = super::realtime_ns();
-        for i in 0..n {
-            batch.slot_mut(i).set_rx_ts(read_at);
-        }
-        batch.set_len(n);
+        // No kernel timestamp on this queue: the read is the arrival.
+        batch.finish_read(n, super::realtime_ns());
         Ok(n)
     }
 
