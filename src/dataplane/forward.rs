@@ -11,9 +11,13 @@ use super::state::State;
 use super::tap::{self, Seen};
 use super::trace::{explain, verdict};
 use crate::observe::records::Dir;
-use crate::port::{GsoKind, Offload, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE};
+use crate::observe::PortCounters;
+use crate::port::{
+    Gso, GsoKind, Offload, OffloadCaps, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE,
+};
 use crate::switch::{Action, Decision, DropReason, Encap, Mode, PortId, Timestamp};
 use crate::wire::checksum::complete_l4_checksum;
+use crate::wire::gro::{self, TcpSegment, TCP_CSUM_OFFSET};
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
 use crate::wire::{EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};
 
@@ -28,12 +32,14 @@ pub enum Drained {
     Removed,
 }
 
-/// Reused scratch space for re-tagged copies and software segmentation.
+/// Reused scratch space for re-tagged copies, software segmentation and
+/// coalescing.
 #[derive(Default)]
 pub struct Scratch {
     variants: Vec<u8>,
     segments: Vec<u8>,
     ranges: Vec<(usize, usize)>,
+    coalesced: Vec<u8>,
 }
 
 /// Largest frame `mtu` lets through: header, plus one tag if the frame has one
@@ -60,14 +66,111 @@ enum Piece {
     /// A segment of received frame `.2`, cut in software, at `.0` (length
     /// `.1`) in `Scratch::segments`.
     Seg(usize, usize, u16),
+    /// A super-frame coalesced from a run of received frames starting with
+    /// `.2`, at `.0` (length `.1`) in `Scratch::coalesced`, with offload `.3`.
+    Merged(usize, usize, u16, Offload),
 }
 
 impl Piece {
     fn frame_index(&self) -> usize {
         match *self {
-            Piece::Rx(i) | Piece::Var(_, _, i, _) | Piece::Seg(_, _, i) => i as usize,
+            Piece::Rx(i)
+            | Piece::Var(_, _, i, _)
+            | Piece::Seg(_, _, i)
+            | Piece::Merged(_, _, i, _) => i as usize,
         }
     }
+}
+
+/// Per frame of a batch: not looked at yet, or whether (and as what) it may
+/// join a coalesced run. Shared by every egress port the frame goes to, so
+/// each checksum is verified once.
+type Candidates = SmallVec<[Option<Option<TcpSegment>>; BATCH_SIZE]>;
+
+/// Received frame `i` as a segment a run may take: TCP that parses for
+/// coalescing, not already a super-frame, and with a checksum that is right
+/// or vouched for. The super-frame leaves with a partial checksum, which the
+/// receiver trusts: a segment damaged on the way in must not hide in it.
+fn candidate(rx: &RxBatch, i: usize, seen: &mut Candidates) -> Option<TcpSegment> {
+    *seen[i].get_or_insert_with(|| {
+        let slot = rx.slot(i);
+        let (f, o) = (slot.frame(), slot.offload());
+        if o.gso.is_some() {
+            return None;
+        }
+        let s = TcpSegment::parse(f)?;
+        let trusted = match o.csum {
+            Some((start, off)) => start as usize == s.l4 && off as usize == TCP_CSUM_OFFSET,
+            None => o.data_valid || gro::checksum_ok(f, &s),
+        };
+        trusted.then_some(s)
+    })
+}
+
+/// Merges runs of consecutive segments of one flow among an egress port's
+/// `pieces` into super-frames written to `arena` (software GRO, see
+/// `wire::gro`). Only neighbours merge, so the port's frame order is kept.
+fn coalesce(
+    pieces: &[Piece],
+    rx: &RxBatch,
+    caps: OffloadCaps,
+    arena: &mut Vec<u8>,
+    seen: &mut Candidates,
+    counters: &mut PortCounters,
+) -> SmallVec<[Piece; BATCH_SIZE]> {
+    let mut out = SmallVec::new();
+    let mut k = 0;
+    while k < pieces.len() {
+        let start = k;
+        k += 1;
+        let Piece::Rx(i) = pieces[start] else {
+            out.push(pieces[start]);
+            continue;
+        };
+        let Some(first) = candidate(rx, i as usize, seen) else {
+            out.push(pieces[start]);
+            continue;
+        };
+        let first_frame = rx.slot(i as usize).frame();
+        let (mut last, mut run_len) = (first, first.len);
+        while let Some(&Piece::Rx(j)) = pieces.get(k) {
+            let Some(next) = candidate(rx, j as usize, seen) else {
+                break;
+            };
+            let next_frame = rx.slot(j as usize).frame();
+            if !gro::continues(first_frame, &first, &last, run_len, next_frame, &next) {
+                break;
+            }
+            (last, run_len) = (next, run_len + next.len);
+            k += 1;
+        }
+        let offload = Offload {
+            csum: Some((first.l4 as u16, TCP_CSUM_OFFSET as u16)),
+            data_valid: false,
+            gso: Some(Gso {
+                kind: if first.v4 {
+                    GsoKind::Tcp4
+                } else {
+                    GsoKind::Tcp6
+                },
+                ecn: false,
+                size: first.len as u16,
+                hdr_len: first.payload as u16,
+            }),
+        };
+        if k - start == 1 || !caps.accepts(&offload) {
+            out.extend_from_slice(&pieces[start..k]);
+            continue;
+        }
+        let frames = pieces[start..k]
+            .iter()
+            .map(|p| rx.slot(p.frame_index()).frame());
+        let c = gro::build(arena, first_frame, &first, frames, last.psh());
+        out.push(Piece::Merged(c.start, c.len, i, offload));
+        counters.coalesced += 1;
+        counters.coalesced_segments += (k - start) as u64;
+    }
+    out
 }
 
 /// What a frame needs to leave a port as the port's VLAN mode says.
@@ -372,11 +475,14 @@ pub fn forward_batch(
         }
     }
 
+    let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
+    let mut seen: Candidates = SmallVec::from_elem(None, n);
     let mut vanished: SmallVec<[(PortId, String); 2]> = SmallVec::new();
     let Scratch {
         variants,
         segments,
         ranges,
+        coalesced,
     } = scratch;
     let State {
         ports,
@@ -448,6 +554,10 @@ pub fn forward_batch(
             }
         }
         e.pending.clear();
+        coalesced.clear();
+        if gro && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
+            pieces = coalesce(&pieces, rx, caps, coalesced, &mut seen, &mut e.counters);
+        }
         let frames: SmallVec<[TxFrame<'_>; BATCH_SIZE]> = pieces
             .iter()
             .map(|p| match *p {
@@ -463,6 +573,10 @@ pub fn forward_batch(
                     offload: o,
                 },
                 Piece::Seg(s, l, _) => TxFrame::plain(&segments[s..s + l]),
+                Piece::Merged(s, l, _, o) => TxFrame {
+                    data: &coalesced[s..s + l],
+                    offload: o,
+                },
             })
             .collect();
         let pair = pairs.entry((ingress, egress)).or_default();

@@ -80,6 +80,13 @@ pub struct PortCounters {
     /// Checksums finished in software (received unfinished, or for an egress
     /// port that cannot finish them).
     pub sw_csum: u64,
+    /// TCP super-frames sent here that the switch built from runs of
+    /// received segments (software GRO; see `wire::gro`).
+    #[serde(default)]
+    pub coalesced: u64,
+    /// Received segments that went into those super-frames.
+    #[serde(default)]
+    pub coalesced_segments: u64,
     pub drops: DropCounters,
 }
 
@@ -92,6 +99,8 @@ impl PortCounters {
         self.rx_gso += o.rx_gso;
         self.sw_segmented += o.sw_segmented;
         self.sw_csum += o.sw_csum;
+        self.coalesced += o.coalesced;
+        self.coalesced_segments += o.coalesced_segments;
         self.drops.merge(&o.drops);
     }
 }

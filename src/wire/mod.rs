@@ -7,6 +7,7 @@
 
 pub mod checksum;
 mod ethernet;
+pub mod gro;
 pub mod gso;
 mod mac;
 
