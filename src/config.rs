@@ -38,6 +38,7 @@ pub struct PolicyFields {
     pub bcast_flood: Option<bool>,
     pub isolated: Option<bool>,
     pub hairpin: Option<bool>,
+    pub gro: Option<bool>,
     pub group_fwd_mask: Option<u16>,
 }
 
@@ -52,6 +53,7 @@ impl PolicyFields {
         "bcast_flood",
         "isolated",
         "hairpin",
+        "gro",
         "group_fwd_mask",
     ];
 }
@@ -134,6 +136,7 @@ fn policy_requests(name: &str, f: PolicyFields) -> Vec<Request> {
         bcast_flood: f.bcast_flood,
         isolated: f.isolated,
         hairpin: f.hairpin,
+        gro: f.gro,
         group_fwd_mask: f.group_fwd_mask,
     };
     if !set.is_empty() {
@@ -297,6 +300,59 @@ mod tests {
     }
 
     #[test]
+    fn policy_keys_become_port_set_requests() {
+        let c = Config::parse(
+            r#"
+            [[port]]
+            kind = "tap"
+            ifname = "tap7"
+            gro = false
+
+            [[namespace]]
+            ns = "red"
+            hairpin = true
+            gro = true
+
+            [[namespace]]
+            ns = "blue"
+            "#,
+            "test",
+        )
+        .unwrap();
+        let sets: Vec<_> = c
+            .requests()
+            .into_iter()
+            .filter_map(|(what, r)| match r {
+                Request::PortSet(s) => Some((what, s)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sets,
+            vec![
+                (
+                    "[[port]] tap7".to_string(),
+                    PortSet {
+                        name: "tap7".into(),
+                        gro: Some(false),
+                        ..PortSet::default()
+                    }
+                ),
+                (
+                    "[[namespace]] red".to_string(),
+                    PortSet {
+                        name: "red".into(),
+                        hairpin: Some(true),
+                        gro: Some(true),
+                        ..PortSet::default()
+                    }
+                ),
+            ],
+            "blue sets nothing, so no port set for it"
+        );
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_problem() {
         let e = Config::parse("[switch]\nageing = 5\n", "lab.toml").unwrap_err();
         let msg = e.to_string();
@@ -312,6 +368,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("learning"), "{e}");
+        let e = Config::parse("[[namespace]]\nns = \"r\"\ngro = \"off\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("gro"), "{e}");
         let e = Config::from_file(Path::new("/nonexistent/l2sw.toml")).unwrap_err();
         assert!(e
             .to_string()

@@ -267,6 +267,9 @@ enum PortCmd {
         /// Let frames go back out the port they came in on.
         #[arg(long, value_parser = on_off)]
         hairpin: Option<bool>,
+        /// Merge runs of TCP segments received here into GSO super-frames for ports that take them (software GRO).
+        #[arg(long, value_parser = on_off)]
+        gro: Option<bool>,
         /// Reserved groups 01:80:c2:00:00:0X to forward when received here (bit X), e.g. 0x4000 for LLDP.
         #[arg(long, value_parser = parse_mask)]
         group_fwd_mask: Option<u16>,
@@ -527,6 +530,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 bcast_flood,
                 isolated,
                 hairpin,
+                gro,
                 group_fwd_mask,
             } => {
                 let max = match max_learned.as_deref() {
@@ -547,6 +551,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     bcast_flood,
                     isolated,
                     hairpin,
+                    gro,
                     group_fwd_mask,
                 };
                 (Request::PortSet(set), false, None)

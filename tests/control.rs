@@ -159,6 +159,65 @@ fn cli_errors_are_precise() {
 }
 
 #[test]
+fn port_set_gro_through_the_control_socket() {
+    let mut sw = Switch::start("ctlgro");
+    let a = sw.plug("a", "10.9.1.1/24", "02:00:00:09:01:01", &[]);
+    let gro_in_list = |sw: &Switch| {
+        let v = raw_exchange(sw, b"{\"cmd\":\"port-list\"}\n");
+        assert_eq!(v["ok"], true, "{v}");
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == a.as_str())
+            .unwrap_or_else(|| panic!("no port {a}: {v}"))["policy"]["gro"]
+            .clone()
+    };
+    assert_eq!(gro_in_list(&sw), true, "on by default");
+
+    let off = format!("{{\"cmd\":\"port-set\",\"name\":\"{a}\",\"gro\":false}}\n");
+    let v = raw_exchange(&sw, off.as_bytes());
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["result"]["name"], a.as_str(), "{v}");
+    assert_eq!(v["result"]["policy"]["gro"], false, "{v}");
+    assert_eq!(
+        v["result"]["policy"]["learning"], true,
+        "the rest untouched: {v}"
+    );
+    assert_eq!(gro_in_list(&sw), false);
+
+    let on = format!("{{\"cmd\":\"port-set\",\"name\":\"{a}\",\"gro\":true}}\n");
+    let v = raw_exchange(&sw, on.as_bytes());
+    assert_eq!(v["result"]["policy"]["gro"], true, "{v}");
+    assert_eq!(gro_in_list(&sw), true);
+
+    let cases = [
+        (
+            format!("{{\"cmd\":\"port-set\",\"name\":\"{a}\",\"gro\":\"off\"}}\n"),
+            "expected a boolean",
+        ),
+        (
+            format!("{{\"cmd\":\"port-set\",\"name\":\"{a}\"}}\n"),
+            "--gro",
+        ),
+        (
+            "{\"cmd\":\"port-set\",\"name\":\"ghost\",\"gro\":false}\n".to_string(),
+            "no port named ghost",
+        ),
+    ];
+    for (line, want) in cases {
+        let v = raw_exchange(&sw, line.as_bytes());
+        assert_eq!(v["ok"], false, "{line}");
+        let err = v["error"].as_str().unwrap();
+        assert!(
+            err.contains(want),
+            "request {line:?}: error {err:?} should contain {want:?}"
+        );
+    }
+    assert_eq!(gro_in_list(&sw), true, "failed requests change nothing");
+}
+
+#[test]
 fn static_entries_settings_and_limits_through_the_cli() {
     let mut sw = Switch::start("fdb");
     let a = sw.plug("a", "10.6.0.1/24", "02:00:00:06:00:01", &[]);

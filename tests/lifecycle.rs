@@ -186,11 +186,13 @@ ageing_time = 42
 [[namespace]]
 ns = "{r}"
 ip = ["10.11.0.1/24"]
+gro = false
 
 [[namespace]]
 ns = "{g}"
 ip = ["10.11.0.2/24"]
 via = "tap"
+hairpin = true
 "#
         ),
     )
@@ -199,6 +201,32 @@ via = "tap"
     // Register for cleanup in case the test fails.
     let _ = (sw.ns(&r[tag.len() + 1..]), sw.ns(&g[tag.len() + 1..]));
     assert_eq!(sw.json(&["get"])["ageing_time_s"], 42);
+    // Per-port flags from the file: gro off on r, on (the default) on g.
+    let ports = sw.json(&["port", "list"]);
+    let policy = |name: &str| {
+        ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no port {name}: {ports}"))["policy"]
+            .clone()
+    };
+    assert_eq!(policy(&r)["gro"], false, "{ports}");
+    assert_eq!(policy(&g)["gro"], true, "{ports}");
+    assert_eq!(policy(&g)["hairpin"], true, "{ports}");
+    let list = sw.ok(&["port", "list"]);
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{list}"))
+            .to_string()
+    };
+    assert!(row(&r).contains(" no-gro "), "{list}");
+    assert!(
+        !row(&g).contains("no-gro") && row(&g).contains(" hairpin "),
+        "{list}"
+    );
     assert_eq!(ping(&r, "10.11.0.2", &[]), (3, 3));
     assert!(sw.stop());
     assert!(!netns::exists(&r) && !netns::exists(&g));

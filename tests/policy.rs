@@ -151,8 +151,68 @@ fn isolation_flood_flags_and_hairpin() {
     assert!(list.contains("hairpin"), "{list}");
     let e = sw.fails(&["port", "set", &a]);
     assert!(e.contains("nothing to change"), "{e}");
+    assert!(e.contains("--hairpin, --gro,"), "{e}");
     let e = sw.fails(&["port", "set", &a, "--learning", "maybe"]);
     assert!(e.contains("expected on or off"), "{e}");
+}
+
+/// The FLAGS cell of `port list` for one port.
+fn flags_of(sw: &Switch, port: &str) -> String {
+    let list = sw.ok(&["port", "list"]);
+    let header = list.lines().next().unwrap();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "FLAGS")
+        .unwrap_or_else(|| panic!("no FLAGS column:\n{list}"));
+    let row = list
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(port))
+        .unwrap_or_else(|| panic!("no row for {port}:\n{list}"));
+    // No VLAN mode here, so every cell before FLAGS is one word.
+    row.split_whitespace().nth(col).unwrap().to_string()
+}
+
+fn gro_of(sw: &Switch, port: &str) -> serde_json::Value {
+    let ports = sw.json(&["port", "list"]);
+    let p = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == port)
+        .unwrap_or_else(|| panic!("no port {port}: {ports}"));
+    p["policy"]["gro"].clone()
+}
+
+#[test]
+fn gro_is_on_by_default_and_set_per_port_through_the_cli() {
+    let mut sw = Switch::start("gro");
+    let a = sw.plug("a", "10.20.0.1/24", "02:00:00:14:00:01", &[]);
+    let b = sw.plug("b", "10.20.0.2/24", "02:00:00:14:00:02", &["--via", "tap"]);
+    assert_eq!(gro_of(&sw, &a), true);
+    assert_eq!(gro_of(&sw, &b), true);
+    assert_eq!(flags_of(&sw, &a), "-", "gro on is the default, not shown");
+
+    sw.ok(&["port", "set", &a, "--gro", "off"]);
+    assert_eq!(gro_of(&sw, &a), false);
+    assert_eq!(gro_of(&sw, &b), true, "only the port named changes");
+    assert_eq!(flags_of(&sw, &a), "no-gro");
+    assert_eq!(flags_of(&sw, &b), "-");
+
+    // Other flags leave gro alone, and it shows among them.
+    sw.ok(&["port", "set", &a, "--isolated", "on"]);
+    assert_eq!(gro_of(&sw, &a), false);
+    assert_eq!(flags_of(&sw, &a), "no-gro,isolated");
+
+    sw.ok(&["port", "set", &a, "--gro", "on", "--isolated", "off"]);
+    assert_eq!(gro_of(&sw, &a), true);
+    assert_eq!(flags_of(&sw, &a), "-");
+
+    let e = sw.fails(&["port", "set", &a, "--gro", "maybe"]);
+    assert!(e.contains("expected on or off"), "{e}");
+    let e = sw.fails(&["port", "set", &a, "--gro"]);
+    assert!(e.contains("--gro"), "{e}");
+    let e = sw.fails(&["port", "set", "ghost", "--gro", "off"]);
+    assert!(e.contains("no port named ghost"), "{e}");
 }
 
 #[test]

@@ -106,7 +106,8 @@ impl<'de> Deserialize<'de> for Limit {
     }
 }
 
-/// `port set` arguments: the bridge's port flags and the learned-entry limit.
+/// `port set` arguments: the bridge's port flags, software GRO and the
+/// learned-entry limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortSet {
@@ -126,6 +127,9 @@ pub struct PortSet {
     pub isolated: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hairpin: Option<bool>,
+    /// Software GRO of TCP segments received on this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gro: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_fwd_mask: Option<u16>,
 }
@@ -146,6 +150,7 @@ impl PortSet {
             (self.bcast_flood, &mut p.bcast_flood),
             (self.isolated, &mut p.isolated),
             (self.hairpin, &mut p.hairpin),
+            (self.gro, &mut p.gro),
         ];
         for (v, slot) in flags {
             if let Some(v) = v {
@@ -505,6 +510,49 @@ mod tests {
     }
 
     #[test]
+    fn port_set_flags_apply_and_gro_alone_is_a_change() {
+        let r = Request::parse(r#"{"cmd":"port-set","name":"red","gro":false}"#).unwrap();
+        let Request::PortSet(set) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(set.gro, Some(false));
+        assert!(!set.is_empty());
+        let mut p = crate::switch::PortPolicy::default();
+        assert!(p.gro, "gro is on by default");
+        set.apply(&mut p);
+        assert!(!p.gro);
+        assert_eq!(
+            p,
+            crate::switch::PortPolicy {
+                gro: false,
+                ..Default::default()
+            },
+            "nothing else changes"
+        );
+        let on = PortSet {
+            name: "red".into(),
+            gro: Some(true),
+            ..PortSet::default()
+        };
+        on.apply(&mut p);
+        assert!(p.gro);
+        let untouched = PortSet {
+            name: "red".into(),
+            hairpin: Some(true),
+            ..PortSet::default()
+        };
+        untouched.apply(&mut p);
+        assert!(p.gro, "a port set without gro leaves it as it is");
+        assert!(PortSet {
+            name: "red".into(),
+            ..PortSet::default()
+        }
+        .is_empty());
+        let e = Request::parse(r#"{"cmd":"port-set","name":"red","gro":"off"}"#).unwrap_err();
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
     fn round_trips_every_request_shape() {
         let reqs = vec![
             Request::PortDel { name: "a".into() },
@@ -517,6 +565,12 @@ mod tests {
                 value: Value::from(60),
             },
             Request::NsUnplug { ns: "red".into() },
+            Request::PortSet(PortSet {
+                name: "red".into(),
+                hairpin: Some(true),
+                gro: Some(false),
+                ..PortSet::default()
+            }),
         ];
         for r in reqs {
             let line = serde_json::to_string(&r).unwrap();

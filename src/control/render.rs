@@ -136,7 +136,8 @@ fn vlan_text(v: &Value) -> String {
     out
 }
 
-/// The flags that differ from a bridge port's defaults, e.g. "no-learning,isolated".
+/// The flags that differ from a port's defaults (the bridge's, and gro on),
+/// e.g. "no-learning,no-gro,isolated".
 fn flags_text(p: &Value) -> String {
     let mut f = Vec::new();
     for (k, off) in [
@@ -144,6 +145,7 @@ fn flags_text(p: &Value) -> String {
         ("flood", "no-flood"),
         ("mcast_flood", "no-mcast-flood"),
         ("bcast_flood", "no-bcast-flood"),
+        ("gro", "no-gro"),
     ] {
         if p[k] == false {
             f.push(off.to_string());
@@ -375,6 +377,35 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.lines().count(), 3);
+    }
+
+    #[test]
+    fn port_flags_show_what_differs_from_the_defaults() {
+        let row =
+            |name: &str, policy: Value| json!({"name": name, "kind": "iface", "policy": policy});
+        let defaults = json!({"learning": true, "flood": true, "mcast_flood": true,
+            "bcast_flood": true, "isolated": false, "hairpin": false, "gro": true,
+            "group_fwd_mask": 0, "vlan": null});
+        let mut no_gro = defaults.clone();
+        no_gro["gro"] = json!(false);
+        let mut several = no_gro.clone();
+        several["learning"] = json!(false);
+        several["hairpin"] = json!(true);
+        let out = ports(&json!([
+            row("plain", defaults),
+            row("nogro", no_gro),
+            row("several", several),
+        ]));
+        let flags = |name: &str| {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
+            line.split_whitespace().nth(10).unwrap().to_string()
+        };
+        assert_eq!(flags("plain"), "-", "{out}");
+        assert_eq!(flags("nogro"), "no-gro", "{out}");
+        assert_eq!(flags("several"), "no-learning,no-gro,hairpin", "{out}");
     }
 
     #[test]

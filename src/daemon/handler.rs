@@ -124,7 +124,7 @@ impl Inner {
             Request::PortList => to_value(dp.ports()?),
             Request::PortSet(set) => {
                 if set.is_empty() {
-                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --max-learned or --group-fwd-mask)", set.name);
+                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned or --group-fwd-mask)", set.name);
                 }
                 let name = set.name.clone();
                 let policy = dp.update_policy(&name, move |p| set.apply(p))?;

@@ -59,7 +59,8 @@ pub const GROUP_FWD_RESTRICTED: u16 = 0x0007;
 pub const PORT_GROUP_FWD_RESTRICTED: u16 = 0x0002;
 
 /// Per-port forwarding settings: the Linux bridge's port flags, a learned
-/// entry limit and the port's VLAN mode.
+/// entry limit, the port's VLAN mode and receive coalescing (`gro`, which
+/// the dataplane reads; switch decisions do not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortPolicy {
@@ -77,6 +78,8 @@ pub struct PortPolicy {
     pub isolated: bool,
     /// Frames may go back out the port they came in on.
     pub hairpin: bool,
+    /// Coalesce runs of TCP segments received here into GSO super-frames for egress ports that take them (software GRO).
+    pub gro: bool,
     /// Reserved groups forwarded when received here, on top of the switch's mask.
     pub group_fwd_mask: u16,
     /// `None`: no VLAN configuration (a trunk of all VLANs once the switch is VLAN-aware).
@@ -95,6 +98,7 @@ impl Default for PortPolicy {
             bcast_flood: true,
             isolated: false,
             hairpin: false,
+            gro: true,
             group_fwd_mask: 0,
             vlan: None,
             gro: true,
