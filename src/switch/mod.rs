@@ -84,8 +84,6 @@ pub struct PortPolicy {
     pub group_fwd_mask: u16,
     /// `None`: no VLAN configuration (a trunk of all VLANs once the switch is VLAN-aware).
     pub vlan: Option<VlanMode>,
-    /// Coalesce runs of TCP segments received here into GSO super-frames for egress ports that take them (software GRO).
-    pub gro: bool,
 }
 
 impl Default for PortPolicy {
@@ -101,7 +99,6 @@ impl Default for PortPolicy {
             gro: true,
             group_fwd_mask: 0,
             vlan: None,
-            gro: true,
         }
     }
 }
