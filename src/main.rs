@@ -196,10 +196,11 @@ struct RunArgs {
     /// Learned FDB entries allowed per port; 0 = unlimited (default 0).
     #[arg(long)]
     fdb_max_per_port: Option<u64>,
-    /// Low-latency mode: poll instead of sleeping, for USECS after the last
-    /// frame (without USECS: always, one core stays busy).
-    #[arg(long, value_name = "USECS", num_args = 0..=1, default_missing_value = "0")]
-    busy_poll: Option<u64>,
+    /// How long the dataplane polls after the last frame before it sleeps:
+    /// USECS (default 50), `off` (sleep at once), or without a value: always
+    /// (one core stays busy).
+    #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always", value_parser = parse_busy_poll)]
+    busy_poll: Option<BusyPoll>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -375,6 +376,21 @@ enum NsCmd {
     List(JsonFlag),
 }
 
+/// `--busy-poll`'s value.
+fn parse_busy_poll(v: &str) -> Result<BusyPoll, String> {
+    match v {
+        "off" => Ok(BusyPoll::Off),
+        "always" => Ok(BusyPoll::Always),
+        _ => match v.parse::<u64>() {
+            Ok(0) => Ok(BusyPoll::Off),
+            Ok(us) => Ok(BusyPoll::For(std::time::Duration::from_micros(us))),
+            Err(_) => Err(format!(
+                "expected off, always or a number of microseconds, got {v:?}"
+            )),
+        },
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = real_main(cli) {
@@ -412,11 +428,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
     });
 
-    let busy_poll = match args.busy_poll {
-        None => BusyPoll::Off,
-        Some(0) => BusyPoll::Always,
-        Some(us) => BusyPoll::For(std::time::Duration::from_micros(us)),
-    };
+    let busy_poll = args.busy_poll.unwrap_or_default();
     let mut daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),

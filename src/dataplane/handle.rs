@@ -9,6 +9,7 @@ use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
+use super::poll_mode::{BusyPoll, PollPacer};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
@@ -46,19 +47,6 @@ pub enum DataplaneEvent {
         netns: Option<String>,
         reason: String,
     },
-}
-
-/// Whether the dataplane sleeps in epoll when idle or keeps polling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BusyPoll {
-    /// Sleep until a port is readable (near-zero CPU when idle).
-    #[default]
-    Off,
-    /// Keep polling for this long after the last frame, then sleep.
-    For(Duration),
-    /// Never sleep: one core spins, latency is lowest.
-    Always,
 }
 
 /// A switch-wide setting, as `l2sw set` names them.
@@ -108,9 +96,10 @@ pub struct Spawned {
 }
 
 impl DataplaneHandle {
-    /// Starts the dataplane thread with an empty switch.
+    /// Starts the dataplane thread with an empty switch, in the default
+    /// poll mode.
     pub fn spawn(settings: Settings) -> std::io::Result<Spawned> {
-        Self::spawn_with(settings, BusyPoll::Off)
+        Self::spawn_with(settings, BusyPoll::default())
     }
 
     /// Starts the dataplane thread, spinning instead of sleeping as `busy` says.
@@ -537,15 +526,10 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
     // Ports that may still hold frames (edge-triggered: read until empty).
     let mut ready: Vec<PortId> = Vec::new();
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
-    let mut last_frame = Timestamp::ZERO;
+    let mut pacer = PollPacer::new(busy);
     while !st.stop {
         let now = Timestamp::now();
-        let spin = match busy {
-            BusyPoll::Off => false,
-            BusyPoll::Always => true,
-            BusyPoll::For(d) => now.since(last_frame) < d,
-        };
-        let timeout = if ready.is_empty() && !spin {
+        let timeout = if ready.is_empty() && !pacer.spin(now) {
             next_tick.since(now)
         } else {
             Duration::ZERO
@@ -572,8 +556,8 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
         }
         // One batch per ready port per round keeps ports fair under load.
         ready.retain(|&id| st.entry(id).is_some());
-        if !ready.is_empty() && busy != BusyPoll::Off {
-            last_frame = Timestamp::now();
+        if !ready.is_empty() {
+            pacer.saw_frames(Timestamp::now());
         }
         let mut i = 0;
         while i < ready.len() {

@@ -9,6 +9,7 @@
 
 mod forward;
 mod handle;
+mod poll_mode;
 mod rate_limit;
 mod snapshot;
 mod state;
@@ -16,12 +17,13 @@ pub mod tap;
 pub mod trace;
 
 pub use handle::{
-    BusyPoll, DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting,
-    Spawned,
+    DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
 };
+
+pub use poll_mode::BusyPoll;
 
 #[cfg(test)]
 mod tests;
