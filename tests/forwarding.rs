@@ -258,3 +258,77 @@ fn tcp_and_udp_cross_veth_and_tap_ports_intact() {
     let drops = &stats["totals"]["drops"];
     assert_eq!(drops["egress_too_big"], 0, "{stats}");
 }
+
+/// Turns checksum offload, TSO, GSO and GRO off on `eth0` in `ns`: the stack
+/// sends MTU-sized segments with full checksums.
+fn offloads_off(ns: &str) {
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ethtool", "-K", "eth0"])
+        .args(["tx", "off", "tso", "off", "gso", "off", "gro", "off"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run ethtool (Debian package ethtool)");
+    assert!(st.success(), "ethtool -K eth0 ... off in {ns}");
+}
+
+fn port_counter(sw: &Switch, port: &str, key: &str) -> u64 {
+    let stats = sw.json(&["stats"]);
+    let p = stats["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == port)
+        .unwrap_or_else(|| panic!("no port {port} in {stats}"));
+    p[key].as_u64().unwrap_or_else(|| panic!("no {key} in {p}"))
+}
+
+#[test]
+fn tcp_without_offloads_is_coalesced_and_arrives_intact() {
+    let mut sw = Switch::start("gro");
+    let v1 = sw.plug("v1", "10.13.0.1/24", "02:00:00:0d:00:01", &[]);
+    let v2 = sw.plug("v2", "10.13.0.2/24", "02:00:00:0d:00:02", &[]);
+    let t3 = sw.plug("t3", "10.13.0.3/24", "02:00:00:0d:00:03", &["--via", "tap"]);
+    for ns in [&v1, &v2, &t3] {
+        offloads_off(ns);
+    }
+    const MB: usize = 1 << 20;
+    let cases = [
+        (&v1, &v2, "10.13.0.2", "veth -> veth"),
+        (&v1, &t3, "10.13.0.3", "veth -> tap"),
+        (&t3, &v2, "10.13.0.2", "tap -> veth"),
+        (&v2, &v1, "10.13.0.1", "veth -> veth, back"),
+    ];
+    for (i, (from, to, addr, what)) in cases.into_iter().enumerate() {
+        let port = 5101 + i as u16;
+        assert_eq!(
+            tcp_transfer(from, to, addr, port, 16 * MB),
+            16 * MB,
+            "{what}"
+        );
+    }
+    // The veth ports take super-frames: runs of MTU-sized segments left as
+    // fewer, larger frames.
+    let (frames, segments) = (
+        port_counter(&sw, &v2, "coalesced"),
+        port_counter(&sw, &v2, "coalesced_segments"),
+    );
+    assert!(
+        frames > 0 && segments > 2 * frames,
+        "{frames} super-frames of {segments} segments"
+    );
+
+    // With gro off on the sending port every segment leaves as it came.
+    sw.ok(&["port", "set", &v1, "--gro", "off"]);
+    assert_eq!(
+        tcp_transfer(&v1, &v2, "10.13.0.2", 5110, 4 * MB),
+        4 * MB,
+        "gro off"
+    );
+    assert_eq!(
+        port_counter(&sw, &v2, "coalesced"),
+        frames,
+        "nothing coalesced from v1"
+    );
+    let drops = &sw.json(&["stats"])["totals"]["drops"];
+    assert_eq!(drops["egress_too_big"], 0, "{drops}");
+}
