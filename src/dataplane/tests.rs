@@ -309,6 +309,23 @@ mod offloads {
         }
     }
 
+    /// Adds port `b`, a plain pipe (no offloads), and port `c`, which takes
+    /// every offload; returns their peers.
+    fn add_plain_and_offload_ports(dp: &DataplaneHandle) -> (PipePeer, PipePeer) {
+        let (b, peer_b) = PipePort::pair("b", 1500).unwrap();
+        let (c, peer_c) = PipePort::pair("c", 1500).unwrap();
+        dp.add_port(Box::new(b), meta("b")).unwrap();
+        dp.add_port(
+            Box::new(OffloadPipe {
+                inner: c,
+                offload: Offload::NONE,
+            }),
+            meta("c"),
+        )
+        .unwrap();
+        (peer_b, peer_c)
+    }
+
     /// TCP/IPv4 from 10.0.0.1 to 10.0.0.2 with `payload` bytes, checksum
     /// field holding only the pseudo-header sum, as a sender leaves it.
     fn tcp4_partial(payload: usize) -> Vec<u8> {
@@ -359,8 +376,6 @@ mod offloads {
             }),
         };
         let (a, peer_a) = PipePort::pair("a", 1500).unwrap();
-        let (b, peer_b) = PipePort::pair("b", 1500).unwrap();
-        let (c, peer_c) = PipePort::pair("c", 1500).unwrap();
         dp.add_port(
             Box::new(OffloadPipe {
                 inner: a,
@@ -369,15 +384,7 @@ mod offloads {
             meta("a"),
         )
         .unwrap();
-        dp.add_port(Box::new(b), meta("b")).unwrap();
-        dp.add_port(
-            Box::new(OffloadPipe {
-                inner: c,
-                offload: Offload::NONE,
-            }),
-            meta("c"),
-        )
-        .unwrap();
+        let (peer_b, peer_c) = add_plain_and_offload_ports(&dp);
 
         let sup = tcp4_partial(2500);
         peer_a.send(&sup).unwrap();
@@ -434,21 +441,7 @@ mod offloads {
     /// `tcp4_partial` cut into full-checksum segments of `mss` bytes, as a
     /// sender without offloads sends them.
     fn tcp4_segments(payload: usize, mss: usize) -> Vec<Vec<u8>> {
-        let (mut out, mut ranges) = (Vec::new(), Vec::new());
-        let sup = tcp4_partial(payload);
-        crate::wire::gso::segment(
-            &sup,
-            crate::wire::gso::SegmentKind::Tcp,
-            mss,
-            false,
-            &mut out,
-            &mut ranges,
-        )
-        .unwrap();
-        ranges
-            .iter()
-            .map(|&(s, l)| out[s..s + l].to_vec())
-            .collect()
+        crate::wire::gso::cut_tcp(&tcp4_partial(payload), mss)
     }
 
     /// Sends `segs` into a port that is only then added, so the dataplane
@@ -461,17 +454,7 @@ mod offloads {
         let spawned = DataplaneHandle::spawn(Settings::default()).unwrap();
         let dp = spawned.handle;
         let (a, peer_a) = PipePort::pair("a", 1500).unwrap();
-        let (b, peer_b) = PipePort::pair("b", 1500).unwrap();
-        let (c, peer_c) = PipePort::pair("c", 1500).unwrap();
-        dp.add_port(Box::new(b), meta("b")).unwrap();
-        dp.add_port(
-            Box::new(OffloadPipe {
-                inner: c,
-                offload: Offload::NONE,
-            }),
-            meta("c"),
-        )
-        .unwrap();
+        let (peer_b, peer_c) = add_plain_and_offload_ports(&dp);
         for s in segs {
             peer_a.send(s).unwrap();
         }

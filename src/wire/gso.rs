@@ -179,6 +179,18 @@ pub fn complete_partial(frame: &mut [u8], start: usize, offset: usize) -> bool {
     true
 }
 
+/// Test helper: `frame` cut into TCP segments of `mss` payload bytes, each
+/// its own `Vec`, every checksum computed.
+#[cfg(test)]
+pub(crate) fn cut_tcp(frame: &[u8], mss: usize) -> Vec<Vec<u8>> {
+    let (mut out, mut ranges) = (Vec::new(), Vec::new());
+    segment(frame, SegmentKind::Tcp, mss, false, &mut out, &mut ranges).expect("TCP headers");
+    ranges
+        .iter()
+        .map(|&(s, l)| out[s..s + l].to_vec())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! super-frame it came from; anything a receiver could tell apart does not.
 
 use super::*;
-use crate::wire::gso::{complete_partial, segment, SegmentKind};
+use crate::wire::gso::{complete_partial, cut_tcp as cut};
 
 /// A TCP/IPv4 super-frame with `payload` bytes, ACK|PSH, DF, timestamps option.
 fn tcp4(payload: usize) -> Vec<u8> {
@@ -47,24 +47,6 @@ fn tcp6(payload: usize) -> Vec<u8> {
     f[67] = TCP_ACK | TCP_PSH;
     f.extend((0..payload).map(|i| (i % 13) as u8));
     f
-}
-
-/// `super_frame` cut into `mss` segments with every checksum computed.
-fn cut(super_frame: &[u8], mss: usize) -> Vec<Vec<u8>> {
-    let (mut out, mut ranges) = (Vec::new(), Vec::new());
-    segment(
-        super_frame,
-        SegmentKind::Tcp,
-        mss,
-        false,
-        &mut out,
-        &mut ranges,
-    )
-    .unwrap();
-    ranges
-        .iter()
-        .map(|&(s, l)| out[s..s + l].to_vec())
-        .collect()
 }
 
 /// How many of `frames` a run starting at the first one takes.
