@@ -17,6 +17,7 @@
 
 use super::checksum::{finish, sum16};
 use super::ethernet::{ETH_HEADER_LEN, VLAN_TAG_LEN};
+use super::gso::{be16, put16};
 
 const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
@@ -50,14 +51,6 @@ pub struct TcpSegment {
     id: u16,
     /// IPv4 Don't Fragment (true for IPv6, which routers never fragment).
     df: bool,
-}
-
-fn be16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
-
-fn put16(b: &mut [u8], o: usize, v: u16) {
-    b[o..o + 2].copy_from_slice(&v.to_be_bytes());
 }
 
 impl TcpSegment {

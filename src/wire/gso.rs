@@ -37,11 +37,11 @@ struct Layout {
     payload: usize,
 }
 
-fn be16(b: &[u8], o: usize) -> u16 {
+pub(super) fn be16(b: &[u8], o: usize) -> u16 {
     u16::from_be_bytes([b[o], b[o + 1]])
 }
 
-fn put16(b: &mut [u8], o: usize, v: u16) {
+pub(super) fn put16(b: &mut [u8], o: usize, v: u16) {
     b[o..o + 2].copy_from_slice(&v.to_be_bytes());
 }
 
