@@ -7,7 +7,7 @@
 
 use smallvec::SmallVec;
 
-use super::state::State;
+use super::state::{Pending, State};
 use super::tap::{self, Seen};
 use super::trace::{explain, verdict};
 use crate::observe::records::Dir;
@@ -82,29 +82,68 @@ impl Piece {
     }
 }
 
-/// Per frame of a batch: not looked at yet, or whether (and as what) it may
-/// join a coalesced run. Shared by every egress port the frame goes to, so
-/// each checksum is verified once.
-type Candidates = SmallVec<[Option<Option<TcpSegment>>; BATCH_SIZE]>;
+/// Per frame of a batch, filled as the frames are looked at and shared by
+/// every egress port the frame goes to: whether (and as what) it may join a
+/// coalesced run, and whether its checksum verified. A checksum is only
+/// summed once the frame is about to join a run, so lone segments cost a
+/// header parse, not a pass over their payload.
+struct Candidates {
+    parsed: SmallVec<[Option<Option<Candidate>>; BATCH_SIZE]>,
+    checksum_ok: SmallVec<[Option<bool>; BATCH_SIZE]>,
+}
 
-/// Received frame `i` as a segment a run may take: TCP that parses for
-/// coalescing, not already a super-frame, and with a checksum that is right
-/// or vouched for. The super-frame leaves with a partial checksum, which the
-/// receiver trusts: a segment damaged on the way in must not hide in it.
-fn candidate(rx: &RxBatch, i: usize, seen: &mut Candidates) -> Option<TcpSegment> {
-    *seen[i].get_or_insert_with(|| {
-        let slot = rx.slot(i);
-        let (f, o) = (slot.frame(), slot.offload());
-        if o.gso.is_some() {
-            return None;
+#[derive(Clone, Copy)]
+struct Candidate {
+    seg: TcpSegment,
+    /// The checksum is complete and nobody vouched for it.
+    unverified: bool,
+}
+
+impl Candidates {
+    fn new(n: usize) -> Candidates {
+        Candidates {
+            parsed: SmallVec::from_elem(None, n),
+            checksum_ok: SmallVec::from_elem(None, n),
         }
-        let s = TcpSegment::parse(f)?;
-        let trusted = match o.csum {
-            Some((start, off)) => start as usize == s.l4 && off as usize == TCP_CSUM_OFFSET,
-            None => o.data_valid || gro::checksum_ok(f, &s),
+    }
+
+    /// Received frame `i` as a segment a run may take: TCP that parses for
+    /// coalescing, not already a super-frame, with a partial checksum at the
+    /// TCP checksum field or a complete one.
+    fn parse(&mut self, rx: &RxBatch, i: usize) -> Option<TcpSegment> {
+        self.parsed[i]
+            .get_or_insert_with(|| {
+                let slot = rx.slot(i);
+                let (f, o) = (slot.frame(), slot.offload());
+                if o.gso.is_some() {
+                    return None;
+                }
+                let seg = TcpSegment::parse(f)?;
+                let unverified = match o.csum {
+                    Some((start, off)) => {
+                        if start as usize != seg.l4 || off as usize != TCP_CSUM_OFFSET {
+                            return None;
+                        }
+                        false
+                    }
+                    None => !o.data_valid,
+                };
+                Some(Candidate { seg, unverified })
+            })
+            .map(|c| c.seg)
+    }
+
+    /// Whether parsed frame `i`'s checksum may be trusted. The super-frame
+    /// leaves with a partial checksum, which the receiver trusts: a segment
+    /// damaged on the way in must not hide in it.
+    fn trusted(&mut self, rx: &RxBatch, i: usize) -> bool {
+        let Some(Some(c)) = self.parsed[i] else {
+            return false;
         };
-        trusted.then_some(s)
-    })
+        !c.unverified
+            || *self.checksum_ok[i]
+                .get_or_insert_with(|| gro::checksum_ok(rx.slot(i).frame(), &c.seg))
+    }
 }
 
 /// Merges runs of consecutive segments of one flow among an egress port's
@@ -127,18 +166,21 @@ fn coalesce(
             out.push(pieces[start]);
             continue;
         };
-        let Some(first) = candidate(rx, i as usize, seen) else {
+        let Some(first) = seen.parse(rx, i as usize) else {
             out.push(pieces[start]);
             continue;
         };
         let first_frame = rx.slot(i as usize).frame();
         let (mut last, mut run_len) = (first, first.len);
         while let Some(&Piece::Rx(j)) = pieces.get(k) {
-            let Some(next) = candidate(rx, j as usize, seen) else {
+            let Some(next) = seen.parse(rx, j as usize) else {
                 break;
             };
             let next_frame = rx.slot(j as usize).frame();
-            if !gro::continues(first_frame, &first, &last, run_len, next_frame, &next) {
+            if !gro::continues(first_frame, &first, &last, run_len, next_frame, &next)
+                || (k == start + 1 && !seen.trusted(rx, i as usize))
+                || !seen.trusted(rx, j as usize)
+            {
                 break;
             }
             (last, run_len) = (next, run_len + next.len);
@@ -375,7 +417,11 @@ pub fn forward_batch(
                 if e.pending.is_empty() {
                     touched.push(t);
                 }
-                e.pending.push((i as u16, enc));
+                e.pending.push(Pending {
+                    frame: i as u16,
+                    encap: enc,
+                    variant: None,
+                });
             }
         };
         let mut sent: SmallVec<[(PortId, Encap); 8]> = SmallVec::new();
@@ -436,8 +482,8 @@ pub fn forward_batch(
             continue;
         };
         let caps = e.port.offload_caps();
-        for &(i, _) in &e.pending {
-            let slot = rx.slot_mut(i as usize);
+        for p in &e.pending {
+            let slot = rx.slot_mut(p.frame as usize);
             let o = slot.offload();
             if let (Some((start, off)), None) = (o.csum, o.gso) {
                 if !caps.csum {
@@ -455,15 +501,17 @@ pub fn forward_batch(
     let mut cache: SmallVec<[[Option<Variant>; 3]; BATCH_SIZE]> =
         SmallVec::from_elem([None, None, None], n);
     for &t in &touched {
-        let Some(Some(e)) = st.ports.get(t.index()) else {
+        let Some(Some(e)) = st.ports.get_mut(t.index()) else {
             continue;
         };
-        for &(i, enc) in &e.pending {
+        for p in &mut e.pending {
+            let i = p.frame;
             let slot = rx.slot(i as usize);
-            let (sh, k) = shape(slot.frame(), enc, vlans[i as usize]);
+            let (sh, k) = shape(slot.frame(), p.encap, vlans[i as usize]);
             if sh == Shape::Same {
                 continue;
             }
+            p.variant = Some(k as u8);
             if cache[i as usize][k].is_none() {
                 cache[i as usize][k] = Some(build_variant(
                     &mut scratch.variants,
@@ -476,7 +524,7 @@ pub fn forward_batch(
     }
 
     let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
-    let mut seen: Candidates = SmallVec::from_elem(None, n);
+    let mut seen = Candidates::new(n);
     let mut vanished: SmallVec<[(PortId, String); 2]> = SmallVec::new();
     let Scratch {
         variants,
@@ -500,13 +548,10 @@ pub fn forward_batch(
         segments.clear();
         ranges.clear();
         let mut pieces: SmallVec<[Piece; BATCH_SIZE]> = SmallVec::new();
-        for &(i, enc) in &e.pending {
+        for p in &e.pending {
+            let i = p.frame;
             let slot = rx.slot(i as usize);
-            let (sh, k) = shape(slot.frame(), enc, vlans[i as usize]);
-            let var = match sh {
-                Shape::Same => None,
-                _ => cache[i as usize][k],
-            };
+            let var = p.variant.and_then(|k| cache[i as usize][k as usize]);
             let (f, o) = match var {
                 Some((s, l, o)) => (&variants[s..s + l], o),
                 None => (slot.frame(), slot.offload()),

@@ -19,13 +19,25 @@ use crate::switch::{DropReason, Encap, PortId, Switch, Timestamp};
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
 
+/// A frame of the current receive batch to send on a port.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    /// Index into the batch.
+    pub frame: u16,
+    /// How the port's VLAN mode wants it written.
+    pub encap: Encap,
+    /// Which re-shaped copy of the frame it leaves as (see `forward`);
+    /// `None`: the frame as received. Set once, before the sends.
+    pub variant: Option<u8>,
+}
+
 /// An open port as the dataplane holds it.
 pub struct PortEntry {
     pub meta: PortMeta,
     pub port: Box<dyn Port>,
     pub counters: PortCounters,
-    /// Indices into the current receive batch of frames to send on this port.
-    pub pending: Vec<(u16, Encap)>,
+    /// Frames of the current receive batch to send on this port.
+    pub pending: Vec<Pending>,
     /// Residence time of every frame sent on this port.
     pub latency: LatencyHistogram,
 }
