@@ -9,7 +9,7 @@ use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
-use super::poll_mode::{BusyPoll, PollPacer};
+use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
@@ -527,27 +527,40 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
     let mut ready: Vec<PortId> = Vec::new();
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
     let mut pacer = PollPacer::new(busy);
+    let mut epoll_due = EpollDue::default();
     while !st.stop {
         let now = Timestamp::now();
-        let timeout = if ready.is_empty() && !pacer.spin(now) {
-            next_tick.since(now)
-        } else {
-            Duration::ZERO
-        };
-        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                eprintln!("l2sw: dataplane poll failed: {e}");
-                std::thread::sleep(Duration::from_millis(10));
+        let polling = !ready.is_empty() || pacer.spin(now);
+        if polling && !epoll_due.now() {
+            // Receive rings say from shared memory whether frames wait: no
+            // system call per round while frames flow or the thread spins.
+            let all_in_memory = st.rx_waiting(&mut ready);
+            epoll_due.peeked(all_in_memory);
+            if ready.is_empty() {
+                std::hint::spin_loop();
             }
-            continue;
-        }
-        for ev in events.iter() {
-            if ev.token() == WAKER_TOKEN {
+        } else {
+            epoll_due.polled();
+            let timeout = if polling {
+                Duration::ZERO
+            } else {
+                next_tick.since(now)
+            };
+            if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    eprintln!("l2sw: dataplane poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 continue;
             }
-            if let Some(id) = token_port(ev.token()) {
-                if !ready.contains(&id) {
-                    ready.push(id);
+            for ev in events.iter() {
+                if ev.token() == WAKER_TOKEN {
+                    continue;
+                }
+                if let Some(id) = token_port(ev.token()) {
+                    if !ready.contains(&id) {
+                        ready.push(id);
+                    }
                 }
             }
         }
@@ -557,7 +570,7 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
         // One batch per ready port per round keeps ports fair under load.
         ready.retain(|&id| st.entry(id).is_some());
         if !ready.is_empty() {
-            pacer.saw_frames(Timestamp::now());
+            pacer.saw_frames(now);
         }
         let mut i = 0;
         while i < ready.len() {
@@ -568,7 +581,6 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
                 }
             }
         }
-        let now = Timestamp::now();
         if now >= next_tick {
             st.housekeeping(now);
             next_tick = now.plus(HOUSEKEEPING);

@@ -7,6 +7,10 @@
 //! the next one of the same exchange without the wake-up, and costs nothing
 //! once frames stop: the default polls for 50 µs after the last frame.
 //! Measurements behind the choice are in docs/benchmarks.md.
+//!
+//! While polling, the thread looks at the ports' receive rings in memory
+//! and asks epoll only every few rounds (`EpollDue`): under a stream, a
+//! system call per round cost more than the frames it found.
 
 use std::time::Duration;
 
@@ -68,6 +72,54 @@ impl PollPacer {
     }
 }
 
+/// Rounds between epoll calls while polling, when every port's receive
+/// ring can be read from memory: epoll then only brings control wake-ups
+/// (which the job channel sees anyway) and device errors.
+const EPOLL_EVERY_ALL_RINGS: u32 = 64;
+/// The same when some port is known only to epoll (a TAP, a socket without
+/// a ring): its frames wait at most this many rounds.
+const EPOLL_EVERY_MIXED: u32 = 4;
+
+/// While the dataplane polls, how often it asks epoll instead of looking at
+/// the receive rings: a system call per round would cost more than the
+/// frames it finds (a round over rings is a few loads).
+#[derive(Debug, Clone)]
+pub struct EpollDue {
+    rounds: u32,
+    every: u32,
+}
+
+impl Default for EpollDue {
+    fn default() -> Self {
+        EpollDue {
+            rounds: 0,
+            every: EPOLL_EVERY_MIXED,
+        }
+    }
+}
+
+impl EpollDue {
+    /// Whether this round must ask epoll.
+    pub fn now(&self) -> bool {
+        self.rounds >= self.every
+    }
+
+    /// A round looked at the rings only; `all_in_memory`: every port has one.
+    pub fn peeked(&mut self, all_in_memory: bool) {
+        self.rounds += 1;
+        self.every = if all_in_memory {
+            EPOLL_EVERY_ALL_RINGS
+        } else {
+            EPOLL_EVERY_MIXED
+        };
+    }
+
+    /// A round asked epoll.
+    pub fn polled(&mut self) {
+        self.rounds = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +141,27 @@ mod tests {
         assert!(always.spin(at_us(101)) && always.spin(at_us(10_000_000)));
         assert!(default.spin(at_us(149)), "within 50 µs of the last frame");
         assert!(!default.spin(at_us(150)), "idle: sleep");
+    }
+
+    #[test]
+    fn epoll_is_asked_often_only_while_a_port_lacks_a_ring() {
+        let rounds_until_due = |all_in_memory: bool| {
+            let mut due = EpollDue::default();
+            due.polled();
+            let mut n = 0;
+            while !due.now() {
+                due.peeked(all_in_memory);
+                n += 1;
+            }
+            n
+        };
+        assert_eq!(rounds_until_due(true), EPOLL_EVERY_ALL_RINGS);
+        assert_eq!(rounds_until_due(false), EPOLL_EVERY_MIXED);
+        let mut due = EpollDue::default();
+        for _ in 0..EPOLL_EVERY_MIXED {
+            due.peeked(true);
+        }
+        due.peeked(false);
+        assert!(due.now(), "a port without a ring shortens the wait at once");
     }
 }

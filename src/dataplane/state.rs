@@ -167,6 +167,26 @@ impl State {
         }
     }
 
+    /// Adds to `ready` every port whose receive ring holds frames. True when
+    /// every port has a ring, so nothing is missed without epoll.
+    pub fn rx_waiting(&self, ready: &mut Vec<PortId>) -> bool {
+        let mut all = true;
+        for (i, e) in self.ports.iter().enumerate() {
+            let Some(e) = e else { continue };
+            match e.port.rx_waiting() {
+                Some(true) => {
+                    let id = PortId(i as u16);
+                    if !ready.contains(&id) {
+                        ready.push(id);
+                    }
+                }
+                Some(false) => {}
+                None => all = false,
+            }
+        }
+        all
+    }
+
     /// Moves the kernel's receive-queue drop counts into the port counters.
     pub fn collect_kernel_drops(&mut self) {
         for e in self.ports.iter_mut().flatten() {

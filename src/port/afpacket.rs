@@ -400,6 +400,14 @@ impl Port for AfPacketPort {
         }
     }
 
+    fn rx_waiting(&self) -> Option<bool> {
+        // A vanished device shows only through the socket: let poll see it.
+        if self.vanished {
+            return None;
+        }
+        self.ring.as_ref().map(RxRing::ready)
+    }
+
     fn take_kernel_drops(&mut self) -> u64 {
         self.sock.take_drops().unwrap_or(0)
     }

@@ -111,6 +111,13 @@ pub trait Port: Send {
     /// Periodic health check: refreshes the MTU and reports a vanished device.
     fn check(&mut self) -> Result<(), PortError>;
 
+    /// Whether frames wait to be read, when the port can tell from memory it
+    /// shares with the kernel; `None` when only the poller knows. Lets a
+    /// polling dataplane look for frames without a system call.
+    fn rx_waiting(&self) -> Option<bool> {
+        None
+    }
+
     /// Frames the kernel dropped on the way to the switch since the last
     /// call (a full receive queue), where the backend can tell.
     fn take_kernel_drops(&mut self) -> u64 {

@@ -106,6 +106,29 @@ fn veth_batch_arrives_in_order_and_is_not_read_back() {
 }
 
 #[test]
+fn ring_tells_from_memory_whether_frames_wait() {
+    let (_guard, mut pa, mut pb) = pair("w");
+    let mut batch = RxBatch::new(BATCH_SIZE);
+    // Whatever the link sent while coming up (IPv6 router solicitations).
+    while pb.recv_batch(&mut batch).expect("drain B") > 0 {}
+    assert_eq!(pb.rx_waiting(), Some(false), "nothing sent yet");
+
+    let frame = test_frame(21, 0, 200);
+    assert_eq!(crate::port::send_plain(&mut pa, &[&frame[..]]).0, 1);
+    let deadline = std::time::Instant::now() + WAIT;
+    while pb.rx_waiting() != Some(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ring never showed the frame"
+        );
+        sleep(Duration::from_millis(1));
+    }
+    assert_eq!(recv_frames(&mut pb, &mut batch, 21, 1, WAIT), vec![frame]);
+    while pb.recv_batch(&mut batch).expect("drain B") > 0 {}
+    assert_eq!(pb.rx_waiting(), Some(false), "read: nothing waits");
+}
+
+#[test]
 fn veth_outgoing_filtered_without_kernel_option() {
     let (guard, mut pa, mut pb) = pair("f");
     let mut fallback =

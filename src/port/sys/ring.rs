@@ -132,6 +132,12 @@ impl RxRing {
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(slot * SLOT_SIZE).cast()) }
     }
 
+    /// Whether the kernel has handed over a frame not yet read: one load of
+    /// shared memory, no system call.
+    pub fn ready(&self) -> bool {
+        self.status(self.head).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+
     /// The next frame the kernel handed over, if any. Call `release` when
     /// done with it.
     pub fn peek(&self) -> Option<RingFrame<'_>> {
