@@ -524,7 +524,8 @@ pub fn forward_batch(
     }
 
     let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
-    let mut seen = Candidates::new(n);
+    // Made when a port first coalesces: most batches never need it.
+    let mut seen: Option<Candidates> = None;
     let mut vanished: SmallVec<[(PortId, String); 2]> = SmallVec::new();
     let Scratch {
         variants,
@@ -601,7 +602,8 @@ pub fn forward_batch(
         e.pending.clear();
         coalesced.clear();
         if gro && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
-            pieces = coalesce(&pieces, rx, caps, coalesced, &mut seen, &mut e.counters);
+            let seen = seen.get_or_insert_with(|| Candidates::new(n));
+            pieces = coalesce(&pieces, rx, caps, coalesced, seen, &mut e.counters);
         }
         let frames: SmallVec<[TxFrame<'_>; BATCH_SIZE]> = pieces
             .iter()

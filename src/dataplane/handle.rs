@@ -570,7 +570,8 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
         // One batch per ready port per round keeps ports fair under load.
         ready.retain(|&id| st.entry(id).is_some());
         if !ready.is_empty() {
-            pacer.saw_frames(now);
+            // Not `now`: the thread may have slept in epoll since.
+            pacer.saw_frames(Timestamp::now());
         }
         let mut i = 0;
         while i < ready.len() {
@@ -581,6 +582,7 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
                 }
             }
         }
+        let now = Timestamp::now();
         if now >= next_tick {
             st.housekeeping(now);
             next_tick = now.plus(HOUSEKEEPING);
