@@ -80,6 +80,26 @@ fn setsockopt<T: PlainC>(
     cvt(ret).map(drop)
 }
 
+/// `getsockopt` into a typed value: the kernel writes at most
+/// `size_of::<T>()` bytes, into a zeroed `T`.
+fn getsockopt<T: PlainC>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+    use std::os::fd::AsRawFd;
+    let mut value: T = zeroed();
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and exclusively borrowed for the
+    // call, and `len` is the size of `value`, so the kernel writes within it.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut T).cast(),
+            &mut len,
+        )
+    };
+    cvt(ret).map(|_| value)
+}
+
 /// The effective user id (tests use it to insist on running as root).
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.

@@ -5,7 +5,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::{cvt, owned_fd, setsockopt, zeroed};
+use super::{cvt, getsockopt, owned_fd, setsockopt, zeroed};
 use crate::port::{TxFrame, VNET_HDR_LEN};
 
 /// EtherType 0x8100: the TPID to assume when the kernel did not say which.
@@ -70,20 +70,7 @@ impl PacketSocket {
     /// The socket's pending error (SO_ERROR), cleared by reading it: how a
     /// ring-based receiver learns that the device went down or away.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let mut err: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `err` and `len` are valid and exclusively borrowed for the
-        // call; `len` is the size of `err`.
-        let ret = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        cvt(ret)?;
+        let err: libc::c_int = getsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
         Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
     }
 
@@ -91,20 +78,8 @@ impl PacketSocket {
     /// (PACKET_STATISTICS resets its counters when read): the receive queue
     /// was full because the switch did not read fast enough.
     pub fn take_drops(&self) -> io::Result<u64> {
-        let mut st: libc::tpacket_stats = zeroed();
-        let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
-        // SAFETY: `st` and `len` are valid and exclusively borrowed for the
-        // call; `len` is the size of `st`, so the kernel writes within it.
-        let ret = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats).cast(),
-                &mut len,
-            )
-        };
-        cvt(ret)?;
+        let st: libc::tpacket_stats =
+            getsockopt(&self.fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)?;
         Ok(u64::from(st.tp_drops))
     }
 
