@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use l2sw::config::Config;
 use l2sw::control::client::Client;
-use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
+use l2sw::control::protocol::{
+    AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via, VxlanAdd,
+};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -207,13 +209,15 @@ struct RunArgs {
 enum KindArg {
     Iface,
     Tap,
+    Vxlan,
 }
 
 #[derive(Subcommand)]
 enum PortCmd {
-    /// Attach an existing interface (iface) or create a TAP device (tap).
+    /// Attach an existing interface (iface), create a TAP device (tap) or a VXLAN tunnel port (vxlan NAME --vni N --local IP).
     Add {
         kind: KindArg,
+        /// The interface (iface, tap), or the port's name (vxlan).
         ifname: String,
         /// Port name (default: the interface name).
         #[arg(long = "port-name")]
@@ -239,6 +243,8 @@ enum PortCmd {
         /// Learned FDB entries allowed on this port (0 = unlimited).
         #[arg(long)]
         max_learned: Option<u32>,
+        #[command(flatten)]
+        vxlan: VxlanArgs,
     },
     /// Remove a port (and any device the switch created for it).
     Del { port: String },
@@ -290,6 +296,60 @@ enum PortCmd {
     },
 }
 
+/// Options of `port add vxlan` (with --netns: the underlay socket's
+/// namespace; with --mtu: the inner MTU).
+#[derive(Args)]
+struct VxlanArgs {
+    /// VXLAN: the VNI (0..=16777215).
+    #[arg(long)]
+    vni: Option<u32>,
+    /// VXLAN: local VTEP address (an address of an interface in --netns).
+    #[arg(long)]
+    local: Option<std::net::Ipv4Addr>,
+    /// VXLAN: a remote VTEP floods are replicated to (repeatable).
+    #[arg(long)]
+    remote: Vec<std::net::Ipv4Addr>,
+    /// VXLAN: UDP port to listen on and send to.
+    #[arg(long = "port", default_value_t = 4789)]
+    dstport: u16,
+    /// VXLAN: learn MACs and VTEPs from decapsulated frames (off: only VTEPs of the flood list are heard).
+    #[arg(long, value_parser = on_off)]
+    learning: Option<bool>,
+    /// VXLAN: map the VNI to this VLAN of a VLAN-aware switch (the bridge's vlan_tunnel).
+    #[arg(long)]
+    vlan: Option<u16>,
+    /// VXLAN: TTL of the outer IPv4 header (default 64).
+    #[arg(long)]
+    ttl: Option<u8>,
+    /// VXLAN: set DF on the outer header (default off).
+    #[arg(long, value_parser = on_off)]
+    df: Option<bool>,
+}
+
+impl VxlanArgs {
+    fn given(&self) -> Option<&'static str> {
+        if self.vni.is_some() {
+            Some("--vni")
+        } else if self.local.is_some() {
+            Some("--local")
+        } else if !self.remote.is_empty() {
+            Some("--remote")
+        } else if self.dstport != 4789 {
+            Some("--port")
+        } else if self.learning.is_some() {
+            Some("--learning")
+        } else if self.vlan.is_some() {
+            Some("--vlan")
+        } else if self.ttl.is_some() {
+            Some("--ttl")
+        } else if self.df.is_some() {
+            Some("--df")
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum MirrorCmd {
     /// Copy what --src ports receive and --dst ports send to port --to (which then does no switching).
@@ -319,12 +379,15 @@ enum FdbCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Add a static entry: MAC is always sent to PORT, never learned elsewhere.
+    /// Add a static entry: MAC is always sent to PORT (behind VTEP --dst on a VXLAN port), never learned elsewhere.
     Add {
         mac: MacAddr,
         port: String,
         #[arg(long, default_value_t = 0)]
         vlan: u16,
+        /// VXLAN port: the remote VTEP the MAC sits behind.
+        #[arg(long)]
+        dst: Option<std::net::Ipv4Addr>,
     },
     /// Remove an entry (learned or static).
     Del {
@@ -508,7 +571,41 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 mtu,
                 mac,
                 max_learned,
+                vxlan,
             } => {
+                if let KindArg::Vxlan = kind {
+                    let tap_only = [
+                        (port_name.is_some(), "--port-name (the port's name is NAME)"),
+                        (host, "--host"),
+                        (vm, "--vm"),
+                        (!ip.is_empty(), "--ip"),
+                        (mac.is_some(), "--mac"),
+                    ];
+                    if let Some((_, what)) = tap_only.iter().find(|(g, _)| *g) {
+                        anyhow::bail!("{what} does not apply to VXLAN ports");
+                    }
+                    let (Some(vni), Some(local)) = (vxlan.vni, vxlan.local) else {
+                        anyhow::bail!("port add vxlan NAME needs --vni N and --local IP");
+                    };
+                    let req = Request::PortAddVxlan(VxlanAdd {
+                        name: ifname,
+                        vni,
+                        local,
+                        remote: vxlan.remote,
+                        dstport: Some(vxlan.dstport),
+                        learning: vxlan.learning,
+                        netns,
+                        vlan: vxlan.vlan,
+                        ttl: vxlan.ttl,
+                        df: vxlan.df,
+                        mtu,
+                        max_learned,
+                    });
+                    return finish(&mut c, req);
+                }
+                if let Some(flag) = vxlan.given() {
+                    anyhow::bail!("{flag} applies to VXLAN ports only (port add vxlan ...)");
+                }
                 let mode = match (host, vm) {
                     (true, _) => Some(TapMode::Host),
                     (_, true) => Some(TapMode::Vm),
@@ -517,6 +614,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 let kind = match kind {
                     KindArg::Iface => AddKind::Iface,
                     KindArg::Tap => AddKind::Tap,
+                    KindArg::Vxlan => unreachable!("handled above"),
                 };
                 let req = Request::PortAdd(PortAdd {
                     kind,
@@ -605,7 +703,21 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         },
         Cmd::Fdb(f) => match f {
             FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),
-            FdbCmd::Add { mac, port, vlan } => (Request::FdbAdd { mac, port, vlan }, false, None),
+            FdbCmd::Add {
+                mac,
+                port,
+                vlan,
+                dst,
+            } => (
+                Request::FdbAdd {
+                    mac,
+                    port,
+                    vlan,
+                    dst,
+                },
+                false,
+                None,
+            ),
             FdbCmd::Del { mac, vlan } => (Request::FdbDel { mac, vlan }, false, None),
             FdbCmd::Flush {
                 port,
@@ -746,6 +858,13 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     };
     let v = c.call(&req)?;
     print_result(&v, json, show);
+    Ok(())
+}
+
+/// Sends a change and prints what it did.
+fn finish(c: &mut Client, req: Request) -> anyhow::Result<()> {
+    let v = c.call(&req)?;
+    print_result(&v, false, None);
     Ok(())
 }
 

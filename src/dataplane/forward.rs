@@ -382,8 +382,13 @@ pub fn forward_batch(
             if slot.offload().gso.is_some() {
                 c.rx_gso += 1;
             }
-            if let RxStatus::Truncated { .. } = slot.status() {
-                c.drops.add(DropReason::RxTruncated, 1);
+            let refused = match slot.status() {
+                RxStatus::Complete => None,
+                RxStatus::Truncated { .. } => Some(DropReason::RxTruncated),
+                RxStatus::Invalid(why) => Some(super::tunnel::drop_reason(why)),
+            };
+            if let Some(reason) = refused {
+                c.drops.add(reason, 1);
                 if let Some(t) = &tapping {
                     let State { ports, taps, .. } = &mut *st;
                     let name = &ports[ingress.index()].as_ref().expect("ingress").meta.name;
@@ -394,12 +399,14 @@ pub fn forward_batch(
                         id: t.base_id + i as u64,
                         ts_ns: t.ts_ns,
                     };
-                    tap::capture(taps, &seen, frame, &|| "drop: rx_truncated".into());
+                    tap::capture(taps, &seen, frame, &|| format!("drop: {}", reason.name()));
                 }
                 continue;
             }
         }
-        let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
+        let decision = st
+            .switch
+            .decide_from(ingress, slot.tunnel_src(), frame, now, Mode::Apply);
         if let Some(t) = &mut tapping {
             t.decisions[i] = Some(decision);
             let seen = (t.base_id + i as u64, t.ts_ns);
@@ -417,11 +424,22 @@ pub fn forward_batch(
                 if e.pending.is_empty() {
                     touched.push(t);
                 }
-                e.pending.push(Pending {
+                // A tunnel port gets the frame once per VTEP: the one the
+                // FDB entry names, or every member of its flood list.
+                let pending = |remote| Pending {
                     frame: i as u16,
                     encap: enc,
                     variant: None,
-                });
+                    remote,
+                };
+                match (switch.tunnel(t), decision.action) {
+                    (None, _) => e.pending.push(pending(None)),
+                    (Some(_), Action::Forward { .. }) => e.pending.push(pending(decision.remote)),
+                    (Some(list), _) => e.pending.extend(list.vteps().map(|v| pending(Some(v)))),
+                }
+                if e.pending.is_empty() {
+                    touched.pop();
+                }
             }
         };
         let mut sent: SmallVec<[(PortId, Encap); 8]> = SmallVec::new();
@@ -538,6 +556,7 @@ pub fn forward_batch(
         log_limit,
         taps,
         pairs,
+        switch,
         ..
     } = &mut *st;
     for egress in touched {
@@ -549,6 +568,9 @@ pub fn forward_batch(
         segments.clear();
         ranges.clear();
         let mut pieces: SmallVec<[Piece; BATCH_SIZE]> = SmallVec::new();
+        // Per piece, the VTEP a tunnel port sends it to.
+        let mut remotes: SmallVec<[Option<std::net::Ipv4Addr>; BATCH_SIZE]> = SmallVec::new();
+        let tunnel = switch.tunnel(egress).is_some();
         for p in &e.pending {
             let i = p.frame;
             let slot = rx.slot(i as usize);
@@ -576,6 +598,7 @@ pub fn forward_batch(
                     Some((s, l, o)) => Piece::Var(s, l, i, o),
                     None => Piece::Rx(i),
                 });
+                remotes.push(p.remote);
                 continue;
             }
             // Only GSO is left that the port cannot take: cut it here.
@@ -594,6 +617,7 @@ pub fn forward_batch(
                     e.counters.sw_segmented += 1;
                     for &(s, l) in &ranges[first..] {
                         pieces.push(Piece::Seg(s, l, i));
+                        remotes.push(p.remote);
                     }
                 }
                 Err(_) => e.counters.drops.add(DropReason::GsoUnsupported, 1),
@@ -601,7 +625,8 @@ pub fn forward_batch(
         }
         e.pending.clear();
         coalesced.clear();
-        if gro && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
+        // Toward a tunnel, neighbours may go to different VTEPs: no merging.
+        if gro && !tunnel && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
             let seen = seen.get_or_insert_with(|| Candidates::new(n));
             pieces = coalesce(&pieces, rx, caps, coalesced, seen, &mut e.counters);
         }
@@ -629,7 +654,11 @@ pub fn forward_batch(
         let pair = pairs.entry((ingress, egress)).or_default();
         let mut off = 0;
         while off < frames.len() {
-            let (sent, err) = e.port.send_batch(&frames[off..]);
+            let (sent, err) = if tunnel {
+                e.port.send_batch_to(&frames[off..], &remotes[off..])
+            } else {
+                e.port.send_batch(&frames[off..])
+            };
             // Residence: from the kernel's receive stamp to the send's return.
             let done = crate::port::realtime_ns();
             for (k, f) in frames[off..off + sent].iter().enumerate() {

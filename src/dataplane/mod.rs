@@ -15,12 +15,14 @@ mod snapshot;
 mod state;
 pub mod tap;
 pub mod trace;
+mod tunnel;
 
 pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
-    FdbRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
+    FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
+    VxlanRow,
 };
 
 pub use poll_mode::BusyPoll;

@@ -29,6 +29,8 @@ pub struct Pending {
     /// Which re-shaped copy of the frame it leaves as (see `forward`);
     /// `None`: the frame as received. Set once, before the sends.
     pub variant: Option<u8>,
+    /// On a tunnel port: the VTEP to send it to (the core's decision).
+    pub remote: Option<std::net::Ipv4Addr>,
 }
 
 /// An open port as the dataplane holds it.
@@ -199,6 +201,7 @@ impl State {
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
         self.switch.fdb_mut().age(now);
+        self.switch.age_tunnels(now);
         self.taps.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();
