@@ -83,7 +83,14 @@ impl Inner {
             mtu: req.mtu,
             netns: req.netns.clone(),
         };
-        let port = VxlanPort::open(&req.name, cfg)?;
+        // A socket keeps the namespace it was made in.
+        let port = match req.netns.clone() {
+            Some(ns) => {
+                let name = req.name.clone();
+                crate::netns::run_in(&ns, move || VxlanPort::open(&name, cfg))??
+            }
+            None => VxlanPort::open(&req.name, cfg)?,
+        };
         let mut remotes = req.remote.clone();
         remotes.dedup();
         let meta = PortMeta {

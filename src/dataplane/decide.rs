@@ -28,7 +28,7 @@ pub fn plan_batch(
         let frame = rx.slot(i).frame();
         if !receive::complete(rx, i) {
             if let Some(o) = obs {
-                o.truncated(&mut st.taps, ingress, i, frame, receive::refusal(rx, i));
+                o.truncated(&mut st.readers, ingress, i, frame, receive::refusal(rx, i));
             }
             continue;
         }
@@ -36,7 +36,7 @@ pub fn plan_batch(
         // live trace reads; the included ports are the same either way.
         let explain = obs
             .as_ref()
-            .is_some_and(|o| o.wants_trace(&st.taps, ingress, frame));
+            .is_some_and(|o| o.wants_trace(&st.readers, ingress, frame));
         plan.set_explain(explain);
         let remote = rx.slot(i).tunnel_src();
         st.switch
@@ -44,7 +44,7 @@ pub fn plan_batch(
         let State {
             switch,
             ports,
-            taps,
+            readers,
             ..
         } = &mut *st;
         if let Some(reason) = plan.drop_reason() {
@@ -60,14 +60,14 @@ pub fn plan_batch(
                 e.pending.push(Pending {
                     frame: i as u16,
                     shape: eg.shape,
-                    via: eg.via,
+                    cause: eg.cause,
                     variant: None,
                     remote: eg.remote,
                 });
             }
         }
         if let Some(o) = obs {
-            o.planned(switch, taps, i, frame, plan, now);
+            o.planned(switch, readers, i, frame, plan, now);
         }
     }
 }

@@ -70,7 +70,7 @@ pub struct VxlanConfig {
     pub df: bool,
     /// Inner MTU; `None`: the underlay interface's MTU minus 50.
     pub mtu: Option<u32>,
-    /// Open the underlay sockets in this namespace (`None`: the caller's).
+    /// The namespace the underlay sockets are opened in (`None`: the switch's).
     pub netns: Option<String>,
 }
 
@@ -79,8 +79,6 @@ pub struct VxlanConfig {
 pub enum VxlanOpenError {
     #[error("VNI {0} is out of range (0..=16777215)")]
     BadVni(u32),
-    #[error("cannot enter namespace: {0}")]
-    Netns(#[from] crate::netns::NetnsError),
     #[error("{local}:{port} is already in use{ns}: another VXLAN port or program listens there (one VNI per local address and UDP port)")]
     AddrInUse {
         local: Ipv4Addr,
@@ -173,19 +171,19 @@ fn open_sockets(name: &str, cfg: &VxlanConfig, ns: &str) -> Result<Opened, Vxlan
 }
 
 impl VxlanPort {
-    /// Opens the port's sockets (inside `cfg.netns` when given: a socket
-    /// keeps the namespace it was made in).
+    /// Opens the port's sockets in the calling thread's namespace, which
+    /// must be `cfg.netns` when that is given (the name is for messages).
     pub fn open(name: &str, cfg: VxlanConfig) -> Result<VxlanPort, VxlanOpenError> {
         if cfg.vni > vxlan::VNI_MAX {
             return Err(VxlanOpenError::BadVni(cfg.vni));
         }
-        let opened = match &cfg.netns {
-            Some(ns) => {
-                let where_ = format!(" in namespace {ns}");
-                crate::netns::run_in(ns, || open_sockets(name, &cfg, &where_))??
-            }
-            None => open_sockets(name, &cfg, "")?,
+        // The caller runs this inside `cfg.netns` (`netns::run_in`): the
+        // sockets stay in the namespace they were made in.
+        let where_ = match &cfg.netns {
+            Some(ns) => format!(" in namespace {ns}"),
+            None => String::new(),
         };
+        let opened = open_sockets(name, &cfg, &where_)?;
         let mtu = cfg.mtu.unwrap_or_else(|| {
             opened
                 .underlay_mtu

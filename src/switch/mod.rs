@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
-pub use plan::{Egress, Lookup, MirrorCause, Plan, Shape, Via};
+pub use plan::{Cause, Egress, Lookup, MirrorCause, Plan, Shape};
 pub use time::Timestamp;
 pub use tunnel::{FloodList, FloodMember, VtepOrigin};
 pub use vlan::{Encap, VlanMode, VlanSet};
@@ -662,7 +662,7 @@ impl Switch {
                 port: p,
                 encap,
                 shape: Shape::for_encap(outer, encap, d.vlan),
-                via: Via::Switched,
+                cause: Cause::Switched,
                 remote,
             };
             match (self.tunnel(p), d.action) {
@@ -760,7 +760,7 @@ impl Switch {
                     port: m.output,
                     encap,
                     shape: Shape::for_encap(outer, encap, vlan),
-                    via: Via::Mirror {
+                    cause: Cause::Mirror {
                         mirror: i as u16,
                         cause,
                     },

@@ -77,7 +77,7 @@ impl Shape {
 
 /// Why a port gets the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub enum Cause {
     /// Normal switching: the decision's forward or flood.
     Switched,
     /// A copy for mirror number `mirror` (its index in `Switch::mirrors()`
@@ -102,7 +102,7 @@ pub struct Egress {
     pub encap: Encap,
     /// What that means for this frame's bytes.
     pub shape: Shape,
-    pub via: Via,
+    pub cause: Cause,
     /// On a tunnel port: the remote VTEP this copy is encapsulated toward
     /// (a flood to a tunnel port is one egress per flood-list member).
     pub remote: Option<std::net::Ipv4Addr>,
@@ -218,7 +218,7 @@ impl Plan {
     pub fn mirror_copies(&self) -> impl Iterator<Item = &Egress> {
         self.egress
             .iter()
-            .filter(|e| matches!(e.via, Via::Mirror { .. }))
+            .filter(|e| matches!(e.cause, Cause::Mirror { .. }))
     }
 
     /// Why the frame is dropped, if it is.
@@ -241,7 +241,7 @@ impl Plan {
         }
         match self.egress.as_slice() {
             // A frame toward a VTEP needs encapsulating: never "unchanged".
-            [e] if e.via == Via::Switched && e.shape.is_unchanged() && e.remote.is_none() => {
+            [e] if e.cause == Cause::Switched && e.shape.is_unchanged() && e.remote.is_none() => {
                 Some(e.port)
             }
             _ => None,
