@@ -12,6 +12,7 @@
 //! - [`netns`]: plugging network namespaces into the switch (veth or TAP);
 //! - [`control`]: the control socket (JSON lines), its server and client;
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
+//! - [`metrics`]: Prometheus `/metrics` from dataplane snapshots;
 //! - [`config`]: TOML topology and the embedded default lab;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
 //! - [`probe`]: end-to-end latency between two namespaces, whatever joins them.
@@ -22,6 +23,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
+pub mod metrics;
 pub mod netns;
 pub mod observe;
 pub mod port;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use l2sw::config::Config;
 use l2sw::control::client::Client;
 use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
+use l2sw::control::access::Access;
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -201,6 +202,14 @@ struct RunArgs {
     /// (one core stays busy).
     #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always", value_parser = parse_busy_poll)]
     busy_poll: Option<BusyPoll>,
+    /// Let members of this group use the control socket (mode 0660); without
+    /// it the socket is root-only (0600).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics: IP:PORT, or PORT
+    /// alone for loopback (e.g. 9830). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -429,11 +438,16 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     });
 
     let busy_poll = args.busy_poll.unwrap_or_default();
+    let access = match &args.group {
+        Some(g) => Access::with_group(g)?,
+        None => Access::root_only(),
+    };
     let mut daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
         busy_poll,
+        access,
     })?;
     let setup = (|| -> anyhow::Result<()> {
         if let Some(c) = &config {
@@ -457,12 +471,27 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
         Ok(())
     })();
-    if let Err(e) = setup {
-        for c in daemon.shutdown() {
-            eprintln!("l2sw: cleanup: {c}");
+    // Metrics (the command line wins over the config file), once set up.
+    let metrics = setup.and_then(|()| {
+        let (addr, what) = match (&args.metrics, config.as_ref().and_then(|c| c.switch.metrics.as_ref())) {
+            (Some(a), _) => (a, "--metrics"),
+            (None, Some(a)) => (a, "config [switch] metrics"),
+            (None, None) => return Ok(None),
+        };
+        let addr = l2sw::metrics::parse_listen_addr(addr).with_context(|| what.to_string())?;
+        let server = l2sw::metrics::MetricsServer::start(addr, daemon.dataplane().clone())?;
+        eprintln!("l2sw: metrics at http://{}/metrics", server.addr());
+        Ok(Some(server))
+    });
+    let metrics = match metrics {
+        Ok(m) => m,
+        Err(e) => {
+            for c in daemon.shutdown() {
+                eprintln!("l2sw: cleanup: {c}");
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     daemon.serve();
     eprintln!(
         "l2sw: switch {name} running; control socket {}; Ctrl-C stops it",
@@ -474,6 +503,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         recv(shutdown_rx) -> m => m.unwrap_or_else(|_| "shutdown".into()),
     };
     eprintln!("l2sw: stopping switch {name} ({why})");
+    drop(metrics);
     let errors = daemon.shutdown();
     for e in &errors {
         eprintln!("l2sw: cleanup: {e}");
