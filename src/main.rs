@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
 use l2sw::config::Config;
+use l2sw::control::access::Access;
 use l2sw::control::client::Client;
 use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
-use l2sw::control::access::Access;
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -473,7 +473,10 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     })();
     // Metrics (the command line wins over the config file), once set up.
     let metrics = setup.and_then(|()| {
-        let (addr, what) = match (&args.metrics, config.as_ref().and_then(|c| c.switch.metrics.as_ref())) {
+        let (addr, what) = match (
+            &args.metrics,
+            config.as_ref().and_then(|c| c.switch.metrics.as_ref()),
+        ) {
             (Some(a), _) => (a, "--metrics"),
             (None, Some(a)) => (a, "config [switch] metrics"),
             (None, None) => return Ok(None),

@@ -85,7 +85,11 @@ fn run_group_lets_its_members_in_and_no_one_else() {
     assert_eq!(meta.gid(), GROUP_GID);
 
     let member = as_nobody(&sw, Some(&GROUP_GID.to_string()), &["status", "--json"]);
-    assert!(member.status.success(), "member refused: {}", stderr(&member));
+    assert!(
+        member.status.success(),
+        "member refused: {}",
+        stderr(&member)
+    );
     let v: serde_json::Value = serde_json::from_slice(&member.stdout).unwrap();
     assert_eq!(v["name"], sw.name.as_str());
 

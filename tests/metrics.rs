@@ -106,14 +106,36 @@ fn a_scrape_after_real_traffic_shows_it_per_port() {
         let c = counters(p);
         // At least the echo requests/replies (and ARP); never fewer than
         // `stats` said just before the scrape.
-        let rx = get(&s, "l2sw_port_packets_total", &[("port", p), ("direction", "rx")]);
-        let tx = get(&s, "l2sw_port_packets_total", &[("port", p), ("direction", "tx")]);
-        assert!(rx >= 5.0 && rx >= c["rx_frames"].as_f64().unwrap(), "{p} rx {rx}");
-        assert!(tx >= 5.0 && tx >= c["tx_frames"].as_f64().unwrap(), "{p} tx {tx}");
-        let bytes = get(&s, "l2sw_port_bytes_total", &[("port", p), ("direction", "rx")]);
+        let rx = get(
+            &s,
+            "l2sw_port_packets_total",
+            &[("port", p), ("direction", "rx")],
+        );
+        let tx = get(
+            &s,
+            "l2sw_port_packets_total",
+            &[("port", p), ("direction", "tx")],
+        );
+        assert!(
+            rx >= 5.0 && rx >= c["rx_frames"].as_f64().unwrap(),
+            "{p} rx {rx}"
+        );
+        assert!(
+            tx >= 5.0 && tx >= c["tx_frames"].as_f64().unwrap(),
+            "{p} tx {tx}"
+        );
+        let bytes = get(
+            &s,
+            "l2sw_port_bytes_total",
+            &[("port", p), ("direction", "rx")],
+        );
         assert!(bytes >= rx * 42.0, "{p}: {bytes} bytes for {rx} frames");
         assert_eq!(
-            get(&s, "l2sw_port_drops_total", &[("port", p), ("reason", "runt")]),
+            get(
+                &s,
+                "l2sw_port_drops_total",
+                &[("port", p), ("reason", "runt")]
+            ),
             0.0
         );
         // Every frame sent on a port went into its latency histogram.
@@ -125,16 +147,25 @@ fn a_scrape_after_real_traffic_shows_it_per_port() {
         );
         assert!(count >= 5.0 && inf == count, "{p}: {count} vs {inf}");
         let sum = get(&s, "l2sw_forwarding_latency_seconds_sum", &[("port", p)]);
-        assert!(sum > 0.0 && sum / count < 1.0, "{p}: mean {} s", sum / count);
+        assert!(
+            sum > 0.0 && sum / count < 1.0,
+            "{p}: mean {} s",
+            sum / count
+        );
     }
     assert!(get(&s, "l2sw_fdb_entries", &[("type", "learned")]) >= 2.0);
     assert!(get(&s, "l2sw_fdb_learned_total", &[]) >= 2.0);
     assert_eq!(
-        get(&s, "l2sw_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+        get(
+            &s,
+            "l2sw_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
         1.0
     );
     assert!(
-        !s.keys().any(|(_, l)| l.iter().any(|(_, v)| v.contains("02:00:00"))),
+        !s.keys()
+            .any(|(_, l)| l.iter().any(|(_, v)| v.contains("02:00:00"))),
         "MAC addresses must never be label values"
     );
 }
@@ -166,7 +197,10 @@ fn a_bare_port_binds_loopback_only_and_bad_addresses_are_refused() {
             r#"--metrics: "localhost:9830" is not an address to listen on; expected IP:PORT"#,
         ),
         ("10.0.0.1", r#"--metrics: "10.0.0.1" is not an address"#),
-        ("127.0.0.1:70000", r#"--metrics: "127.0.0.1:70000" is not an address"#),
+        (
+            "127.0.0.1:70000",
+            r#"--metrics: "127.0.0.1:70000" is not an address"#,
+        ),
     ] {
         let name = unique("meb");
         let dir = std::env::temp_dir().join(format!("l2sw-test-{name}"));

@@ -198,7 +198,10 @@ mod tests {
         assert!(a.permits(&cred(0, 0), &[]));
         assert!(!a.permits(&cred(65534, 65534), &[100]));
         let msg = a.refusal("sw1", &cred(65534, 65534));
-        assert!(msg.contains("uid 65534") && msg.contains("root-only"), "{msg}");
+        assert!(
+            msg.contains("uid 65534") && msg.contains("root-only"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
-use crate::control::protocol::{Request, Response};
 use crate::control::access::Access;
+use crate::control::protocol::{Request, Response};
 use crate::control::server::{ControlServer, Handler};
 use crate::control::{socket_path, validate_switch_name};
 use crate::dataplane::{BusyPoll, DataplaneEvent, DataplaneHandle, ReturnedPorts};

@@ -130,7 +130,13 @@ fn serve(mut stream: TcpStream, dp: &DataplaneHandle) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let Some(head) = read_head(&mut stream) else {
-        let _ = respond(&mut stream, "400 Bad Request", "text/plain", "bad request\n", true);
+        let _ = respond(
+            &mut stream,
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n",
+            true,
+        );
         return;
     };
     let mut words = head.lines().next().unwrap_or("").split_whitespace();
@@ -139,7 +145,13 @@ fn serve(mut stream: TcpStream, dp: &DataplaneHandle) {
     let body_too = method != "HEAD";
     let _ = match (method, path) {
         ("GET" | "HEAD", "/metrics") => match Scrape::take(dp) {
-            Ok(scrape) => respond(&mut stream, "200 OK", CONTENT_TYPE, &scrape.encode(), body_too),
+            Ok(scrape) => respond(
+                &mut stream,
+                "200 OK",
+                CONTENT_TYPE,
+                &scrape.encode(),
+                body_too,
+            ),
             Err(e) => respond(
                 &mut stream,
                 "503 Service Unavailable",
@@ -155,7 +167,13 @@ fn serve(mut stream: TcpStream, dp: &DataplaneHandle) {
             "<html><body><a href=\"/metrics\">l2sw metrics</a></body></html>\n",
             body_too,
         ),
-        ("GET" | "HEAD", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found; try /metrics\n", body_too),
+        ("GET" | "HEAD", _) => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "not found; try /metrics\n",
+            body_too,
+        ),
         _ => respond(
             &mut stream,
             "405 Method Not Allowed",

@@ -112,9 +112,9 @@ impl Family<'_> {
 
 fn encode_value(mut m: MetricEncoder, kind: MetricType, v: u64) -> std::fmt::Result {
     match kind {
-        MetricType::Counter => m.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
-            &v, None,
-        ),
+        MetricType::Counter => {
+            m.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)
+        }
         _ => m.encode_gauge(&(v as i64)),
     }
 }
@@ -208,7 +208,8 @@ impl Collector for Scrape {
         )?;
         Family {
             name: "l2sw_port_drops",
-            help: "Frames dropped, by the port where it happened and the reason (see `l2sw stats`).",
+            help:
+                "Frames dropped, by the port where it happened and the reason (see `l2sw stats`).",
             unit: None,
             kind: COUNTER,
         }
@@ -247,14 +248,29 @@ impl Collector for Scrape {
             &mut enc,
             [
                 ([("type", "learned")], t.fdb_learned as u64),
-                ([("type", "static")], (t.fdb_entries - t.fdb_learned.min(t.fdb_entries)) as u64),
+                (
+                    [("type", "static")],
+                    (t.fdb_entries - t.fdb_learned.min(t.fdb_entries)) as u64,
+                ),
             ],
         )?;
         let fdb = &t.fdb;
         for (name, help, v) in [
-            ("l2sw_fdb_learned", "Source addresses learned into the FDB.", fdb.learned),
-            ("l2sw_fdb_moved", "Learned addresses that moved to another port.", fdb.moved),
-            ("l2sw_fdb_aged", "Learned entries removed by ageing.", fdb.aged),
+            (
+                "l2sw_fdb_learned",
+                "Source addresses learned into the FDB.",
+                fdb.learned,
+            ),
+            (
+                "l2sw_fdb_moved",
+                "Learned addresses that moved to another port.",
+                fdb.moved,
+            ),
+            (
+                "l2sw_fdb_aged",
+                "Learned entries removed by ageing.",
+                fdb.aged,
+            ),
             (
                 "l2sw_fdb_static_conflicts",
                 "Frames whose source is a static entry on another port (not learned).",

@@ -63,7 +63,10 @@ fn a_scrape_reports_traffic_drops_fdb_and_latency_under_conventional_names() {
         "# TYPE l2sw_build info",
         "# EOF",
     ] {
-        assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in\n{text}"
+        );
     }
     assert!(!text.contains("02:00:00"), "MACs must never be labels");
     dp.stop();
