@@ -87,6 +87,10 @@ enum Cmd {
         /// Keep at most N bytes of each frame.
         #[arg(long, short = 's')]
         snaplen: Option<u32>,
+        /// Only frames matching this pcap-filter expression (tcpdump's
+        /// language, e.g. 'tcp port 80'), besides --filter and --port.
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
         /// Output file, or - for stdout (e.g. `| wireshark -k -i -`).
         #[arg(short = 'w', long = "write")]
         write: String,
@@ -169,6 +173,10 @@ struct TraceArgs {
     /// With --live: stop after N frames.
     #[arg(long, short = 'c', requires = "live")]
     count: Option<u64>,
+    /// With --live: only frames matching this pcap-filter expression
+    /// (tcpdump's language), besides --filter and --port.
+    #[arg(long, requires = "live", value_name = "EXPR")]
+    bpf: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -703,13 +711,16 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             count,
             snaplen,
             write,
+            bpf,
         } => {
             check_filter(filter.as_deref())?;
+            check_bpf(bpf.as_deref())?;
             let req = Request::Capture {
                 ports: port,
                 filter,
                 count,
                 snaplen,
+                bpf,
             };
             let stop = interrupt_flag()?;
             let snap = snaplen.unwrap_or(0);
@@ -730,10 +741,12 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         }
         Cmd::Trace(t) if t.live => {
             check_filter(t.filter.as_deref())?;
+            check_bpf(t.bpf.as_deref())?;
             let req = Request::TraceLive {
                 ports: t.port,
                 filter: t.filter,
                 count: t.count,
+                bpf: t.bpf,
             };
             let stop = interrupt_flag()?;
             let out = std::io::stdout().lock();
@@ -805,7 +818,17 @@ fn probe(p: ProbeArgs) -> anyhow::Result<()> {
 /// Checks a filter before sending it, to show the caret under the problem.
 fn check_filter(expr: Option<&str>) -> anyhow::Result<()> {
     if let Some(e) = expr {
-        l2sw::observe::filter::Filter::parse(e).map_err(|err| anyhow::anyhow!("{err}"))?;
+        l2sw::observe::filter::Filter::parse(e)
+            .map_err(|err| anyhow::anyhow!("{err}{}", l2sw::observe::bpf::pcap_hint(e)))?;
+    }
+    Ok(())
+}
+
+/// Compiles a `--bpf` expression here too, so a bad one fails before
+/// anything is asked of the switch, with libpcap's message.
+fn check_bpf(expr: Option<&str>) -> anyhow::Result<()> {
+    if let Some(e) = expr {
+        l2sw::observe::bpf::BpfFilter::compile(e)?;
     }
     Ok(())
 }

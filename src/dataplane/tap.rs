@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::observe::bpf::BpfFilter;
 use crate::observe::filter::Filter;
 use crate::observe::records::{Dir, FrameRecord, TapEvent, TraceReport};
 use crate::switch::PortId;
@@ -25,11 +26,13 @@ pub enum TapMode {
 }
 
 /// What to tap.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TapSpec {
     /// Port names to tap; empty = every port.
     pub ports: Vec<String>,
     pub filter: Filter,
+    /// A compiled pcap-filter expression frames must also match.
+    pub bpf: Option<BpfFilter>,
     pub mode: TapMode,
     /// Stop after this many records.
     pub count: Option<u64>,
@@ -58,6 +61,7 @@ pub struct ActiveTap {
     /// `None` = every port.
     pub ports: Option<Vec<PortId>>,
     pub filter: Filter,
+    pub bpf: Option<BpfFilter>,
     pub mode: TapMode,
     pub remaining: Option<u64>,
     pub tx: Sender<TapEvent>,
@@ -73,6 +77,7 @@ impl ActiveTap {
                 id,
                 ports,
                 filter: spec.filter,
+                bpf: spec.bpf,
                 mode: spec.mode,
                 remaining: spec.count,
                 tx,
@@ -90,6 +95,7 @@ impl ActiveTap {
         self.remaining != Some(0)
             && self.ports.as_ref().is_none_or(|p| p.contains(&port))
             && self.filter.matches(frame, port_name)
+            && self.bpf.as_ref().is_none_or(|b| b.matches(frame))
     }
 
     fn deliver(&mut self, ev: TapEvent) {
