@@ -5,7 +5,6 @@
 
 pub mod access;
 pub mod client;
-pub mod codec;
 pub mod protocol;
 pub mod render;
 pub mod server;

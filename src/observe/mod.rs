@@ -7,6 +7,7 @@
 
 pub mod bpf;
 mod counters;
+pub mod explain;
 pub mod filter;
 pub mod latency;
 pub mod pcapng;
