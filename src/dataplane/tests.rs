@@ -760,6 +760,7 @@ mod trace_cannot_drift {
             .add_tap(TapSpec {
                 ports: Vec::new(),
                 filter: Filter::match_all(),
+                bpf: None,
                 mode: TapMode::Trace,
                 count: None,
             })
