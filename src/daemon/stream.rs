@@ -13,7 +13,7 @@ use serde_json::json;
 use super::Inner;
 use crate::control::protocol::{Request, Response, StreamEnd};
 use crate::control::server::write_response;
-use crate::dataplane::tap::{TapMode, TapSpec};
+use crate::dataplane::readers::{ReaderKind, ReaderSpec};
 use crate::observe::bpf::{pcap_hint, BpfFilter};
 use crate::observe::filter::Filter;
 
@@ -36,7 +36,7 @@ fn client_gone(out: &mut UnixStream) -> bool {
     gone
 }
 
-fn spec(req: Request) -> Result<TapSpec, String> {
+fn spec(req: Request) -> Result<ReaderSpec, String> {
     let parse = |f: Option<String>| match f {
         Some(expr) if !expr.trim().is_empty() => Filter::parse(&expr).map_err(|e| {
             let mut msg = format!("bad filter at column {}: {}", e.pos + 1, e.msg);
@@ -58,11 +58,11 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             count,
             snaplen,
             bpf: b,
-        } => Ok(TapSpec {
+        } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
             bpf: bpf(b)?,
-            mode: TapMode::Capture {
+            mode: ReaderKind::Capture {
                 snaplen: snaplen.unwrap_or(0) as usize,
             },
             count,
@@ -72,11 +72,11 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             filter,
             count,
             bpf: b,
-        } => Ok(TapSpec {
+        } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
             bpf: bpf(b)?,
-            mode: TapMode::Trace,
+            mode: ReaderKind::Trace,
             count,
         }),
         _ => Err("not a streaming request".into()),
@@ -107,7 +107,7 @@ impl Inner {
         } else {
             spec.ports.clone()
         };
-        let tap = match self.dp.add_tap(spec) {
+        let tap = match self.dp.add_reader(spec) {
             Ok(t) => t,
             Err(e) => {
                 let _ = write_response(out, &Response::err(e.to_string()));
@@ -120,7 +120,7 @@ impl Inner {
         )
         .is_err()
         {
-            let _ = self.dp.remove_tap(tap.id);
+            let _ = self.dp.remove_reader(tap.id);
             return;
         }
         let mut line = Vec::with_capacity(4096);
@@ -151,7 +151,7 @@ impl Inner {
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let _ = self.dp.remove_tap(tap.id);
+        let _ = self.dp.remove_reader(tap.id);
         if alive {
             let end = StreamEnd {
                 end: true,
