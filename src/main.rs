@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
 use l2sw::config::Config;
+use l2sw::control::access::Access;
 use l2sw::control::client::Client;
 use l2sw::control::protocol::{
     AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
@@ -88,6 +89,10 @@ enum Cmd {
         /// Keep at most N bytes of each frame.
         #[arg(long, short = 's')]
         snaplen: Option<u32>,
+        /// Only frames matching this pcap-filter expression (tcpdump's
+        /// language, e.g. 'tcp port 80'), besides --filter and --port.
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
         /// Output file, or - for stdout (e.g. `| wireshark -k -i -`).
         #[arg(short = 'w', long = "write")]
         write: String,
@@ -170,6 +175,10 @@ struct TraceArgs {
     /// With --live: stop after N frames.
     #[arg(long, short = 'c', requires = "live")]
     count: Option<u64>,
+    /// With --live: only frames matching this pcap-filter expression
+    /// (tcpdump's language), besides --filter and --port.
+    #[arg(long, requires = "live", value_name = "EXPR")]
+    bpf: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -203,6 +212,14 @@ struct RunArgs {
     /// (one core stays busy).
     #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always", value_parser = parse_busy_poll)]
     busy_poll: Option<BusyPoll>,
+    /// Let members of this group use the control socket (mode 0660); without
+    /// it the socket is root-only (0600).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics: IP:PORT, or PORT
+    /// alone for loopback (e.g. 9830). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -492,11 +509,16 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     });
 
     let busy_poll = args.busy_poll.unwrap_or_default();
+    let access = match &args.group {
+        Some(g) => Access::with_group(g)?,
+        None => Access::root_only(),
+    };
     let mut daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
         busy_poll,
+        access,
     })?;
     let setup = (|| -> anyhow::Result<()> {
         if let Some(c) = &config {
@@ -520,12 +542,30 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
         Ok(())
     })();
-    if let Err(e) = setup {
-        for c in daemon.shutdown() {
-            eprintln!("l2sw: cleanup: {c}");
+    // Metrics (the command line wins over the config file), once set up.
+    let metrics = setup.and_then(|()| {
+        let (addr, what) = match (
+            &args.metrics,
+            config.as_ref().and_then(|c| c.switch.metrics.as_ref()),
+        ) {
+            (Some(a), _) => (a, "--metrics"),
+            (None, Some(a)) => (a, "config [switch] metrics"),
+            (None, None) => return Ok(None),
+        };
+        let addr = l2sw::metrics::parse_listen_addr(addr).with_context(|| what.to_string())?;
+        let server = l2sw::metrics::MetricsServer::start(addr, daemon.dataplane().clone())?;
+        eprintln!("l2sw: metrics at http://{}/metrics", server.addr());
+        Ok(Some(server))
+    });
+    let metrics = match metrics {
+        Ok(m) => m,
+        Err(e) => {
+            for c in daemon.shutdown() {
+                eprintln!("l2sw: cleanup: {c}");
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     daemon.serve();
     eprintln!(
         "l2sw: switch {name} running; control socket {}; Ctrl-C stops it",
@@ -537,6 +577,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         recv(shutdown_rx) -> m => m.unwrap_or_else(|_| "shutdown".into()),
     };
     eprintln!("l2sw: stopping switch {name} ({why})");
+    drop(metrics);
     let errors = daemon.shutdown();
     for e in &errors {
         eprintln!("l2sw: cleanup: {e}");
@@ -782,13 +823,16 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             count,
             snaplen,
             write,
+            bpf,
         } => {
             check_filter(filter.as_deref())?;
+            check_bpf(bpf.as_deref())?;
             let req = Request::Capture {
                 ports: port,
                 filter,
                 count,
                 snaplen,
+                bpf,
             };
             let stop = interrupt_flag()?;
             let snap = snaplen.unwrap_or(0);
@@ -809,10 +853,12 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         }
         Cmd::Trace(t) if t.live => {
             check_filter(t.filter.as_deref())?;
+            check_bpf(t.bpf.as_deref())?;
             let req = Request::TraceLive {
                 ports: t.port,
                 filter: t.filter,
                 count: t.count,
+                bpf: t.bpf,
             };
             let stop = interrupt_flag()?;
             let out = std::io::stdout().lock();
@@ -891,7 +937,17 @@ fn probe(p: ProbeArgs) -> anyhow::Result<()> {
 /// Checks a filter before sending it, to show the caret under the problem.
 fn check_filter(expr: Option<&str>) -> anyhow::Result<()> {
     if let Some(e) = expr {
-        l2sw::observe::filter::Filter::parse(e).map_err(|err| anyhow::anyhow!("{err}"))?;
+        l2sw::observe::filter::Filter::parse(e)
+            .map_err(|err| anyhow::anyhow!("{err}{}", l2sw::observe::bpf::pcap_hint(e)))?;
+    }
+    Ok(())
+}
+
+/// Compiles a `--bpf` expression here too, so a bad one fails before
+/// anything is asked of the switch, with libpcap's message.
+fn check_bpf(expr: Option<&str>) -> anyhow::Result<()> {
+    if let Some(e) = expr {
+        l2sw::observe::bpf::BpfFilter::compile(e)?;
     }
     Ok(())
 }

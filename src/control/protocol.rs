@@ -370,6 +370,9 @@ pub enum Request {
         /// Bytes kept per frame; 0 or absent = whole frames.
         #[serde(default)]
         snaplen: Option<u32>,
+        /// A pcap-filter expression (tcpdump's language) frames must also match.
+        #[serde(default)]
+        bpf: Option<String>,
     },
     /// Explains what the switch would do with a frame; nothing is sent or learned.
     Trace {
@@ -390,6 +393,9 @@ pub enum Request {
         filter: Option<String>,
         #[serde(default)]
         count: Option<u64>,
+        /// A pcap-filter expression (tcpdump's language) frames must also match.
+        #[serde(default)]
+        bpf: Option<String>,
     },
     /// Residence-time histograms (per egress port and per port pair).
     Latency {

@@ -35,4 +35,6 @@ pub use snapshot::{
 pub use poll_mode::BusyPoll;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
