@@ -22,6 +22,8 @@ pub struct SwitchSection {
     pub fdb_max: Option<u64>,
     pub fdb_max_per_port: Option<u64>,
     pub group_fwd_mask: Option<u16>,
+    /// The kernel fast path (default on); `run --fastpath` overrides it.
+    pub fastpath: Option<bool>,
 }
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may

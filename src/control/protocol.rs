@@ -359,6 +359,8 @@ pub enum Request {
         #[serde(default)]
         reset: bool,
     },
+    /// The kernel fast path's installed entries with hit counts.
+    FastpathShow,
     /// Stops the switch as SIGTERM would.
     Shutdown,
 }
@@ -390,6 +392,7 @@ impl Request {
         "trace",
         "trace-live",
         "latency",
+        "fastpath-show",
         "shutdown",
     ];
 

@@ -7,6 +7,7 @@
 
 use smallvec::SmallVec;
 
+use super::fastpath::FastPath;
 use super::state::{Pending, State};
 use super::tap::{self, Seen};
 use super::trace::{explain, verdict};
@@ -15,7 +16,7 @@ use crate::observe::PortCounters;
 use crate::port::{
     Gso, GsoKind, Offload, OffloadCaps, RxBatch, RxStatus, SendError, TxFrame, BATCH_SIZE,
 };
-use crate::switch::{Action, Decision, DropReason, Encap, Mode, PortId, Timestamp};
+use crate::switch::{Action, Decision, DropReason, Encap, LearnOutcome, Mode, PortId, Timestamp};
 use crate::wire::checksum::complete_l4_checksum;
 use crate::wire::gro::{self, TcpSegment, TCP_CSUM_OFFSET};
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
@@ -400,6 +401,12 @@ pub fn forward_batch(
             }
         }
         let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
+        if let (LearnOutcome::Moved { .. }, Some(src)) = (decision.learn, decision.src) {
+            // Plans to and from the MAC that moved are wrong from now on.
+            if st.fastpath.is_on() {
+                st.fastpath_forget_mac(decision.vlan, src);
+            }
+        }
         if let Some(t) = &mut tapping {
             t.decisions[i] = Some(decision);
             let seen = (t.base_id + i as u64, t.ts_ns);
@@ -432,6 +439,14 @@ pub fn forward_batch(
             }
         }
         if switch.mirrors().is_empty() {
+            // One egress, frame as received: the kernel can carry the rest
+            // of this flow (see dataplane/offload.rs for what else it needs).
+            if let [(_, enc)] = sent[..] {
+                if st.fastpath.is_on() {
+                    let unchanged = shape(frame, enc, decision.vlan).0 == Shape::Same;
+                    FastPath::consider(st, ingress, frame, &decision, unchanged);
+                }
+            }
             continue;
         }
         // Mirrors copy what passed the VLAN ingress check, also frames
@@ -721,7 +736,8 @@ fn record_ingress(
     };
     tap::capture(&mut st.taps, &seen, frame, &|| verdict(d, &name));
     if tap::trace_wanted(&st.taps, ingress, &in_name, frame) {
-        let report = explain(&st.switch, &name, ingress, frame, d, now, false);
+        let mut report = explain(&st.switch, &name, ingress, frame, d, now, false);
+        report.steps.push(st.fastpath_step(ingress, frame, d));
         tap::trace(&mut st.taps, &seen, frame, &report);
     }
 }

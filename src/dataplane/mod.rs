@@ -7,6 +7,7 @@
 //! through [`DataplaneHandle`], whose requests run on the dataplane thread
 //! between batches and answer through a channel: nobody else touches its state.
 
+mod fastpath;
 mod forward;
 mod handle;
 mod poll_mode;
@@ -23,6 +24,7 @@ pub use snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
 };
 
+pub use fastpath::{FastpathStatus, FlowRow};
 pub use poll_mode::BusyPoll;
 
 #[cfg(test)]
