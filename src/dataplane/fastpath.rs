@@ -340,25 +340,46 @@ impl FastPath {
     }
 }
 
+/// Why a port's frames stay in user space: built without allocating (it is
+/// asked per frame for flows that stay there), displayed for people.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal<'a> {
+    /// The fast path is off, or this port carries no programs.
+    Unattached(&'a str),
+    /// A capture (true) or live trace (false) covers the port.
+    Tapped(bool),
+    /// A mirror copies from or to the port.
+    Mirror(&'a str),
+}
+
+impl std::fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unattached(why) => f.write_str(why),
+            Refusal::Tapped(true) => f.write_str("a capture covers the port"),
+            Refusal::Tapped(false) => f.write_str("a live trace covers the port"),
+            Refusal::Mirror(m) => write!(f, "mirror {m} covers the port"),
+        }
+    }
+}
+
 impl State {
     /// Whether port `id`'s frames may be carried by the fast path, and if
-    /// not, why: the one place every reason to step aside is listed.
-    pub fn offload_refusal(&self, id: PortId) -> Option<String> {
+    /// not, why: the one place every reason to step aside is listed (a new
+    /// reason is one more arm here and in `Refusal`).
+    pub fn offload_refusal(&self, id: PortId) -> Option<Refusal<'_>> {
         if let Some(r) = self.fastpath.unattached_reason(id) {
-            return Some(r.to_string());
+            return Some(Refusal::Unattached(r));
         }
         for t in &self.taps {
             if t.ports.as_ref().is_none_or(|p| p.contains(&id)) {
-                let what = match t.mode {
-                    super::tap::TapMode::Capture { .. } => "a capture",
-                    super::tap::TapMode::Trace => "a live trace",
-                };
-                return Some(format!("{what} covers the port"));
+                let capture = matches!(t.mode, super::tap::TapMode::Capture { .. });
+                return Some(Refusal::Tapped(capture));
             }
         }
         for m in self.switch.mirrors() {
             if m.output == id || m.src.contains(&id) || m.dst.contains(&id) {
-                return Some(format!("mirror {} covers the port", m.name));
+                return Some(Refusal::Mirror(&m.name));
             }
         }
         None
