@@ -67,7 +67,10 @@ fn known_unicast_moves_to_the_kernel_and_the_counters_add_up() {
         .expect("a -> b entry");
     assert_eq!(ab["src"], "02:00:00:1f:00:01");
     assert_eq!(ab["dst"], "02:00:00:1f:00:02");
-    assert_eq!(ab["redirect"], "peer", "namespace veths take bpf_redirect_peer");
+    assert_eq!(
+        ab["redirect"], "peer",
+        "namespace veths take bpf_redirect_peer"
+    );
 
     let (user_a, user_b) = (user_rx(&sw, &a), user_rx(&sw, &b));
     let fast_before = n(&port_stats(&sw, &a), "fastpath_rx_frames");
@@ -135,7 +138,9 @@ fn changes_take_entries_out_before_returning() {
         .any(|r| r["egress"] == c.as_str())));
     sw.ok(&["ns", "unplug", &c]);
     assert!(
-        entries(&sw).iter().all(|r| r["egress"] != c.as_str() && r["ingress"] != c.as_str()),
+        entries(&sw)
+            .iter()
+            .all(|r| r["egress"] != c.as_str() && r["ingress"] != c.as_str()),
         "port removal: {:?}",
         entries(&sw)
     );
@@ -214,7 +219,10 @@ fn a_capture_puts_the_port_back_in_user_space_and_sees_every_frame() {
 /// BPF program ids the process holds (fdinfo of its bpf descriptors).
 fn prog_ids(pid: u32) -> Vec<String> {
     let mut ids = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(text) = std::fs::read_to_string(e.path()) {
             for l in text.lines() {
                 if let Some(id) = l.strip_prefix("prog_id:") {

@@ -3,8 +3,8 @@
 //! before any change that could alter them returns.
 //!
 //! A plan is installed when the dataplane has just executed it for a frame
-//! and it is "exactly one egress port, frame unchanged, no mirror copy, no
-//! observer on either port", with the source learned (or learning off) on
+//! and it is "exactly one egress port, frame unchanged, no mirror copy"
+//! (`Plan::single_unchanged`) with no observer on either port, and the source learned (or learning off) on
 //! the ingress port. The key holds everything that decision read from the
 //! frame (ingress device, outer tag, destination, source), so a frame that
 //! differs in any of them misses and comes to user space.
@@ -26,7 +26,7 @@ use super::state::{PortEntry, State};
 use crate::fastpath::{monotonic_ns, FlowAction, FlowKey, FlowStats, Programs, TcxLink};
 use crate::observe::records::TraceStep;
 use crate::port::PortKind;
-use crate::switch::{Action, Decision, EntryKind, FdbKey, LearnOutcome, PortId, Timestamp};
+use crate::switch::{EntryKind, FdbKey, LearnOutcome, Plan, PortId, Timestamp};
 use crate::wire::{MacAddr, ETH_HEADER_LEN};
 
 /// A port the programs are attached to.
@@ -279,14 +279,15 @@ impl FastPath {
         out
     }
 
-    /// Installs the plan `d` that was just executed for `frame`, if it is
-    /// one the kernel can carry. `unchanged` says the single egress takes
-    /// the frame as received (no VLAN re-shaping).
-    pub fn consider(st: &mut State, ingress: PortId, frame: &[u8], d: &Decision, unchanged: bool) {
-        let Action::Forward { port: egress } = d.action else {
+    /// Installs `plan`, just executed for `frame`, if the kernel can carry
+    /// the rest of its flow: one egress port, the frame unchanged, no mirror
+    /// copy (`Plan::single_unchanged`), and neither port observed.
+    pub fn consider(st: &mut State, frame: &[u8], plan: &Plan) {
+        let Some(egress) = plan.single_unchanged() else {
             return;
         };
-        if !unchanged || egress == ingress {
+        let (ingress, d) = (plan.ingress, &plan.decision);
+        if egress == ingress {
             return;
         }
         // The source must be where the FDB says, or learning off: frames
@@ -478,19 +479,22 @@ impl State {
 impl State {
     /// The trace line for `frame` on `ingress` with decision `d`: which
     /// path carries it and why.
-    pub fn fastpath_step(&self, ingress: PortId, frame: &[u8], d: &Decision) -> TraceStep {
+    pub fn fastpath_step(&self, ingress: PortId, frame: &[u8], plan: &Plan) -> TraceStep {
         TraceStep {
             step: "path".into(),
-            result: self.fastpath_verdict(ingress, frame, d),
+            result: self.fastpath_verdict(ingress, frame, plan),
         }
     }
 
-    fn fastpath_verdict(&self, ingress: PortId, frame: &[u8], d: &Decision) -> String {
+    fn fastpath_verdict(&self, ingress: PortId, frame: &[u8], plan: &Plan) -> String {
         if let Some(off) = &self.fastpath.off {
             return format!("user space (fast path {off})");
         }
-        let Action::Forward { port: egress } = d.action else {
-            return "user space (the kernel carries only known unicast to one port)".into();
+        let d = &plan.decision;
+        let Some(egress) = plan.single_unchanged() else {
+            return "user space (the kernel carries only known unicast to one port, \
+                    unchanged and not mirrored)"
+                .into();
         };
         if egress == ingress {
             return "user space (hairpin: out the port it came in on)".into();
