@@ -428,7 +428,9 @@ impl State {
     }
 
     /// After the ageing sweep: entries whose destination is no longer known
-    /// at their egress port go.
+    /// at their egress port go, and so do entries whose source aged on a
+    /// learning port (its next frame must come to user space to be learned
+    /// again).
     pub fn fastpath_after_ageing(&mut self) {
         let now = Timestamp::now();
         let State {
@@ -439,8 +441,13 @@ impl State {
         } = self;
         let fdb = switch.fdb();
         fastpath.remove_if(ports, |i| {
+            let learning = switch.port_policy(i.ingress).is_some_and(|p| p.learning);
             fdb.lookup(FdbKey::new(i.vlan, i.dst), now)
                 .is_none_or(|e| e.port != i.egress)
+                || (learning
+                    && fdb
+                        .lookup(FdbKey::new(i.vlan, i.src), now)
+                        .is_none_or(|e| e.port != i.ingress))
         });
     }
 
