@@ -372,9 +372,9 @@ impl State {
         if let Some(r) = self.fastpath.unattached_reason(id) {
             return Some(Refusal::Unattached(r));
         }
-        for t in &self.taps {
+        for t in &self.readers {
             if t.ports.as_ref().is_none_or(|p| p.contains(&id)) {
-                let capture = matches!(t.mode, super::tap::TapMode::Capture { .. });
+                let capture = matches!(t.mode, super::readers::ReaderKind::Capture { .. });
                 return Some(Refusal::Tapped(capture));
             }
         }
