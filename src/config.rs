@@ -25,6 +25,8 @@ pub struct SwitchSection {
     /// Where `/metrics` listens (`IP:PORT`, or `PORT` for loopback), as
     /// `run --metrics`; the command line wins.
     pub metrics: Option<String>,
+    /// The kernel fast path (default on); `run --fastpath` overrides it.
+    pub fastpath: Option<bool>,
 }
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may

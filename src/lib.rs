@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod demo;
 pub mod metrics;
+pub mod fastpath;
 pub mod netns;
 pub mod observe;
 pub mod port;

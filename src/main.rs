@@ -118,8 +118,17 @@ enum Cmd {
     },
     /// Send timestamped UDP from one namespace to another and back; report RTT and one-way percentiles.
     Probe(ProbeArgs),
+    /// The kernel fast path (tc BPF): which flows it carries.
+    #[command(subcommand)]
+    Fastpath(FastpathCmd),
     /// Stop the switch (as SIGTERM would).
     Shutdown,
+}
+
+#[derive(Subcommand)]
+enum FastpathCmd {
+    /// Entries the kernel carries: ports, VLAN, MACs, hit counts, last-seen age.
+    Show(JsonFlag),
 }
 
 #[derive(Args)]
@@ -220,6 +229,11 @@ struct RunArgs {
     /// alone for loopback (e.g. 9830). Off by default.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Let the kernel carry known unicast flows (tc BPF fast path): on
+    /// (default where the kernel supports it) or off (every frame through
+    /// user space). Overrides `[switch] fastpath` of the config.
+    #[arg(long, env = "L2SW_FASTPATH", value_name = "on|off", value_parser = on_off)]
+    fastpath: Option<bool>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -520,7 +534,16 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         busy_poll,
         access,
     })?;
+    let fastpath = args
+        .fastpath
+        .or(config.as_ref().and_then(|c| c.switch.fastpath))
+        .unwrap_or(true);
     let setup = (|| -> anyhow::Result<()> {
+        // Before any port, so every port is attached as it is added.
+        let st = daemon.dataplane().set_fastpath(fastpath)?;
+        if let (true, Some(why)) = (fastpath, &st.reason) {
+            eprintln!("l2sw: fast path {why}; every frame goes through user space");
+        }
         if let Some(c) = &config {
             daemon.apply(c)?;
         }
@@ -899,6 +922,9 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 print_result(&v, json, Some(render::latency));
             }
             return Ok(());
+        }
+        Cmd::Fastpath(FastpathCmd::Show(j)) => {
+            (Request::FastpathShow, j.json, Some(render::fastpath))
         }
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };

@@ -408,6 +408,8 @@ pub enum Request {
         #[serde(default)]
         reset: bool,
     },
+    /// The kernel fast path's installed entries with hit counts.
+    FastpathShow,
     /// Stops the switch as SIGTERM would.
     Shutdown,
 }
@@ -440,6 +442,7 @@ impl Request {
         "trace",
         "trace-live",
         "latency",
+        "fastpath-show",
         "shutdown",
     ];
 

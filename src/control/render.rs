@@ -383,7 +383,7 @@ pub fn trace(v: &Value) -> String {
 
 /// `status`
 pub fn status(v: &Value) -> String {
-    format!(
+    let mut out = format!(
         "switch {} (pid {}): up {} s, {} ports, {} namespaces plugged, {} FDB entries\ncontrol socket {}\n",
         s(&v["name"]),
         s(&v["pid"]),
@@ -392,7 +392,56 @@ pub fn status(v: &Value) -> String {
         s(&v["namespaces"]),
         s(&v["fdb_entries"]),
         s(&v["socket"]),
-    )
+    );
+    let f = &v["fastpath"];
+    if f["enabled"] == Value::Bool(true) {
+        out.push_str(&format!(
+            "fast path on: {} ports attached, {} entries\n",
+            s(&f["ports"]),
+            s(&f["entries"])
+        ));
+    } else if !f.is_null() {
+        out.push_str(&format!("fast path {}\n", s(&f["reason"])));
+    }
+    out
+}
+
+/// `fastpath show`: one row per entry the kernel carries.
+pub fn fastpath(v: &Value) -> String {
+    let mut t = Table::new(&[
+        "IN",
+        "OUT",
+        "VLAN",
+        "SRC",
+        "DST",
+        "REDIRECT",
+        "PACKETS",
+        "BYTES",
+        "LAST SEEN",
+    ]);
+    for r in v.as_array().into_iter().flatten() {
+        let vlan = match (&r["vlan"], &r["tpid"]) {
+            (Value::Null, _) => "-".to_string(),
+            (vid, tpid) if tpid.as_u64() == Some(0x88a8) => format!("{}(ad)", s(vid)),
+            (vid, _) => s(vid),
+        };
+        let seen = match r["last_seen_s"].as_f64() {
+            Some(x) => format!("{x:.1} s"),
+            None => "never".into(),
+        };
+        t.row(vec![
+            s(&r["ingress"]),
+            s(&r["egress"]),
+            vlan,
+            s(&r["src"]),
+            s(&r["dst"]),
+            s(&r["redirect"]),
+            s(&r["packets"]),
+            s(&r["bytes"]),
+            seen,
+        ]);
+    }
+    t.render()
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ impl Inner {
                     "fdb_entries": dp.fdb()?.len(),
                     "settings": to_value(dp.settings()?),
                     "busy_poll": to_value(self.busy_poll),
+                    "fastpath": to_value(dp.fastpath_status()?),
                 })
             }
             Request::PortAdd(add) => {
@@ -202,6 +203,7 @@ impl Inner {
                 to_value(dp.set(setting)?)
             }
             Request::Get => to_value(dp.settings()?),
+            Request::FastpathShow => to_value(dp.fastpath_flows()?),
             Request::Stats { port } => {
                 let mut s = dp.stats()?;
                 if let Some(p) = port {

@@ -3,14 +3,16 @@
 //! gives. This is the whole of the dataplane's part in forwarding: it adds
 //! no port, drops none and re-tags nothing the plan does not say.
 //!
-//! Seam: a fast path that offloads plans (`Plan::single_unchanged`) looks at
-//! `plan` right after `Switch::plan`, here.
+//! The fast path (`fastpath.rs`) looks at `plan` right after
+//! `Switch::plan`, here: a move takes plans to and from the MAC out, and a
+//! plan `Plan::single_unchanged` may be installed in the kernel.
 
+use super::fastpath::FastPath;
 use super::observe::Observer;
 use super::receive;
 use super::state::{Pending, State};
 use crate::port::RxBatch;
-use crate::switch::{Mode, Plan, PortId, Timestamp};
+use crate::switch::{LearnOutcome, Mode, Plan, PortId, Timestamp};
 
 /// Plans the `n` frames of `rx` received on `ingress`; every egress port
 /// that gets a frame is listed once in `touched`, in first-use order.
@@ -41,6 +43,14 @@ pub fn plan_batch(
         let remote = rx.slot(i).tunnel_src();
         st.switch
             .plan_from(ingress, remote, frame, now, Mode::Apply, plan);
+        if st.fastpath.is_on() {
+            if let (LearnOutcome::Moved { .. }, Some(src)) =
+                (plan.decision.learn, plan.decision.src)
+            {
+                st.fastpath_forget_mac(plan.decision.vlan, src);
+            }
+            FastPath::consider(st, frame, plan);
+        }
         let State {
             switch,
             ports,

@@ -8,6 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Poll, Waker};
 
 use super::event_loop::run;
+use super::fastpath::{FastPath, FastpathStatus, FlowRow};
 pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
 use super::poll_mode::BusyPoll;
 use super::readers::{ActiveReader, ReaderHandle, ReaderSpec};
@@ -113,7 +114,15 @@ impl DataplaneHandle {
     }
 
     pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
-        self.call(move |st| insert_port(st, port, meta))?
+        // Asked here, not on the dataplane thread: it runs `ip`.
+        let peer = crate::fastpath::peer_elsewhere(&port.info().ifname);
+        self.call(move |st| {
+            let id = insert_port(st, port, meta)?;
+            // A new port can change flood sets and VLAN awareness.
+            st.fastpath_flush();
+            attach_port(st, id, peer);
+            Ok(id)
+        })?
     }
 
     /// Removes a port and hands it back (dropping it closes its fd).
@@ -166,6 +175,7 @@ impl DataplaneHandle {
                 .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
             f(&mut policy);
             st.switch.set_port_policy(id, policy.clone())?;
+            st.fastpath_flush();
             if let Some(Some(e)) = st.ports.get_mut(id.index()) {
                 e.meta.policy = policy.clone();
             }
@@ -194,13 +204,17 @@ impl DataplaneHandle {
                 dst: dst.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
             };
             st.switch.add_mirror(m)?;
+            st.fastpath_flush();
             Ok(())
         })?
     }
 
     pub fn remove_mirror(&self, name: &str) -> Result<(), DataplaneError> {
         let name = name.to_string();
-        self.call(move |st| st.switch.remove_mirror(&name).map(drop).map_err(Into::into))?
+        self.call(move |st| {
+            st.fastpath_flush();
+            st.switch.remove_mirror(&name).map(drop).map_err(Into::into)
+        })?
     }
 
     /// Mirrors with port names.
@@ -251,6 +265,7 @@ impl DataplaneHandle {
             st.switch
                 .fdb_mut()
                 .add_static(FdbKey::new(vlan, mac), id, Timestamp::now())?;
+            st.fastpath_flush();
             Ok(())
         })?
     }
@@ -258,6 +273,7 @@ impl DataplaneHandle {
     pub fn fdb_del(&self, mac: MacAddr, vlan: u16) -> Result<(), DataplaneError> {
         self.call(move |st| {
             st.switch.fdb_mut().remove(FdbKey::new(vlan, mac))?;
+            st.fastpath_flush();
             Ok(())
         })?
     }
@@ -274,7 +290,9 @@ impl DataplaneHandle {
                 Some(p) => Some(st.find(&p).ok_or(DataplaneError::NoSuchPort(p))?),
                 None => None,
             };
-            Ok(st.switch.fdb_mut().flush(id, include_static))
+            let n = st.switch.fdb_mut().flush(id, include_static);
+            st.fastpath_flush();
+            Ok(n)
         })?
     }
 
@@ -290,6 +308,7 @@ impl DataplaneHandle {
                 Setting::FdbMaxPerPort(n) => st.switch.set_fdb_max_per_port(n),
                 Setting::GroupFwdMask(m) => st.switch.set_group_fwd_mask(m)?,
             }
+            st.fastpath_flush();
             Ok(st.switch.settings())
         })?
     }
@@ -297,6 +316,10 @@ impl DataplaneHandle {
     pub fn stats(&self) -> Result<StatsSnapshot, DataplaneError> {
         self.call(|st| {
             st.collect_kernel_drops();
+            let State {
+                fastpath, ports, ..
+            } = &mut *st;
+            fastpath.sync(ports);
             let mut totals = st.departed;
             let ports: Vec<PortStats> = st
                 .ports
@@ -306,7 +329,7 @@ impl DataplaneHandle {
                     totals.merge(&e.counters);
                     PortStats {
                         name: e.meta.name.clone(),
-                        counters: e.counters,
+                        counters: e.counters.with_fastpath(),
                     }
                 })
                 .collect();
@@ -319,7 +342,7 @@ impl DataplaneHandle {
                     fdb_entries: fdb.entries(Timestamp::now()).count(),
                     fdb_learned: fdb.learned_total(),
                     fdb: fdb.counters(),
-                    counters: totals,
+                    counters: totals.with_fastpath(),
                 },
                 removed_ports: st.removed.clone(),
             }
@@ -328,6 +351,11 @@ impl DataplaneHandle {
 
     pub fn reset_stats(&self) -> Result<(), DataplaneError> {
         self.call(|st| {
+            // Kernel counts so far become the baseline, then everything is zeroed.
+            let State {
+                fastpath, ports, ..
+            } = &mut *st;
+            fastpath.sync(ports);
             for e in st.ports.iter_mut().flatten() {
                 e.counters = PortCounters::default();
             }
@@ -440,6 +468,8 @@ impl DataplaneHandle {
             };
             let id = st.next_reader_id;
             st.next_reader_id += 1;
+            // Observed ports take the user-space path while the reader lives.
+            st.fastpath_flush();
             let (tap, handle) = ActiveReader::new(id, ports, spec);
             st.readers.push(tap);
             Ok(handle)
@@ -463,8 +493,52 @@ impl DataplaneHandle {
             st.switch.plan(id, &frame, now, Mode::Preview, &mut plan);
             let names = st.names();
             let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
-            Ok(explain(&st.switch, &name, &frame, &plan, now, true))
+            let mut report = explain(&st.switch, &name, &frame, &plan, now, true);
+            report.steps.push(st.fastpath_step(id, &frame, &plan));
+            Ok(report)
         })?
+    }
+
+    /// Turns the fast path on (loading the programs and attaching them to
+    /// every port that can carry them) or off (every entry out, every
+    /// program detached). Returns the resulting status.
+    pub fn set_fastpath(&self, on: bool) -> Result<FastpathStatus, DataplaneError> {
+        let peers: Vec<(String, bool)> = if on {
+            self.ports()?
+                .into_iter()
+                .map(|p| {
+                    let peer = crate::fastpath::peer_elsewhere(&p.info.ifname);
+                    (p.name, peer)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.call(move |st| {
+            let ids: Vec<PortId> = st.switch.ports().collect();
+            for &id in &ids {
+                st.fastpath.detach(id, &mut st.ports);
+            }
+            st.fastpath = FastPath::default();
+            if on && st.fastpath.enable().is_ok() {
+                for (name, peer) in peers {
+                    if let Some(id) = st.find(&name) {
+                        attach_port(st, id, peer);
+                    }
+                }
+            }
+            st.fastpath.status()
+        })
+    }
+
+    /// Whether the fast path is on, and why not.
+    pub fn fastpath_status(&self) -> Result<FastpathStatus, DataplaneError> {
+        self.call(|st| st.fastpath.status())
+    }
+
+    /// Installed fast-path entries with their counts.
+    pub fn fastpath_flows(&self) -> Result<Vec<FlowRow>, DataplaneError> {
+        self.call(|st| st.fastpath_rows())
     }
 
     /// Asks the thread to stop; `Spawned::thread` then returns the ports.
@@ -500,4 +574,14 @@ pub(super) fn insert_port(
         },
     );
     Ok(id)
+}
+
+/// Attaches the fast-path programs to port `id` where its kind allows.
+fn attach_port(st: &mut State, id: PortId, peer: bool) {
+    let State {
+        fastpath, ports, ..
+    } = st;
+    if let Some(Some(e)) = ports.get(id.index()) {
+        fastpath.attach(id, e, peer);
+    }
 }

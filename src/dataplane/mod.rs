@@ -9,6 +9,7 @@
 
 mod decide;
 mod event_loop;
+mod fastpath;
 mod handle;
 mod meta;
 mod observe;
@@ -32,6 +33,7 @@ pub use snapshot::{
     VxlanRow,
 };
 
+pub use fastpath::{FastpathStatus, FlowRow};
 pub use poll_mode::BusyPoll;
 
 #[cfg(test)]

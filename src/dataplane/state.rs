@@ -8,6 +8,7 @@ use crossbeam_channel::Sender;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use super::fastpath::FastPath;
 use super::meta::{DataplaneEvent, PortMeta};
 use super::rate_limit::RateLimit;
 use super::readers::ActiveReader;
@@ -69,6 +70,8 @@ pub struct State {
     /// Residence times per (ingress, egress) pair, made when a pair first
     /// carries a frame (each histogram is ~200 KiB).
     pub pairs: HashMap<(PortId, PortId), LatencyHistogram>,
+    /// The kernel fast path: attached ports and installed plans.
+    pub fastpath: FastPath,
 }
 
 /// Tokens: 0 is the waker, port `id` is `id + 1`.
@@ -98,6 +101,7 @@ impl State {
             next_reader_id: 1,
             next_packet_id: 1,
             pairs: HashMap::new(),
+            fastpath: FastPath::default(),
         }
     }
 
@@ -135,6 +139,9 @@ impl State {
     /// Takes a port out of the switch: unregisters it, flushes its FDB
     /// entries, keeps its counters in the totals.
     pub fn take(&mut self, id: PortId) -> Option<PortEntry> {
+        // Out of the fast path first, so its last counts land on the port.
+        self.fastpath.detach(id, &mut self.ports);
+        self.fastpath_flush();
         let entry = self.ports.get_mut(id.index())?.take()?;
         let fd = entry.port.raw_fd();
         // Already closed or never registered: nothing to undo.
@@ -206,7 +213,11 @@ impl State {
     /// Once a second: age the FDB, count kernel drops, check every port is
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
-        self.switch.fdb_mut().age(now);
+        // What the kernel carried refreshes its sources before they age.
+        self.fastpath_refresh_fdb();
+        if self.switch.fdb_mut().age(now) > 0 {
+            self.fastpath_after_ageing();
+        }
         self.switch.age_tunnels(now);
         self.readers.retain(|t| !t.finished());
         self.collect_kernel_drops();

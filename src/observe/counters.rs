@@ -87,6 +87,17 @@ pub struct PortCounters {
     /// Received segments that went into those super-frames.
     #[serde(default)]
     pub coalesced_segments: u64,
+    /// Frames (and bytes) the kernel's fast path carried from this port
+    /// (`crate::fastpath`); `stats` adds them into rx_frames/rx_bytes.
+    #[serde(default)]
+    pub fastpath_rx_frames: u64,
+    #[serde(default)]
+    pub fastpath_rx_bytes: u64,
+    /// ... and to this port; `stats` adds them into tx_frames/tx_bytes.
+    #[serde(default)]
+    pub fastpath_tx_frames: u64,
+    #[serde(default)]
+    pub fastpath_tx_bytes: u64,
     pub drops: DropCounters,
 }
 
@@ -101,7 +112,24 @@ impl PortCounters {
         self.sw_csum += o.sw_csum;
         self.coalesced += o.coalesced;
         self.coalesced_segments += o.coalesced_segments;
+        self.fastpath_rx_frames += o.fastpath_rx_frames;
+        self.fastpath_rx_bytes += o.fastpath_rx_bytes;
+        self.fastpath_tx_frames += o.fastpath_tx_frames;
+        self.fastpath_tx_bytes += o.fastpath_tx_bytes;
         self.drops.merge(&o.drops);
+    }
+
+    /// The counters a user sees: user-space and fast-path frames together
+    /// in rx/tx (the fast_path_* fields say how many of them the kernel
+    /// carried). Each frame is counted by exactly one of the two paths.
+    pub fn with_fastpath(&self) -> PortCounters {
+        PortCounters {
+            rx_frames: self.rx_frames + self.fastpath_rx_frames,
+            rx_bytes: self.rx_bytes + self.fastpath_rx_bytes,
+            tx_frames: self.tx_frames + self.fastpath_tx_frames,
+            tx_bytes: self.tx_bytes + self.fastpath_tx_bytes,
+            ..*self
+        }
     }
 }
 

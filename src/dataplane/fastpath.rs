@@ -1,0 +1,532 @@
+//! The dataplane's side of the fast path (`crate::fastpath`): which ports
+//! carry the programs, which plans are installed, and taking plans out
+//! before any change that could alter them returns.
+//!
+//! A plan is installed when the dataplane has just executed it for a frame
+//! and it is "exactly one egress port, frame unchanged, no mirror copy"
+//! (`Plan::single_unchanged`) with no observer on either port, and the source learned (or learning off) on
+//! the ingress port. The key holds everything that decision read from the
+//! frame (ingress device, outer tag, destination, source), so a frame that
+//! differs in any of them misses and comes to user space.
+//!
+//! Invalidation: every control request that changes forwarding state (FDB
+//! add/del/flush, port add/remove, policy, settings, mirrors, a new capture
+//! or trace) removes *all* entries: those events are rare, and re-learning
+//! costs one user-space frame per flow. A MAC move removes the entries to
+//! and from that MAC at once, on the frame that showed the move; ageing
+//! removes the entries whose destination is no longer known at their egress.
+//! Entries come out with lookup-and-delete, so the kernel's counts of every
+//! entry land in the ports' counters without loss.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::state::{PortEntry, State};
+use crate::fastpath::{monotonic_ns, FlowAction, FlowKey, FlowStats, Programs, TcxLink};
+use crate::observe::records::TraceStep;
+use crate::port::PortKind;
+use crate::switch::{EntryKind, FdbKey, LearnOutcome, Plan, PortId, Timestamp};
+use crate::wire::{MacAddr, ETH_HEADER_LEN};
+
+/// A port the programs are attached to.
+#[derive(Debug)]
+pub struct Attached {
+    pub ifindex: u32,
+    /// Redirect to this port with `bpf_redirect_peer`.
+    pub peer: bool,
+    pub mtu: u32,
+    _link: TcxLink,
+}
+
+/// A plan the kernel carries, as user space remembers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Installed {
+    pub ingress: PortId,
+    pub egress: PortId,
+    pub vlan: u16,
+    pub src: MacAddr,
+    pub dst: MacAddr,
+    pub peer: bool,
+    /// The entry's counts already added to the ports' counters.
+    folded: FlowStats,
+}
+
+/// Whether the fast path is on, and why not when it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FastpathStatus {
+    pub enabled: bool,
+    /// Why it is off (`None` when on).
+    pub reason: Option<String>,
+    /// Ports the programs are attached to.
+    pub ports: usize,
+    pub entries: usize,
+}
+
+/// One installed entry, for `fastpath show`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowRow {
+    pub ingress: String,
+    pub egress: String,
+    /// Outer tag's VID and TPID (`None` untagged).
+    pub vlan: Option<u16>,
+    pub tpid: Option<u16>,
+    pub src: MacAddr,
+    pub dst: MacAddr,
+    /// "peer" (bpf_redirect_peer) or "redirect" (bpf_redirect).
+    pub redirect: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Seconds since the kernel last carried a frame of it; `None`: never.
+    pub last_seen_s: Option<f64>,
+}
+
+/// The fast path's state on the dataplane thread.
+#[derive(Debug)]
+pub struct FastPath {
+    progs: Option<Programs>,
+    /// Why the fast path is off.
+    off: Option<String>,
+    attached: Vec<Option<Attached>>,
+    /// Why a port carries no programs (by port id), when it does not.
+    unattached: Vec<Option<String>>,
+    flows: HashMap<FlowKey, Installed>,
+}
+
+impl Default for FastPath {
+    fn default() -> FastPath {
+        FastPath {
+            progs: None,
+            off: Some("off (--fastpath off)".into()),
+            attached: Vec::new(),
+            unattached: Vec::new(),
+            flows: HashMap::new(),
+        }
+    }
+}
+
+fn kernel_to_timestamp(ns: u64) -> Timestamp {
+    let age = monotonic_ns().saturating_sub(ns);
+    Timestamp(Timestamp::now().0.saturating_sub(age))
+}
+
+fn slot<T>(v: &mut Vec<Option<T>>, id: PortId) -> &mut Option<T> {
+    if v.len() <= id.index() {
+        v.resize_with(id.index() + 1, || None);
+    }
+    &mut v[id.index()]
+}
+
+impl FastPath {
+    /// Loads the programs; on failure the fast path stays off with the
+    /// kernel's reason (shown by `status`).
+    pub fn enable(&mut self) -> Result<(), String> {
+        if self.progs.is_some() {
+            return Ok(());
+        }
+        match Programs::load() {
+            Ok(p) => {
+                self.progs = Some(p);
+                self.off = None;
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("unavailable: {e}");
+                self.off = Some(why.clone());
+                Err(why)
+            }
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.progs.is_some()
+    }
+
+    pub fn status(&self) -> FastpathStatus {
+        FastpathStatus {
+            enabled: self.progs.is_some(),
+            reason: self.off.clone(),
+            ports: self.attached.iter().flatten().count(),
+            entries: self.flows.len(),
+        }
+    }
+
+    /// Attaches the programs to a new port where its kind allows: an
+    /// AF_PACKET port on a device in the switch's namespace.
+    pub fn attach(&mut self, id: PortId, e: &PortEntry, peer: bool) {
+        let Some(progs) = &self.progs else { return };
+        let info = e.port.info();
+        let why = match (info.kind, info.ifindex) {
+            (PortKind::Iface | PortKind::TapVm, Some(ifindex)) => {
+                let res = progs
+                    .attach_filter(e.port.raw_fd(), &info.ifname)
+                    .and_then(|_| progs.attach_tcx(ifindex, &info.ifname));
+                match res {
+                    Ok(link) => {
+                        *slot(&mut self.attached, id) = Some(Attached {
+                            ifindex,
+                            peer,
+                            mtu: e.port.mtu(),
+                            _link: link,
+                        });
+                        None
+                    }
+                    Err(err) => {
+                        let _ = Programs::detach_filter(e.port.raw_fd(), &info.ifname);
+                        Some(err.to_string())
+                    }
+                }
+            }
+            (kind, _) => Some(format!(
+                "a {} port has no device in the switch's namespace to carry frames",
+                kind.name()
+            )),
+        };
+        *slot(&mut self.unattached, id) = why;
+    }
+
+    /// Why port `id` carries no programs, if it does not.
+    pub fn unattached_reason(&self, id: PortId) -> Option<&str> {
+        if let Some(off) = &self.off {
+            return Some(off);
+        }
+        match self.attached.get(id.index()) {
+            Some(Some(_)) => None,
+            _ => Some(
+                self.unattached
+                    .get(id.index())
+                    .and_then(|r| r.as_deref())
+                    .unwrap_or("not attached"),
+            ),
+        }
+    }
+
+    /// Before port `id` leaves: its entries out, its programs detached.
+    pub fn detach(&mut self, id: PortId, ports: &mut [Option<PortEntry>]) {
+        self.remove_if(ports, |i| i.ingress == id || i.egress == id);
+        if let Some(e) = ports.get(id.index()).and_then(|p| p.as_ref()) {
+            if self.attached.get(id.index()).is_some_and(|a| a.is_some()) {
+                let _ = Programs::detach_filter(e.port.raw_fd(), e.port.name());
+            }
+        }
+        if let Some(a) = self.attached.get_mut(id.index()) {
+            *a = None;
+        }
+        if let Some(u) = self.unattached.get_mut(id.index()) {
+            *u = None;
+        }
+    }
+
+    fn fold(ports: &mut [Option<PortEntry>], inst: &mut Installed, now: FlowStats) {
+        let packets = now.packets.saturating_sub(inst.folded.packets);
+        let bytes = now.bytes.saturating_sub(inst.folded.bytes);
+        if let Some(Some(e)) = ports.get_mut(inst.ingress.index()) {
+            e.counters.fastpath_rx_frames += packets;
+            e.counters.fastpath_rx_bytes += bytes;
+        }
+        if let Some(Some(e)) = ports.get_mut(inst.egress.index()) {
+            e.counters.fastpath_tx_frames += packets;
+            e.counters.fastpath_tx_bytes += bytes;
+        }
+        inst.folded = now;
+    }
+
+    /// Takes out every entry `pred` picks, adding its last counts to the ports.
+    pub fn remove_if(
+        &mut self,
+        ports: &mut [Option<PortEntry>],
+        pred: impl Fn(&Installed) -> bool,
+    ) -> usize {
+        let Some(progs) = &self.progs else { return 0 };
+        let keys: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, i)| pred(i))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            let mut inst = self.flows.remove(k).expect("listed");
+            match progs.remove(k) {
+                Ok(Some(last)) => Self::fold(ports, &mut inst, last),
+                Ok(None) => {}
+                Err(e) => eprintln!("l2sw: fast path: {e}"),
+            }
+        }
+        keys.len()
+    }
+
+    /// Takes out every entry.
+    pub fn flush(&mut self, ports: &mut [Option<PortEntry>]) -> usize {
+        self.remove_if(ports, |_| true)
+    }
+
+    /// Adds what the kernel counted since the last call to the ports'
+    /// counters, and returns every entry's counts.
+    pub fn sync(
+        &mut self,
+        ports: &mut [Option<PortEntry>],
+    ) -> Vec<(FlowKey, Installed, FlowStats)> {
+        let Some(progs) = &self.progs else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(self.flows.len());
+        for (k, inst) in self.flows.iter_mut() {
+            if let Ok(Some(s)) = progs.stats(k) {
+                Self::fold(ports, inst, s);
+                out.push((*k, *inst, s));
+            }
+        }
+        out
+    }
+
+    /// Installs `plan`, just executed for `frame`, if the kernel can carry
+    /// the rest of its flow: one egress port, the frame unchanged, no mirror
+    /// copy (`Plan::single_unchanged`), and neither port observed.
+    pub fn consider(st: &mut State, frame: &[u8], plan: &Plan) {
+        let Some(egress) = plan.single_unchanged() else {
+            return;
+        };
+        let (ingress, d) = (plan.ingress, &plan.decision);
+        if egress == ingress {
+            return;
+        }
+        // The source must be where the FDB says, or learning off: frames
+        // refused by a limit, or from a MAC static elsewhere, keep coming to
+        // user space (which counts and retries them).
+        match d.learn {
+            LearnOutcome::New | LearnOutcome::Refreshed | LearnOutcome::Moved { .. } => {}
+            LearnOutcome::NotLearned => {}
+            LearnOutcome::Static { port } if port == ingress => {}
+            _ => return,
+        }
+        let off = &st.fastpath;
+        let (Some(Some(ai)), Some(Some(ae))) = (
+            off.attached.get(ingress.index()),
+            off.attached.get(egress.index()),
+        ) else {
+            return;
+        };
+        let Some(key) = FlowKey::of_frame(ai.ifindex, frame) else {
+            return;
+        };
+        if off.flows.contains_key(&key) {
+            return;
+        }
+        let action = FlowAction {
+            egress: ae.ifindex,
+            peer: ae.peer,
+            max_len: ae.mtu + ETH_HEADER_LEN as u32,
+        };
+        if st.offload_refusal(ingress).is_some() || st.offload_refusal(egress).is_some() {
+            return;
+        }
+        let Some(progs) = &st.fastpath.progs else {
+            return;
+        };
+        // A full map (E2BIG) leaves the plan in user space; nothing is lost.
+        if progs.insert(&key, &action).is_ok() {
+            st.fastpath.flows.insert(
+                key,
+                Installed {
+                    ingress,
+                    egress,
+                    vlan: d.vlan,
+                    src: key.src,
+                    dst: key.dst,
+                    peer: action.peer,
+                    folded: FlowStats::default(),
+                },
+            );
+        }
+    }
+}
+
+/// Why a port's frames stay in user space: built without allocating (it is
+/// asked per frame for flows that stay there), displayed for people.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal<'a> {
+    /// The fast path is off, or this port carries no programs.
+    Unattached(&'a str),
+    /// A capture (true) or live trace (false) covers the port.
+    Tapped(bool),
+    /// A mirror copies from or to the port.
+    Mirror(&'a str),
+}
+
+impl std::fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unattached(why) => f.write_str(why),
+            Refusal::Tapped(true) => f.write_str("a capture covers the port"),
+            Refusal::Tapped(false) => f.write_str("a live trace covers the port"),
+            Refusal::Mirror(m) => write!(f, "mirror {m} covers the port"),
+        }
+    }
+}
+
+impl State {
+    /// Whether port `id`'s frames may be carried by the fast path, and if
+    /// not, why: the one place every reason to step aside is listed (a new
+    /// reason is one more arm here and in `Refusal`).
+    pub fn offload_refusal(&self, id: PortId) -> Option<Refusal<'_>> {
+        if let Some(r) = self.fastpath.unattached_reason(id) {
+            return Some(Refusal::Unattached(r));
+        }
+        for t in &self.readers {
+            if t.ports.as_ref().is_none_or(|p| p.contains(&id)) {
+                let capture = matches!(t.mode, super::readers::ReaderKind::Capture { .. });
+                return Some(Refusal::Tapped(capture));
+            }
+        }
+        for m in self.switch.mirrors() {
+            if m.output == id || m.src.contains(&id) || m.dst.contains(&id) {
+                return Some(Refusal::Mirror(&m.name));
+            }
+        }
+        None
+    }
+
+    /// Takes out every fast-path entry: called by every request that
+    /// changes forwarding state, before it returns.
+    pub fn fastpath_flush(&mut self) {
+        let State {
+            fastpath, ports, ..
+        } = self;
+        fastpath.flush(ports);
+    }
+
+    /// A MAC moved (or left): entries to or from it are wrong now.
+    pub fn fastpath_forget_mac(&mut self, vlan: u16, mac: MacAddr) {
+        let State {
+            fastpath, ports, ..
+        } = self;
+        fastpath.remove_if(ports, |i| i.vlan == vlan && (i.dst == mac || i.src == mac));
+    }
+
+    /// Housekeeping, before the ageing sweep: sources the kernel carried
+    /// frames from are as fresh as their last frame there.
+    pub fn fastpath_refresh_fdb(&mut self) {
+        let State {
+            fastpath,
+            ports,
+            switch,
+            ..
+        } = self;
+        for (_, inst, s) in fastpath.sync(ports) {
+            if s.last_seen_ns == 0 {
+                continue;
+            }
+            let seen = kernel_to_timestamp(s.last_seen_ns);
+            let key = FdbKey::new(inst.vlan, inst.src);
+            let fresher = switch.fdb().lookup(key, Timestamp::now()).is_some_and(|e| {
+                e.port == inst.ingress && e.kind == EntryKind::Learned && e.updated < seen
+            });
+            if fresher {
+                switch.fdb_mut().learn(key, inst.ingress, 0, seen, true);
+            }
+        }
+    }
+
+    /// After the ageing sweep: entries whose destination is no longer known
+    /// at their egress port go, and so do entries whose source aged on a
+    /// learning port (its next frame must come to user space to be learned
+    /// again).
+    pub fn fastpath_after_ageing(&mut self) {
+        let now = Timestamp::now();
+        let State {
+            fastpath,
+            ports,
+            switch,
+            ..
+        } = self;
+        let fdb = switch.fdb();
+        fastpath.remove_if(ports, |i| {
+            let learning = switch.port_policy(i.ingress).is_some_and(|p| p.learning);
+            fdb.lookup(FdbKey::new(i.vlan, i.dst), now)
+                .is_none_or(|e| e.port != i.egress)
+                || (learning
+                    && fdb
+                        .lookup(FdbKey::new(i.vlan, i.src), now)
+                        .is_none_or(|e| e.port != i.ingress))
+        });
+    }
+
+    /// Every installed entry with its counts and port names.
+    pub fn fastpath_rows(&mut self) -> Vec<FlowRow> {
+        let names = self.names();
+        let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
+        let State {
+            fastpath, ports, ..
+        } = self;
+        let now = monotonic_ns();
+        let mut rows: Vec<FlowRow> = fastpath
+            .sync(ports)
+            .into_iter()
+            .map(|(k, i, s)| FlowRow {
+                ingress: name(i.ingress),
+                egress: name(i.egress),
+                vlan: k.vlan.map(|(_, tci)| tci & 0x0fff),
+                tpid: k.vlan.map(|(ad, _)| if ad { 0x88a8 } else { 0x8100 }),
+                src: k.src,
+                dst: k.dst,
+                redirect: if i.peer { "peer" } else { "redirect" },
+                packets: s.packets,
+                bytes: s.bytes,
+                last_seen_s: (s.last_seen_ns != 0)
+                    .then(|| now.saturating_sub(s.last_seen_ns) as f64 / 1e9),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.ingress, a.vlan, a.dst.0, a.src.0).cmp(&(&b.ingress, b.vlan, b.dst.0, b.src.0))
+        });
+        rows
+    }
+}
+
+impl State {
+    /// The trace line for `frame` on `ingress` with decision `d`: which
+    /// path carries it and why.
+    pub fn fastpath_step(&self, ingress: PortId, frame: &[u8], plan: &Plan) -> TraceStep {
+        TraceStep {
+            step: "path".into(),
+            result: self.fastpath_verdict(ingress, frame, plan),
+        }
+    }
+
+    fn fastpath_verdict(&self, ingress: PortId, frame: &[u8], plan: &Plan) -> String {
+        if let Some(off) = &self.fastpath.off {
+            return format!("user space (fast path {off})");
+        }
+        let d = &plan.decision;
+        let Some(egress) = plan.single_unchanged() else {
+            return "user space (the kernel carries only known unicast to one port, \
+                    unchanged and not mirrored)"
+                .into();
+        };
+        if egress == ingress {
+            return "user space (hairpin: out the port it came in on)".into();
+        }
+        if let LearnOutcome::Moved { .. } = d.learn {
+            return "user space (the source moved: plans to and from it were taken out)".into();
+        }
+        for (p, which) in [(ingress, "ingress"), (egress, "egress")] {
+            if let Some(r) = self.offload_refusal(p) {
+                return format!("user space ({which} port: {r})");
+            }
+        }
+        let ifindex = match self.fastpath.attached.get(ingress.index()) {
+            Some(Some(a)) => a.ifindex,
+            _ => return "user space (ingress port not attached)".into(),
+        };
+        match FlowKey::of_frame(ifindex, frame) {
+            Some(k) if self.fastpath.flows.contains_key(&k) => format!(
+                "fast path (the kernel carries this flow: {} -> {})",
+                self.name_of(ingress),
+                self.name_of(egress)
+            ),
+            _ => "user space (not in the kernel yet: the kernel takes over after user space forwards \
+                  a frame of the flow unchanged to one port)"
+                .into(),
+        }
+    }
+}
