@@ -22,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
+pub mod impair;
 pub mod netns;
 pub mod observe;
 pub mod port;
