@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod impair_cli;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
@@ -275,6 +277,8 @@ enum PortCmd {
         #[arg(long, value_parser = parse_mask)]
         group_fwd_mask: Option<u16>,
     },
+    /// Impair a port's link like netem: delay, jitter, loss, duplication, reordering, corruption, rate (--clear removes it).
+    Impair(impair_cli::ImpairArgs),
     /// Set a port's VLAN mode (Open vSwitch's vocabulary); `--mode none` removes it.
     Vlan {
         port: String,
@@ -568,6 +572,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 };
                 (Request::PortSet(set), false, None)
             }
+            PortCmd::Impair(args) => (args.request()?, false, None),
             PortCmd::Vlan {
                 port,
                 mode,

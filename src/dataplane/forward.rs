@@ -342,6 +342,29 @@ pub fn forward_batch(
     if n == 0 {
         return Drained::Empty;
     }
+    if st.impaired != 0 && super::impair::impairs_ingress(st, ingress) {
+        super::impair::hold_batch(st, ingress, rx, n, Timestamp::now());
+        return if n == rx.capacity() {
+            Drained::More
+        } else {
+            Drained::Empty
+        };
+    }
+    forward_received(st, ingress, rx, n, scratch)
+}
+
+/// Forwards the `n` frames in `rx` as received on `ingress` (read just now,
+/// or released by the port's ingress impairment).
+pub fn forward_received(
+    st: &mut State,
+    ingress: PortId,
+    rx: &mut RxBatch,
+    n: usize,
+    scratch: &mut Scratch,
+) -> Drained {
+    if st.entry(ingress).is_none() {
+        return Drained::Empty;
+    }
     let now = Timestamp::now();
     let mut tapping = (!st.taps.is_empty()).then(|| {
         let t = Tapping {
@@ -626,6 +649,15 @@ pub fn forward_batch(
                 },
             })
             .collect();
+        if e.impair.is_some() && super::impair::impairs_egress(e) {
+            for (k, f) in frames.iter().enumerate() {
+                let i = pieces[k].frame_index();
+                let id = tapping.as_ref().map(|t| t.base_id + i as u64);
+                let rx_ts = rx.slot(i).rx_ts();
+                super::impair::hold(e, egress, taps, f, rx_ts, ingress, id, now);
+            }
+            continue;
+        }
         let pair = pairs.entry((ingress, egress)).or_default();
         let mut off = 0;
         while off < frames.len() {
@@ -721,7 +753,10 @@ fn record_ingress(
     };
     tap::capture(&mut st.taps, &seen, frame, &|| verdict(d, &name));
     if tap::trace_wanted(&st.taps, ingress, &in_name, frame) {
-        let report = explain(&st.switch, &name, ingress, frame, d, now, false);
+        let mut report = explain(&st.switch, &name, ingress, frame, d, now, false);
+        if st.impaired != 0 {
+            super::impair::trace_steps(st, ingress, d, &mut report);
+        }
         tap::trace(&mut st.taps, &seen, frame, &report);
     }
 }

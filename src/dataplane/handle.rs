@@ -5,19 +5,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use mio::{Events, Poll, Waker};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
+use super::impair::PortImpair;
 use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
-use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
+use super::state::{token_port, PortEntry, State, TIMER_TOKEN, WAKER_TOKEN};
 use super::tap::{ActiveTap, TapHandle, TapSpec};
 use super::trace::explain;
+use crate::impair::{ImpairRow, ImpairSpec};
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
+use crate::port::sys::timer::TimerFd;
 use crate::port::{Port, RxBatch, BATCH_SIZE};
 use crate::switch::{
     FdbError, FdbKey, Mirror, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
@@ -74,6 +78,8 @@ pub enum DataplaneError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Impair(#[from] crate::impair::SpecError),
     #[error("the dataplane has stopped")]
     Gone,
 }
@@ -158,6 +164,7 @@ impl DataplaneHandle {
                     counters: PortCounters::default(),
                     pending: Vec::with_capacity(BATCH_SIZE),
                     latency: LatencyHistogram::new(),
+                    impair: None,
                 },
             );
             Ok(id)
@@ -190,9 +197,51 @@ impl DataplaneHandle {
                     max_learned: e.meta.policy.max_learned,
                     learned: st.switch.fdb().learned_on(id),
                     policy: e.meta.policy.clone(),
+                    impair: e
+                        .impair
+                        .as_ref()
+                        .and_then(|s| s.active.as_ref())
+                        .map(|a| a.row()),
                 })
                 .collect()
         })
+    }
+
+    /// Impairs a port's link as `spec` says (checked with `validate`), or
+    /// with `None` clears it. Frames still queued under the previous
+    /// settings leave at once. `fallback_seed` seeds the random source when
+    /// the spec has none.
+    pub fn set_impair(
+        &self,
+        name: &str,
+        spec: Option<ImpairSpec>,
+        fallback_seed: u64,
+    ) -> Result<Option<ImpairRow>, DataplaneError> {
+        if let Some(s) = &spec {
+            s.validate()?;
+        }
+        let name = name.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&name)
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            let Some(Some(e)) = st.ports.get_mut(id.index()) else {
+                return Err(DataplaneError::NoSuchPort(name));
+            };
+            let next = spec.map(|s| PortImpair::new(s, fallback_seed));
+            let row = next.as_ref().map(|p| p.row());
+            if e.impair.is_none() {
+                if next.is_none() {
+                    return Ok(None);
+                }
+                e.impair = Some(Box::default());
+                st.impaired += 1;
+            }
+            if let Some(slot) = e.impair.as_mut() {
+                slot.replace(next);
+            }
+            Ok(row)
+        })?
     }
 
     /// Changes a port's policy with `f`; the switch validates the result.
@@ -528,6 +577,23 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
     let mut pacer = PollPacer::new(busy);
     let mut epoll_due = EpollDue::default();
+    // Wakes the loop when an impairment queue's next frame is due: epoll's
+    // timeout counts milliseconds, a timerfd nanoseconds.
+    let timer = TimerFd::new().and_then(|t| {
+        poll.registry()
+            .register(&mut SourceFd(&t.raw_fd()), TIMER_TOKEN, Interest::READABLE)
+            .map(|_| t)
+    });
+    let timer = match timer {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!(
+                "l2sw: no timerfd ({e}); impairment delays wake at epoll's millisecond steps"
+            );
+            None
+        }
+    };
+    let mut armed: Option<u64> = None;
     while !st.stop {
         let now = Timestamp::now();
         let polling = !ready.is_empty() || pacer.spin(now);
@@ -543,6 +609,9 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
             epoll_due.polled();
             let timeout = if polling {
                 Duration::ZERO
+            } else if timer.is_none() && st.impaired != 0 {
+                let due = super::impair::next_due(&st).map_or(next_tick, Timestamp);
+                due.min(next_tick).since(now)
             } else {
                 next_tick.since(now)
             };
@@ -555,6 +624,13 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
             }
             for ev in events.iter() {
                 if ev.token() == WAKER_TOKEN {
+                    continue;
+                }
+                if ev.token() == TIMER_TOKEN {
+                    if let Some(t) = &timer {
+                        t.clear();
+                    }
+                    armed = None;
                     continue;
                 }
                 if let Some(id) = token_port(ev.token()) {
@@ -579,6 +655,18 @@ fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> Re
                 Drained::More => i += 1,
                 Drained::Empty | Drained::Removed => {
                     ready.swap_remove(i);
+                }
+            }
+        }
+        if st.impaired != 0 {
+            super::impair::release(&mut st, &mut rx, &mut scratch);
+            if let Some(t) = &timer {
+                let due = super::impair::next_due(&st);
+                if due != armed {
+                    let wait = due.map(|d| d.saturating_sub(Timestamp::now().0));
+                    if t.set(wait).is_ok() {
+                        armed = due;
+                    }
                 }
             }
         }

@@ -40,6 +40,8 @@ pub struct PortEntry {
     pub pending: Vec<Pending>,
     /// Residence time of every frame sent on this port.
     pub latency: LatencyHistogram,
+    /// Link impairment (`port impair`); `None` costs the hot path one check.
+    pub impair: Option<Box<super::impair::ImpairSlot>>,
 }
 
 pub struct State {
@@ -61,10 +63,16 @@ pub struct State {
     /// Residence times per (ingress, egress) pair, made when a pair first
     /// carries a frame (each histogram is ~200 KiB).
     pub pairs: HashMap<(PortId, PortId), LatencyHistogram>,
+    /// Ports with an impairment slot: the event loop looks at impairment
+    /// queues only while this is not 0.
+    pub impaired: usize,
 }
 
 /// Tokens: 0 is the waker, port `id` is `id + 1`.
 pub const WAKER_TOKEN: Token = Token(0);
+
+/// The impairment timer's token, beyond every port's.
+pub const TIMER_TOKEN: Token = Token(usize::MAX);
 
 pub fn port_token(id: PortId) -> Token {
     Token(id.index() + 1)
@@ -90,6 +98,7 @@ impl State {
             next_tap_id: 1,
             next_packet_id: 1,
             pairs: HashMap::new(),
+            impaired: 0,
         }
     }
 
@@ -128,6 +137,9 @@ impl State {
     /// entries, keeps its counters in the totals.
     pub fn take(&mut self, id: PortId) -> Option<PortEntry> {
         let entry = self.ports.get_mut(id.index())?.take()?;
+        if entry.impair.is_some() {
+            self.impaired -= 1;
+        }
         let fd = entry.port.raw_fd();
         // Already closed or never registered: nothing to undo.
         let _ = self.registry.deregister(&mut SourceFd(&fd));

@@ -92,6 +92,10 @@ pub struct Enqueued<T> {
     pub queued: u8,
     /// A duplicate was made (and queued or dropped like any frame).
     pub duplicated: bool,
+    /// Copies sent ahead of the delayed frames.
+    pub reordered: u8,
+    /// Copies with a bit flipped.
+    pub corrupted: u8,
     /// Frames dropped, handed back so the caller can record and recycle them.
     pub dropped: SmallVec<[(T, ImpairDrop, Marks); 2]>,
 }
@@ -109,6 +113,19 @@ pub struct ImpairStats {
     /// Frames and bytes waiting right now.
     pub queued: u64,
     pub queued_bytes: u64,
+}
+
+/// A port's impairment as `port list` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImpairRow {
+    pub spec: ImpairSpec,
+    /// The seed in use: the spec's, or the one drawn for it (give it back
+    /// with `--seed` to replay the same fates).
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<ImpairStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<ImpairStats>,
 }
 
 struct Queued<T> {
@@ -256,6 +273,8 @@ impl<T: ImpairFrame> Impairer<T> {
         let mut out = Enqueued {
             queued: 0,
             duplicated: false,
+            reordered: 0,
+            corrupted: 0,
             dropped: SmallVec::new(),
         };
         self.enqueue_one(now, frame, true, &mut out);
@@ -299,6 +318,7 @@ impl<T: ImpairFrame> Impairer<T> {
             frame.corrupt(pick, bit);
             marks.corrupted = true;
             self.stats.corrupted += 1;
+            out.corrupted += 1;
         }
         let len = frame.wire_len();
         if self.len() as u64 >= self.limit
@@ -319,6 +339,7 @@ impl<T: ImpairFrame> Impairer<T> {
             self.counter = 0;
             marks.reordered = true;
             self.stats.reordered += 1;
+            out.reordered += 1;
             self.note_due(now);
             self.head.push_back(Queued {
                 due: now,
@@ -379,9 +400,21 @@ impl<T: ImpairFrame> Impairer<T> {
     /// The next frame due at or before `now`: frames sent ahead first, then
     /// delayed ones in due order.
     pub fn pop_due(&mut self, now: u64) -> Option<Released<T>> {
-        let q = if self.head.front().is_some() {
+        self.pop_due_if(now, |_| true)
+    }
+
+    /// As [`pop_due`](Self::pop_due), but leaves the frame queued unless
+    /// `ok` accepts it (the caller's batch may be too full for it).
+    pub fn pop_due_if(&mut self, now: u64, ok: impl FnOnce(&T) -> bool) -> Option<Released<T>> {
+        let q = if let Some(h) = self.head.front() {
+            if !ok(&h.frame) {
+                return None;
+            }
             self.head.pop_front()
-        } else if self.timed.peek().is_some_and(|t| t.due <= now) {
+        } else if let Some(t) = self.timed.peek() {
+            if t.due > now || !ok(&t.frame) {
+                return None;
+            }
             self.timed.pop()
         } else {
             None

@@ -76,6 +76,9 @@ impl Percent {
     }
 }
 
+/// Never NaN (`new` refuses it), so equality is total.
+impl Eq for Percent {}
+
 impl fmt::Display for Percent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Up to 6 decimals, trailing zeros trimmed: "0.5%", "25%".
@@ -323,7 +326,7 @@ impl Direction {
 }
 
 /// Gilbert-Elliott parameters as tc takes them (`gemodel p r 1-h 1-k`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Gemodel {
     /// Good to bad transition probability.
@@ -355,7 +358,7 @@ impl Gemodel {
 }
 
 /// The 4-state Markov loss model as tc takes it (`state p13 p31 p32 p23 p14`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FourState {
     pub p13: Percent,
@@ -398,7 +401,7 @@ pub enum LossSpec {
 
 /// Everything one port's impairment does. Unset knobs do nothing; see
 /// docs/impairment.md for each one's meaning (netem's).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImpairSpec {
     #[serde(default)]

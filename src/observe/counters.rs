@@ -87,6 +87,15 @@ pub struct PortCounters {
     /// Received segments that went into those super-frames.
     #[serde(default)]
     pub coalesced_segments: u64,
+    /// Extra copies made by this port's impairment (`port impair --duplicate`).
+    #[serde(default)]
+    pub impair_duplicated: u64,
+    /// Frames its impairment sent ahead of delayed ones (`--reorder`).
+    #[serde(default)]
+    pub impair_reordered: u64,
+    /// Frames its impairment flipped a bit in (`--corrupt`).
+    #[serde(default)]
+    pub impair_corrupted: u64,
     pub drops: DropCounters,
 }
 
@@ -101,6 +110,9 @@ impl PortCounters {
         self.sw_csum += o.sw_csum;
         self.coalesced += o.coalesced;
         self.coalesced_segments += o.coalesced_segments;
+        self.impair_duplicated += o.impair_duplicated;
+        self.impair_reordered += o.impair_reordered;
+        self.impair_corrupted += o.impair_corrupted;
         self.drops.merge(&o.drops);
     }
 }

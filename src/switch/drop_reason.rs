@@ -91,6 +91,12 @@ drop_reasons! {
     /// Any other error the kernel returned on send.
     EgressError = "egress_error",
         "the kernel refused to send the frame on the egress port";
+    /// Lost on purpose by the port's impairment (`port impair --loss`).
+    ImpairLoss = "impair_loss",
+        "emulated loss: the port's impairment (port impair --loss/--loss-model) dropped the frame";
+    /// The port's impairment queue was full (`port impair --limit`).
+    ImpairLimit = "impair_limit",
+        "the port's impairment queue held --limit frames (or bytes) already, as netem's limit";
 }
 
 #[cfg(test)]
