@@ -11,12 +11,11 @@ use common::*;
 use serde_json::Value;
 
 /// `l2sw probe` from `from` to `to`, as JSON.
-fn probe(from: &str, to: &str, count: u64, extra: &[&str]) -> Value {
-    let n = count.to_string();
+fn probe(from: &str, to: &str, count: u64, size: usize) -> Value {
+    let (n, size) = (count.to_string(), size.to_string());
     let out = Command::new(BIN)
         .args(["probe", "--from", from, "--to", to, "--json", "--count", &n])
-        .args(["--rate", "1000", "--size", "64"])
-        .args(extra)
+        .args(["--rate", "1000", "--size", &size])
         .output()
         .unwrap();
     assert!(
@@ -85,7 +84,7 @@ fn delay_shows_in_the_one_way_delay_and_clear_restores_the_link() {
     assert_eq!(row["impair"]["seed"], 1);
     let text = sw.ok(&["port", "list"]);
     assert!(text.contains("delay 20ms"), "{text}");
-    let v = probe(&a, &b, 300, &[]);
+    let v = probe(&a, &b, 300, 64);
     let fwd = us(&v, "one_way_fwd", "p50_us");
     let rev = us(&v, "one_way_rev", "p50_us");
     assert!(
@@ -97,7 +96,7 @@ fn delay_shows_in_the_one_way_delay_and_clear_restores_the_link() {
 
     sw.ok(&["port", "impair", &b, "--clear"]);
     assert!(port_row(&sw, &b).get("impair").is_none());
-    let v = probe(&a, &b, 300, &[]);
+    let v = probe(&a, &b, 300, 64);
     let fwd = us(&v, "one_way_fwd", "p50_us");
     assert!(fwd < 10_000.0, "forward p50 {fwd} us after --clear: {v}");
     assert_eq!(v["lost"], 0, "{v}");
@@ -107,7 +106,7 @@ fn delay_shows_in_the_one_way_delay_and_clear_restores_the_link() {
 fn ten_percent_loss_loses_five_to_fifteen_percent_and_counts_them() {
     let (sw, a, b) = pair("iml", 2);
     sw.ok(&["port", "impair", &b, "--loss", "10%"]);
-    let v = probe(&a, &b, 2000, &[]);
+    let v = probe(&a, &b, 2000, 64);
     let lost = v["lost_forward"].as_u64().unwrap();
     assert!((100..=300).contains(&lost), "lost {lost} of 2000: {v}");
     assert_eq!(v["lost_reverse"], 0, "{v}");
@@ -133,7 +132,7 @@ fn duplicates_and_reorders_show_in_the_probe_counters() {
         "--reorder",
         "20%",
     ]);
-    let v = probe(&a, &b, 1000, &[]);
+    let v = probe(&a, &b, 1000, 64);
     let dups = v["duplicates"].as_u64().unwrap();
     let reordered = v["reordered"].as_u64().unwrap();
     assert!(dups >= 30, "duplicates {dups}: {v}");
@@ -170,7 +169,7 @@ fn corruption_is_seen_by_the_receivers_checksums() {
     let before = udp_csum_errors(&b);
     sw.ok(&["port", "impair", &b, "--corrupt", "20%"]);
     // Large probes: most flipped bits land in the UDP payload.
-    let v = probe(&a, &b, 1000, &["--size", "1200"]);
+    let v = probe(&a, &b, 1000, 1200);
     let errors = udp_csum_errors(&b) - before;
     let corrupted = port_row(&sw, &b)["impair"]["egress"]["corrupted"]
         .as_u64()
