@@ -17,7 +17,7 @@
 
 use smallvec::SmallVec;
 
-use super::forward::{forward_received, Scratch};
+use super::pipeline::{forward_received, Work};
 use super::state::{PortEntry, State};
 use super::tap::{self, ActiveTap, Seen};
 use crate::impair::{ImpairDrop, ImpairFrame, ImpairRow, ImpairSpec, Impairer, Marks, Released};
@@ -257,9 +257,7 @@ fn count_marks<T>(c: &mut crate::observe::PortCounters, out: &crate::impair::Enq
     c.impair_corrupted += out.corrupted as u64;
 }
 
-/// Queues one frame of an egress share on `e`'s impairment. `id` is the
-/// frame's capture id when taps are open.
-#[allow(clippy::too_many_arguments)]
+/// Queues one frame of an egress share on `e`'s impairment.
 pub fn hold(
     e: &mut PortEntry,
     port: PortId,
@@ -267,7 +265,6 @@ pub fn hold(
     f: &TxFrame<'_>,
     rx_ts: u64,
     ingress: PortId,
-    id: Option<u64>,
     now: Timestamp,
 ) {
     let PortEntry {
@@ -287,12 +284,12 @@ pub fn hold(
     count_marks(counters, &out);
     for (h, why, marks) in out.dropped {
         count_drop(counters, why);
-        if let Some(id) = id {
+        if !taps.is_empty() {
             let seen = Seen {
                 port,
                 port_name: &meta.name,
                 dir: Dir::Out,
-                id,
+                id: 0,
                 ts_ns: crate::port::realtime_ns(),
             };
             let verb = match why {
@@ -376,7 +373,7 @@ pub fn next_due(st: &State) -> Option<u64> {
 }
 
 /// Sends and forwards every impaired frame that is due.
-pub fn release(st: &mut State, rx: &mut RxBatch, scratch: &mut Scratch) {
+pub fn release(st: &mut State, rx: &mut RxBatch, scratch: &mut Work) {
     let now = Timestamp::now();
     for idx in 0..st.ports.len() {
         let id = PortId(idx as u16);
@@ -526,7 +523,7 @@ fn release_ingress(
     retired: bool,
     now: Timestamp,
     rx: &mut RxBatch,
-    scratch: &mut Scratch,
+    scratch: &mut Work,
 ) {
     let at = if retired { u64::MAX } else { now.0 };
     loop {
@@ -564,37 +561,5 @@ fn release_ingress(
         }
         rx.set_len(n);
         forward_received(st, port, rx, n, scratch);
-    }
-}
-
-/// Live trace: which impairment queues the frame passed or goes to.
-pub fn trace_steps(
-    st: &State,
-    ingress: PortId,
-    d: &crate::switch::Decision,
-    report: &mut crate::observe::records::TraceReport,
-) {
-    let step = |name: &str, dir: &str, a: &PortImpair| crate::observe::records::TraceStep {
-        step: "impair".into(),
-        result: format!("port {name}: {dir} impairment ({})", a.spec),
-    };
-    let active = |id: PortId| {
-        st.entry(id)
-            .and_then(|e| e.impair.as_ref())
-            .and_then(|s| s.active.as_ref())
-            .map(|a| (st.name_of(id), a))
-    };
-    if let Some((name, a)) = active(ingress).filter(|(_, a)| a.ingress.is_some()) {
-        report
-            .steps
-            .push(step(&name, "came through the ingress", a));
-    }
-    if matches!(d.action, crate::switch::Action::Drop { .. }) {
-        return;
-    }
-    for (p, _) in st.switch.egress(ingress, d) {
-        if let Some((name, a)) = active(p).filter(|(_, a)| a.egress.is_some()) {
-            report.steps.push(step(&name, "queued by the egress", a));
-        }
     }
 }
