@@ -247,7 +247,7 @@ impl Config {
                     format!("[ports.{name}.impair]"),
                     Request::PortImpair {
                         name: name.clone(),
-                        impair: Some(spec.clone()),
+                        impair: Some(Box::new(spec.clone())),
                     },
                 ));
             }

@@ -208,7 +208,7 @@ impl ImpairArgs {
             .map_err(|e| anyhow!("port impair {}: {e}", self.port))?;
         Ok(Request::PortImpair {
             name: self.port,
-            impair: Some(spec),
+            impair: Some(Box::new(spec)),
         })
     }
 }

@@ -37,6 +37,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Cmd {
     /// Run a switch in the foreground until SIGINT/SIGTERM.
     Run(RunArgs),
@@ -212,6 +214,7 @@ enum KindArg {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum PortCmd {
     /// Attach an existing interface (iface) or create a TAP device (tap).
     Add {

@@ -262,7 +262,7 @@ pub enum Request {
     PortImpair {
         name: String,
         #[serde(default)]
-        impair: Option<crate::impair::ImpairSpec>,
+        impair: Option<Box<crate::impair::ImpairSpec>>,
     },
     /// Sets (or with mode "none" removes) a port's VLAN configuration.
     PortVlan {

@@ -138,7 +138,7 @@ impl Inner {
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(0)
                     ^ ((std::process::id() as u64) << 32);
-                let row = dp.set_impair(&name, impair, seed)?;
+                let row = dp.set_impair(&name, impair.map(|b| *b), seed)?;
                 to_value(crate::control::protocol::PortImpairReply { name, impair: row })
             }
             Request::PortVlan {
