@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use l2sw::config::Config;
 use l2sw::control::client::Client;
-use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
+use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -517,8 +517,8 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 max_learned,
             } => {
                 let mode = match (host, vm) {
-                    (true, _) => Some(TapMode::Host),
-                    (_, true) => Some(TapMode::Vm),
+                    (true, _) => Some(TapSetup::Host),
+                    (_, true) => Some(TapSetup::Vm),
                     _ => None,
                 };
                 let kind = match kind {

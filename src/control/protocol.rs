@@ -25,7 +25,7 @@ pub enum Via {
 /// Where a TAP port's netdev goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TapMode {
+pub enum TapSetup {
     /// Persistent TAP left for a VM (qemu -netdev tap,ifname=NAME); the switch
     /// attaches to the netdev.
     #[default]
@@ -57,7 +57,7 @@ pub struct PortAdd {
     pub name: Option<String>,
     /// TAP only: where the netdev goes (default `vm`, or `netns` when `netns` is set).
     #[serde(default)]
-    pub mode: Option<TapMode>,
+    pub mode: Option<TapSetup>,
     /// TAP only: the namespace to move the netdev into.
     #[serde(default)]
     pub netns: Option<String>,

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::plug::{build_port, plug_namespace};
+use super::plug::plug_namespace;
+use super::port_kinds::build_port;
 use super::resources::Plug;
 use super::Inner;
 use crate::control::protocol::{Request, Response};

@@ -18,8 +18,8 @@
 use smallvec::SmallVec;
 
 use super::pipeline::{forward_received, Work};
+use super::readers::{self as tap, ActiveReader as ActiveTap, Seen};
 use super::state::{PortEntry, State};
-use super::tap::{self, ActiveTap, Seen};
 use crate::impair::{ImpairDrop, ImpairFrame, ImpairRow, ImpairSpec, Impairer, Marks, Released};
 use crate::observe::records::Dir;
 use crate::port::{GsoKind, Offload, RxBatch, SendError, TxFrame, BATCH_SIZE, RX_HEADROOM};
@@ -321,7 +321,11 @@ pub fn impairs_ingress(st: &State, ingress: PortId) -> bool {
 
 /// Queues the `n` frames just read from `ingress` on its ingress impairment.
 pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: Timestamp) {
-    let State { ports, taps, .. } = &mut *st;
+    let State {
+        ports,
+        readers: taps,
+        ..
+    } = &mut *st;
     let Some(Some(e)) = ports.get_mut(ingress.index()) else {
         return;
     };
@@ -411,7 +415,7 @@ fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
     loop {
         let State {
             ports,
-            taps,
+            readers: taps,
             pairs,
             log_limit,
             ..

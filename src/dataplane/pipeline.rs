@@ -90,7 +90,7 @@ pub fn forward_received(
     let State {
         ports,
         log_limit,
-        taps,
+        readers,
         pairs,
         ..
     } = &mut *st;
@@ -100,7 +100,7 @@ pub fn forward_received(
             continue;
         };
         let caps = e.port.offload_caps();
-        let mut pieces = offload::fit(egress, e, rx, &w.variants, &mut w.arenas, &mut obs, taps);
+        let mut pieces = offload::fit(egress, e, rx, &w.variants, &mut w.arenas, &mut obs, readers);
         e.pending.clear();
         w.arenas.coalesced.clear();
         w.arenas.merged.clear();
@@ -118,7 +118,7 @@ pub fn forward_received(
             for p in pieces.iter() {
                 let f = src.frame(p);
                 let rx_ts = rx.slot(p.frame_index()).rx_ts();
-                super::impair::hold(e, egress, taps, &f, rx_ts, ingress, now);
+                super::impair::hold(e, egress, readers, &f, rx_ts, ingress, now);
             }
             continue;
         }
@@ -130,13 +130,13 @@ pub fn forward_received(
             &src,
             pair,
             &mut obs,
-            taps,
+            readers,
             log_limit,
             &mut vanished,
         );
     }
     if let Some(o) = obs {
-        o.finish(&mut st.taps, rx);
+        o.finish(&mut st.readers, rx);
     }
     for (id, why) in vanished {
         st.remove_vanished(id, why);
