@@ -119,6 +119,19 @@ pub struct Config {
     pub namespaces: Vec<ConfigNamespace>,
     #[serde(default, rename = "mirror")]
     pub mirrors: Vec<ConfigMirror>,
+    /// `[ports.NAME]`: settings for a port by name (whether declared as a
+    /// `[[port]]` or plugged as a `[[namespace]]`), applied last.
+    #[serde(default, rename = "ports")]
+    pub port_settings: std::collections::BTreeMap<String, PortSettings>,
+}
+
+/// `[ports.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSettings {
+    /// `[ports.NAME.impair]`: the same keys as `port impair`'s flags
+    /// (`delay = "10ms"`, `loss = "1%"`, `gemodel = { p = "1%", ... }`).
+    pub impair: Option<crate::impair::ImpairSpec>,
 }
 
 /// The `port set` and `port vlan` requests for one port's policy fields.
@@ -233,6 +246,17 @@ impl Config {
                 out.push((what.clone(), r));
             }
         }
+        for (name, p) in &self.port_settings {
+            if let Some(spec) = &p.impair {
+                out.push((
+                    format!("[ports.{name}.impair]"),
+                    Request::PortImpair {
+                        name: name.clone(),
+                        impair: Some(Box::new(spec.clone())),
+                    },
+                ));
+            }
+        }
         for m in &self.mirrors {
             out.push((
                 format!("[[mirror]] {}", m.name),
@@ -261,6 +285,45 @@ mod tests {
         assert!(lab.namespaces.iter().all(|n| !n.item.ip.is_empty()));
         let lab = lab.with_netns_prefix("x-");
         assert!(lab.namespaces.iter().all(|n| n.item.ns.starts_with("x-")));
+    }
+
+    #[test]
+    fn ports_impair_tables_become_port_impair_requests() {
+        let c = Config::parse(
+            r#"
+            [[namespace]]
+            ns = "red"
+
+            [ports.red.impair]
+            delay = "20ms"
+            jitter = "2ms"
+            distribution = "normal"
+            gemodel = { p = "1%", r = "20%", one_minus_h = "100%", one_minus_k = "0%" }
+            rate = "50mbit"
+            seed = 3
+            "#,
+            "t",
+        )
+        .unwrap();
+        let reqs = c.requests();
+        let (what, req) = reqs.last().unwrap();
+        assert_eq!(what, "[ports.red.impair]");
+        let Request::PortImpair {
+            name,
+            impair: Some(spec),
+        } = req
+        else {
+            panic!("{req:?}")
+        };
+        assert_eq!(name, "red");
+        assert_eq!(
+            spec.to_string(),
+            "delay 20ms 2ms distribution normal loss gemodel 1% 20% 100% 0% rate 50mbit seed 3"
+        );
+        let e = Config::parse("[ports.red.impair]\nloss = \"120%\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("between 0 and 100"), "{e}");
+        let e = Config::parse("[ports.red.impair]\nlos = \"1%\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("los"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod dataplane;
 pub mod demo;
 pub mod metrics;
 pub mod fastpath;
+pub mod impair;
 pub mod netns;
 pub mod observe;
 pub mod port;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod impair_cli;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
@@ -38,6 +40,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Cmd {
     /// Run a switch in the foreground until SIGINT/SIGTERM.
     Run(RunArgs),
@@ -244,6 +248,7 @@ enum KindArg {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum PortCmd {
     /// Attach an existing interface (iface), create a TAP device (tap) or a VXLAN tunnel port (vxlan NAME --vni N --local IP).
     Add {
@@ -312,6 +317,8 @@ enum PortCmd {
         #[arg(long, value_parser = parse_mask)]
         group_fwd_mask: Option<u16>,
     },
+    /// Impair a port's link like netem: delay, jitter, loss, duplication, reordering, corruption, rate (--clear removes it).
+    Impair(impair_cli::ImpairArgs),
     /// Set a port's VLAN mode (Open vSwitch's vocabulary); `--mode none` removes it.
     Vlan {
         port: String,
@@ -730,6 +737,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 };
                 (Request::PortSet(set), false, None)
             }
+            PortCmd::Impair(args) => (args.request()?, false, None),
             PortCmd::Vlan {
                 port,
                 mode,

@@ -209,6 +209,13 @@ impl PortSet {
     }
 }
 
+/// The answer to `port-impair`: the port's impairment now (`None`: cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortImpairReply {
+    pub name: String,
+    pub impair: Option<crate::impair::ImpairRow>,
+}
+
 /// Builds a VLAN mode from `port vlan` arguments, with errors that say what is missing.
 pub fn vlan_mode(
     mode: &str,
@@ -291,6 +298,12 @@ pub enum Request {
     PortList,
     /// Changes a port's policy; fields left out stay as they are.
     PortSet(PortSet),
+    /// Impairs a port's link (netem's knobs); `impair` absent clears it.
+    PortImpair {
+        name: String,
+        #[serde(default)]
+        impair: Option<Box<crate::impair::ImpairSpec>>,
+    },
     /// Sets (or with mode "none" removes) a port's VLAN configuration.
     PortVlan {
         name: String,
@@ -423,6 +436,7 @@ impl Request {
         "port-del",
         "port-list",
         "port-set",
+        "port-impair",
         "port-vlan",
         "mirror-add",
         "mirror-del",

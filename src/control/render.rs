@@ -90,7 +90,11 @@ pub fn ports(v: &Value) -> String {
         "FLAGS",
         "CAPABILITIES",
     ]);
+    let mut impaired = Vec::new();
     for p in v.as_array().into_iter().flatten() {
+        if let Some(line) = impair_text(&p["impair"]) {
+            impaired.push(format!("{}: {line}", s(&p["name"])));
+        }
         t.row(vec![
             s(&p["name"]),
             s(&p["kind"]),
@@ -110,6 +114,12 @@ pub fn ports(v: &Value) -> String {
     for p in v.as_array().into_iter().flatten() {
         if let Some(x) = p.get("vxlan").filter(|x| x.is_object()) {
             out.push_str(&vxlan_text(&p["name"], &p["mtu"], x));
+        }
+    }
+    if !impaired.is_empty() {
+        out.push_str("\nimpaired links:\n");
+        for l in impaired {
+            out.push_str(&format!("  {l}\n"));
         }
     }
     out
@@ -145,6 +155,22 @@ fn vxlan_text(name: &Value, mtu: &Value, x: &Value) -> String {
             flood.join(", ")
         },
     )
+}
+
+/// "delay 10ms loss 1% (seed 42; egress queued 3, lost 12, ...)" for a
+/// port's `impair` field, `None` when it has none.
+fn impair_text(v: &Value) -> Option<String> {
+    let row: crate::impair::ImpairRow = serde_json::from_value(v.clone()).ok()?;
+    let mut out = format!("{} (seed {})", row.spec, row.seed);
+    for (dir, st) in [("egress", row.egress), ("ingress", row.ingress)] {
+        if let Some(st) = st {
+            out.push_str(&format!(
+                "; {dir}: queued {}, sent {}, lost {}, limit drops {}, duplicated {}, reordered {}, corrupted {}",
+                st.queued, st.released, st.lost, st.limit_drops, st.duplicated, st.reordered, st.corrupted
+            ));
+        }
+    }
+    Some(out)
 }
 
 /// `mirror list`

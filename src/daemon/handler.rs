@@ -133,6 +133,17 @@ impl Inner {
                 let policy = dp.update_policy(&name, move |p| set.apply(p))?;
                 json!({"name": name, "policy": to_value(policy)})
             }
+            Request::PortImpair { name, impair } => {
+                // Without --seed a seed is drawn here (the dataplane reads no
+                // entropy) and shown, so the run can be replayed.
+                let seed = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0)
+                    ^ ((std::process::id() as u64) << 32);
+                let row = dp.set_impair(&name, impair.map(|b| *b), seed)?;
+                to_value(crate::control::protocol::PortImpairReply { name, impair: row })
+            }
             Request::PortVlan {
                 name,
                 mode,

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use mio::{Events, Poll};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll};
 
 use super::meta::ReturnedPorts;
 use super::pipeline::{forward_batch, Drained, Work};
 use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
-use super::state::{token_port, Job, State, WAKER_TOKEN};
+use super::state::{token_port, Job, State, TIMER_TOKEN, WAKER_TOKEN};
+use crate::port::sys::timer::TimerFd;
 use crate::port::{RxBatch, BATCH_SIZE};
 use crate::switch::{PortId, Timestamp};
 
@@ -27,6 +29,23 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
     let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
     let mut pacer = PollPacer::new(busy);
     let mut epoll_due = EpollDue::default();
+    // Wakes the loop when an impairment queue's next frame is due: epoll's
+    // timeout counts milliseconds, a timerfd nanoseconds.
+    let timer = TimerFd::new().and_then(|t| {
+        poll.registry()
+            .register(&mut SourceFd(&t.raw_fd()), TIMER_TOKEN, Interest::READABLE)
+            .map(|_| t)
+    });
+    let timer = match timer {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!(
+                "l2sw: no timerfd ({e}); impairment delays wake at epoll's millisecond steps"
+            );
+            None
+        }
+    };
+    let mut armed: Option<u64> = None;
     while !st.stop {
         let now = Timestamp::now();
         let polling = !ready.is_empty() || pacer.spin(now);
@@ -42,6 +61,9 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
             epoll_due.polled();
             let timeout = if polling {
                 Duration::ZERO
+            } else if timer.is_none() && st.impaired != 0 {
+                let due = super::impair::next_due(&st).map_or(next_tick, Timestamp);
+                due.min(next_tick).since(now)
             } else {
                 next_tick.since(now)
             };
@@ -54,6 +76,13 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
             }
             for ev in events.iter() {
                 if ev.token() == WAKER_TOKEN {
+                    continue;
+                }
+                if ev.token() == TIMER_TOKEN {
+                    if let Some(t) = &timer {
+                        t.clear();
+                    }
+                    armed = None;
                     continue;
                 }
                 if let Some(id) = token_port(ev.token()) {
@@ -78,6 +107,18 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
                 Drained::More => i += 1,
                 Drained::Empty | Drained::Removed => {
                     ready.swap_remove(i);
+                }
+            }
+        }
+        if st.impaired != 0 {
+            super::impair::release(&mut st, &mut rx, &mut work);
+            if let Some(t) = &timer {
+                let due = super::impair::next_due(&st);
+                if due != armed {
+                    let wait = due.map(|d| d.saturating_sub(Timestamp::now().0));
+                    if t.set(wait).is_ok() {
+                        armed = due;
+                    }
                 }
             }
         }

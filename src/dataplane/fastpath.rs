@@ -351,6 +351,8 @@ pub enum Refusal<'a> {
     Tapped(bool),
     /// A mirror copies from or to the port.
     Mirror(&'a str),
+    /// The port's link impairment (`port impair`) queues its frames.
+    Impaired,
 }
 
 impl std::fmt::Display for Refusal<'_> {
@@ -360,6 +362,7 @@ impl std::fmt::Display for Refusal<'_> {
             Refusal::Tapped(true) => f.write_str("a capture covers the port"),
             Refusal::Tapped(false) => f.write_str("a live trace covers the port"),
             Refusal::Mirror(m) => write!(f, "mirror {m} covers the port"),
+            Refusal::Impaired => f.write_str("the port's link is impaired (port impair)"),
         }
     }
 }
@@ -382,6 +385,10 @@ impl State {
             if m.output == id || m.src.contains(&id) || m.dst.contains(&id) {
                 return Some(Refusal::Mirror(&m.name));
             }
+        }
+        let impaired = self.ports.get(id.index()).and_then(|p| p.as_ref());
+        if impaired.is_some_and(|e| e.impair.is_some()) {
+            return Some(Refusal::Impaired);
         }
         None
     }

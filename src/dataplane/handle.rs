@@ -9,6 +9,7 @@ use mio::{Poll, Waker};
 
 use super::event_loop::run;
 use super::fastpath::{FastPath, FastpathStatus, FlowRow};
+use super::impair::PortImpair;
 pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
 use super::poll_mode::BusyPoll;
 use super::readers::{ActiveReader, ReaderHandle, ReaderSpec};
@@ -16,6 +17,7 @@ use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
 use super::state::{Job, PortEntry, State, WAKER_TOKEN};
+use crate::impair::{ImpairRow, ImpairSpec};
 use crate::observe::explain::explain;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
@@ -53,6 +55,8 @@ pub enum DataplaneError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Impair(#[from] crate::impair::SpecError),
     #[error("the dataplane has stopped")]
     Gone,
 }
@@ -152,9 +156,53 @@ impl DataplaneHandle {
                     learned: st.switch.fdb().learned_on(id),
                     policy: e.meta.policy.clone(),
                     vxlan: super::tunnel::row(st, id, e.port.as_ref()),
+                    impair: e
+                        .impair
+                        .as_ref()
+                        .and_then(|s| s.active.as_ref())
+                        .map(|a| a.row()),
                 })
                 .collect()
         })
+    }
+
+    /// Impairs a port's link as `spec` says (checked with `validate`), or
+    /// with `None` clears it. Frames still queued under the previous
+    /// settings leave at once. `fallback_seed` seeds the random source when
+    /// the spec has none.
+    pub fn set_impair(
+        &self,
+        name: &str,
+        spec: Option<ImpairSpec>,
+        fallback_seed: u64,
+    ) -> Result<Option<ImpairRow>, DataplaneError> {
+        if let Some(s) = &spec {
+            s.validate()?;
+        }
+        let name = name.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&name)
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            let Some(Some(e)) = st.ports.get_mut(id.index()) else {
+                return Err(DataplaneError::NoSuchPort(name));
+            };
+            let next = spec.map(|s| PortImpair::new(s, fallback_seed));
+            let row = next.as_ref().map(|p| p.row());
+            if e.impair.is_none() {
+                if next.is_none() {
+                    return Ok(None);
+                }
+                e.impair = Some(Box::default());
+                st.impaired += 1;
+            }
+            if let Some(slot) = e.impair.as_mut() {
+                slot.replace(next);
+            }
+            // An impaired port's frames must all pass its queue.
+            st.fastpath_flush();
+            Ok(row)
+        })?
     }
 
     /// Changes a port's policy with `f`; the switch validates the result.
@@ -571,6 +619,7 @@ pub(super) fn insert_port(
             counters: PortCounters::default(),
             pending: Vec::with_capacity(BATCH_SIZE),
             latency: LatencyHistogram::new(),
+            impair: None,
         },
     );
     Ok(id)

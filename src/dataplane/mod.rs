@@ -11,6 +11,7 @@ mod decide;
 mod event_loop;
 mod fastpath;
 mod handle;
+pub mod impair;
 mod meta;
 mod observe;
 mod offload;

@@ -22,7 +22,7 @@ use super::send::{send_share, Sources, Vanished};
 use super::shape::{self, Variants};
 use super::state::State;
 use crate::port::RxBatch;
-use crate::switch::{Plan, PortId};
+use crate::switch::{Plan, PortId, Timestamp};
 
 /// What reading a port found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,29 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
         Err(NoFrames::Empty) => return Drained::Empty,
         Err(NoFrames::Removed) => return Drained::Removed,
     };
+    if st.impaired != 0 && super::impair::impairs_ingress(st, ingress) {
+        super::impair::hold_batch(st, ingress, rx, n, Timestamp::now());
+        return if n == rx.capacity() {
+            Drained::More
+        } else {
+            Drained::Empty
+        };
+    }
+    forward_received(st, ingress, rx, n, w)
+}
+
+/// Forwards the `n` frames in `rx` as received on `ingress` (read just now,
+/// or released by the port's ingress impairment).
+pub fn forward_received(
+    st: &mut State,
+    ingress: PortId,
+    rx: &mut RxBatch,
+    n: usize,
+    w: &mut Work,
+) -> Drained {
+    if st.entry(ingress).is_none() {
+        return Drained::Empty;
+    }
     let mut obs = Observer::start(st, n);
 
     w.touched.clear();
@@ -93,6 +116,15 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
             variants: &w.variants,
             arenas: &w.arenas,
         };
+        if e.impair.is_some() && super::impair::impairs_egress(e) {
+            let now = Timestamp::now();
+            for p in pieces.iter() {
+                let f = src.frame(p);
+                let rx_ts = rx.slot(p.frame_index()).rx_ts();
+                super::impair::hold(e, egress, readers, &f, rx_ts, ingress, now);
+            }
+            continue;
+        }
         let pair = pairs.entry((ingress, egress)).or_default();
         send_share(
             (egress, tunnel),

@@ -28,7 +28,7 @@ pub struct Sources<'a> {
 }
 
 impl Sources<'_> {
-    fn frame(&self, p: &Piece) -> TxFrame<'_> {
+    pub fn frame(&self, p: &Piece) -> TxFrame<'_> {
         match p.bytes {
             Bytes::Rx => {
                 let slot = self.rx.slot(p.frame_index());

@@ -24,6 +24,9 @@ pub struct PortRow {
     pub learned: u32,
     /// Flags and VLAN mode.
     pub policy: PortPolicy,
+    /// Link impairment (`port impair`), with its queues' counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impair: Option<crate::impair::ImpairRow>,
     /// A VXLAN port's endpoint and flood list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vxlan: Option<VxlanRow>,

@@ -49,6 +49,8 @@ pub struct PortEntry {
     pub pending: Vec<Pending>,
     /// Residence time of every frame sent on this port.
     pub latency: LatencyHistogram,
+    /// Link impairment (`port impair`); `None` costs the hot path one check.
+    pub impair: Option<Box<super::impair::ImpairSlot>>,
 }
 
 pub struct State {
@@ -72,10 +74,16 @@ pub struct State {
     pub pairs: HashMap<(PortId, PortId), LatencyHistogram>,
     /// The kernel fast path: attached ports and installed plans.
     pub fastpath: FastPath,
+    /// Ports with an impairment slot: the event loop looks at impairment
+    /// queues only while this is not 0.
+    pub impaired: usize,
 }
 
 /// Tokens: 0 is the waker, port `id` is `id + 1`.
 pub const WAKER_TOKEN: Token = Token(0);
+
+/// The impairment timer's token, beyond every port's.
+pub const TIMER_TOKEN: Token = Token(usize::MAX);
 
 pub fn port_token(id: PortId) -> Token {
     Token(id.index() + 1)
@@ -102,6 +110,7 @@ impl State {
             next_packet_id: 1,
             pairs: HashMap::new(),
             fastpath: FastPath::default(),
+            impaired: 0,
         }
     }
 
@@ -143,6 +152,9 @@ impl State {
         self.fastpath.detach(id, &mut self.ports);
         self.fastpath_flush();
         let entry = self.ports.get_mut(id.index())?.take()?;
+        if entry.impair.is_some() {
+            self.impaired -= 1;
+        }
         let fd = entry.port.raw_fd();
         // Already closed or never registered: nothing to undo.
         let _ = self.registry.deregister(&mut SourceFd(&fd));

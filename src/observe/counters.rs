@@ -98,6 +98,15 @@ pub struct PortCounters {
     pub fastpath_tx_frames: u64,
     #[serde(default)]
     pub fastpath_tx_bytes: u64,
+    /// Extra copies made by this port's impairment (`port impair --duplicate`).
+    #[serde(default)]
+    pub impair_duplicated: u64,
+    /// Frames its impairment sent ahead of delayed ones (`--reorder`).
+    #[serde(default)]
+    pub impair_reordered: u64,
+    /// Frames its impairment flipped a bit in (`--corrupt`).
+    #[serde(default)]
+    pub impair_corrupted: u64,
     pub drops: DropCounters,
 }
 
@@ -116,6 +125,9 @@ impl PortCounters {
         self.fastpath_rx_bytes += o.fastpath_rx_bytes;
         self.fastpath_tx_frames += o.fastpath_tx_frames;
         self.fastpath_tx_bytes += o.fastpath_tx_bytes;
+        self.impair_duplicated += o.impair_duplicated;
+        self.impair_reordered += o.impair_reordered;
+        self.impair_corrupted += o.impair_corrupted;
         self.drops.merge(&o.drops);
     }
 

@@ -106,6 +106,12 @@ drop_reasons! {
     /// From a VTEP the port does not know while it does not learn.
     VxlanUnknownVtep = "vxlan_unknown_vtep",
         "VXLAN packet from a VTEP that is not on the port's flood list, on a port with learning off";
+    /// Lost on purpose by the port's impairment (`port impair --loss`).
+    ImpairLoss = "impair_loss",
+        "emulated loss: the port's impairment (port impair --loss/--loss-model) dropped the frame";
+    /// The port's impairment queue was full (`port impair --limit`).
+    ImpairLimit = "impair_limit",
+        "the port's impairment queue held --limit frames (or bytes) already, as netem's limit";
 }
 
 #[cfg(test)]

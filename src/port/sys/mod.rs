@@ -11,6 +11,7 @@
 pub mod netdev;
 pub mod packet;
 pub mod ring;
+pub mod timer;
 pub mod tun;
 pub mod udp;
 

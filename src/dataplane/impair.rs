@@ -1,0 +1,569 @@
+//! The impairment stage: frames of an impaired port wait in its
+//! [`Impairer`] queues (one per direction) instead of being sent or decided
+//! at once, and leave when due.
+//!
+//! - Egress: the send stage hands an impaired port's share to [`hold`]
+//!   (copies, since the receive buffers are reused by the next batch) and
+//!   sends nothing; [`release`] sends what is due, in batches.
+//! - Ingress: a batch read from an impaired port is held whole before the
+//!   switch sees it ([`hold_batch`]); when due, frames are copied back into
+//!   a receive batch and go through the usual decide-and-send path.
+//!
+//! The event loop calls [`release`] every round while any port is impaired
+//! and arms a timerfd for [`next_due`], so it never sleeps past a due frame
+//! and never spins while queues wait: an idle impaired port costs nothing.
+//! With no port impaired, forwarding pays one `Option` check per egress
+//! port share and one per received batch.
+
+use smallvec::SmallVec;
+
+use super::pipeline::{forward_received, Work};
+use super::readers::{self as tap, ActiveReader as ActiveTap, Seen};
+use super::state::{PortEntry, State};
+use crate::impair::{ImpairDrop, ImpairFrame, ImpairRow, ImpairSpec, Impairer, Marks, Released};
+use crate::observe::records::Dir;
+use crate::port::{GsoKind, Offload, RxBatch, SendError, TxFrame, BATCH_SIZE, RX_HEADROOM};
+use crate::switch::{DropReason, PortId, Timestamp};
+use crate::wire::gso::{complete_partial, segment, SegmentKind};
+
+/// Spare frame buffers kept per port, so a steady stream reuses them.
+const POOL: usize = 1024;
+
+/// A frame copy waiting in an impairment queue.
+#[derive(Debug, Clone)]
+pub struct Held {
+    data: Vec<u8>,
+    offload: Offload,
+    /// Kernel receive stamp (ns since the epoch), for residence times.
+    rx_ts: u64,
+    /// Port the frame came in on.
+    ingress: PortId,
+    /// Set when corruption cut a super-frame into segments: where each is.
+    segs: Vec<(usize, usize)>,
+}
+
+impl Held {
+    fn pieces(&self) -> impl Iterator<Item = TxFrame<'_>> {
+        let whole = self.segs.is_empty().then(|| TxFrame {
+            data: &self.data,
+            offload: self.offload,
+        });
+        whole.into_iter().chain(
+            self.segs
+                .iter()
+                .map(|&(s, l)| TxFrame::plain(&self.data[s..s + l])),
+        )
+    }
+}
+
+impl ImpairFrame for Held {
+    fn wire_len(&self) -> usize {
+        match self.offload.gso {
+            // Every segment carries the headers again.
+            Some(g) if g.size > 0 && self.data.len() > g.hdr_len as usize => {
+                let payload = self.data.len() - g.hdr_len as usize;
+                payload + payload.div_ceil(g.size as usize) * g.hdr_len as usize
+            }
+            _ => self.data.len(),
+        }
+    }
+
+    fn duplicate(&self) -> Held {
+        self.clone()
+    }
+
+    /// As netem: a super-frame is cut into segments and the first one is
+    /// damaged; a partial checksum is finished first, so the flipped bit
+    /// shows as a checksum error at the receiver instead of being summed in.
+    fn corrupt(&mut self, pick: u32, bit: u8) {
+        if let Some(g) = self.offload.gso {
+            let kind = match g.kind {
+                GsoKind::Tcp4 | GsoKind::Tcp6 => Some(SegmentKind::Tcp),
+                GsoKind::UdpL4 => Some(SegmentKind::Udp),
+                GsoKind::Ufo => None,
+            };
+            let (mut out, mut ranges) = (Vec::new(), Vec::new());
+            if let Some(kind) = kind {
+                if segment(
+                    &self.data,
+                    kind,
+                    g.size as usize,
+                    g.ecn,
+                    &mut out,
+                    &mut ranges,
+                )
+                .is_ok()
+                    && !ranges.is_empty()
+                {
+                    self.data = out;
+                    self.segs = ranges;
+                    self.offload = Offload::NONE;
+                }
+            }
+        } else if let Some((start, off)) = self.offload.csum {
+            complete_partial(&mut self.data, start as usize, off as usize);
+            self.offload.csum = None;
+        }
+        self.offload.data_valid = false;
+        let (start, len) = self.segs.first().copied().unwrap_or((0, self.data.len()));
+        if len == 0 {
+            return;
+        }
+        let i = start + ((pick as u64 * len as u64) >> 32) as usize;
+        self.data[i] ^= 1 << (bit & 7);
+    }
+}
+
+/// One port's impairment: the spec, and a queue per impaired direction.
+pub struct PortImpair {
+    pub spec: ImpairSpec,
+    pub seed: u64,
+    pub egress: Option<Impairer<Held>>,
+    pub ingress: Option<Impairer<Held>>,
+    pool: Vec<Vec<u8>>,
+}
+
+impl PortImpair {
+    /// `fallback_seed` is used when the spec has none; the ingress queue's
+    /// random state is derived from the same seed, so both replay.
+    pub fn new(spec: ImpairSpec, fallback_seed: u64) -> PortImpair {
+        let seed = spec.seed.unwrap_or(fallback_seed);
+        let dir = spec.direction;
+        let make = |s: u64| {
+            Impairer::new(
+                ImpairSpec {
+                    seed: Some(s),
+                    ..spec.clone()
+                },
+                s,
+            )
+        };
+        PortImpair {
+            egress: dir.egress().then(|| make(seed)),
+            ingress: dir.ingress().then(|| make(seed ^ 0x9e37_79b9_7f4a_7c15)),
+            spec,
+            seed,
+            pool: Vec::new(),
+        }
+    }
+
+    fn next_due(&self) -> Option<u64> {
+        let e = self.egress.as_ref().and_then(|q| q.next_due());
+        let i = self.ingress.as_ref().and_then(|q| q.next_due());
+        e.into_iter().chain(i).min()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.egress.as_ref().is_none_or(|q| q.is_empty())
+            && self.ingress.as_ref().is_none_or(|q| q.is_empty())
+    }
+
+    fn held(&mut self, frame: &[u8], offload: Offload, rx_ts: u64, ingress: PortId) -> Held {
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(frame);
+        Held {
+            data,
+            offload,
+            rx_ts,
+            ingress,
+            segs: Vec::new(),
+        }
+    }
+
+    fn recycle(&mut self, h: Held) {
+        if self.pool.len() < POOL {
+            self.pool.push(h.data);
+        }
+    }
+
+    pub fn row(&self) -> ImpairRow {
+        ImpairRow {
+            spec: self.spec.clone(),
+            seed: self.seed,
+            egress: self.egress.as_ref().map(|q| q.stats()),
+            ingress: self.ingress.as_ref().map(|q| q.stats()),
+        }
+    }
+}
+
+/// The impairment a port holds: the active one, and one being emptied
+/// after `--clear` or a change (its frames leave at once, in order).
+#[derive(Default)]
+pub struct ImpairSlot {
+    pub active: Option<PortImpair>,
+    retired: Option<PortImpair>,
+}
+
+impl ImpairSlot {
+    /// Installs `next` (or clears with `None`); frames still queued under
+    /// the previous settings are sent at once.
+    pub fn replace(&mut self, next: Option<PortImpair>) {
+        if let Some(old) = self.active.take() {
+            if !old.is_empty() {
+                // Two changes within one round: the older leftovers go first.
+                if self.retired.as_ref().is_none_or(|r| r.is_empty()) {
+                    self.retired = Some(old);
+                }
+            }
+        }
+        self.active = next;
+    }
+
+    fn unused(&self) -> bool {
+        self.active.is_none() && self.retired.is_none()
+    }
+
+    fn next_due(&self) -> Option<u64> {
+        if self.retired.is_some() {
+            return Some(0);
+        }
+        self.active.as_ref().and_then(|a| a.next_due())
+    }
+}
+
+/// The comment on a capture record for what the impairment did.
+fn note(verb: &str, marks: Marks, held_ns: Option<u64>) -> String {
+    let mut s = format!("impair: {verb}");
+    if let Some(ns) = held_ns {
+        s += &format!(" after {:.3} ms", ns as f64 / 1e6);
+    }
+    for (m, w) in [
+        (marks.duplicate, "duplicate"),
+        (marks.reordered, "reordered (sent ahead)"),
+        (marks.corrupted, "corrupted (one bit flipped)"),
+    ] {
+        if m {
+            s += "; ";
+            s += w;
+        }
+    }
+    s
+}
+
+fn count_drop(c: &mut crate::observe::PortCounters, why: ImpairDrop) {
+    c.drops.add(
+        match why {
+            ImpairDrop::Loss => DropReason::ImpairLoss,
+            ImpairDrop::Limit => DropReason::ImpairLimit,
+        },
+        1,
+    );
+}
+
+fn count_marks<T>(c: &mut crate::observe::PortCounters, out: &crate::impair::Enqueued<T>) {
+    c.impair_duplicated += out.duplicated as u64;
+    c.impair_reordered += out.reordered as u64;
+    c.impair_corrupted += out.corrupted as u64;
+}
+
+/// Queues one frame of an egress share on `e`'s impairment.
+pub fn hold(
+    e: &mut PortEntry,
+    port: PortId,
+    taps: &mut [ActiveTap],
+    f: &TxFrame<'_>,
+    rx_ts: u64,
+    ingress: PortId,
+    now: Timestamp,
+) {
+    let PortEntry {
+        impair,
+        counters,
+        meta,
+        ..
+    } = e;
+    let Some(imp) = impair.as_mut().and_then(|s| s.active.as_mut()) else {
+        return;
+    };
+    let h = imp.held(f.data, f.offload, rx_ts, ingress);
+    let Some(q) = imp.egress.as_mut() else {
+        return;
+    };
+    let out = q.enqueue(now.0, h);
+    count_marks(counters, &out);
+    for (h, why, marks) in out.dropped {
+        count_drop(counters, why);
+        if !taps.is_empty() {
+            let seen = Seen {
+                port,
+                port_name: &meta.name,
+                dir: Dir::Out,
+                id: 0,
+                ts_ns: crate::port::realtime_ns(),
+            };
+            let verb = match why {
+                ImpairDrop::Loss => "lost (drop: impair_loss)",
+                ImpairDrop::Limit => "queue full (drop: impair_limit)",
+            };
+            tap::capture(taps, &seen, &h.data, &|| note(verb, marks, None));
+        }
+        imp.recycle(h);
+    }
+}
+
+/// Whether `e` sends through an egress impairment queue.
+pub fn impairs_egress(e: &PortEntry) -> bool {
+    e.impair
+        .as_ref()
+        .and_then(|s| s.active.as_ref())
+        .is_some_and(|a| a.egress.is_some())
+}
+
+/// Whether frames read from `ingress` are impaired before the switch sees
+/// them.
+pub fn impairs_ingress(st: &State, ingress: PortId) -> bool {
+    st.entry(ingress)
+        .and_then(|e| e.impair.as_ref())
+        .and_then(|s| s.active.as_ref())
+        .is_some_and(|a| a.ingress.is_some())
+}
+
+/// Queues the `n` frames just read from `ingress` on its ingress impairment.
+pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: Timestamp) {
+    let State {
+        ports,
+        readers: taps,
+        ..
+    } = &mut *st;
+    let Some(Some(e)) = ports.get_mut(ingress.index()) else {
+        return;
+    };
+    let PortEntry {
+        impair,
+        counters,
+        meta,
+        ..
+    } = e;
+    let Some(imp) = impair.as_mut().and_then(|s| s.active.as_mut()) else {
+        return;
+    };
+    for i in 0..n {
+        let slot = rx.slot(i);
+        let h = imp.held(slot.frame(), slot.offload(), slot.rx_ts(), ingress);
+        let Some(q) = imp.ingress.as_mut() else {
+            return;
+        };
+        let out = q.enqueue(now.0, h);
+        count_marks(counters, &out);
+        for (h, why, marks) in out.dropped {
+            count_drop(counters, why);
+            if !taps.is_empty() {
+                let seen = Seen {
+                    port: ingress,
+                    port_name: &meta.name,
+                    dir: Dir::In,
+                    id: 0,
+                    ts_ns: crate::port::realtime_ns(),
+                };
+                let verb = match why {
+                    ImpairDrop::Loss => "lost on ingress (drop: impair_loss)",
+                    ImpairDrop::Limit => "ingress queue full (drop: impair_limit)",
+                };
+                tap::capture(taps, &seen, &h.data, &|| note(verb, marks, None));
+            }
+            imp.recycle(h);
+        }
+    }
+}
+
+/// When the next impaired frame is due, over all ports (`Some(0)`: now).
+pub fn next_due(st: &State) -> Option<u64> {
+    st.ports
+        .iter()
+        .flatten()
+        .filter_map(|e| e.impair.as_ref().and_then(|s| s.next_due()))
+        .min()
+}
+
+/// Sends and forwards every impaired frame that is due.
+pub fn release(st: &mut State, rx: &mut RxBatch, scratch: &mut Work) {
+    let now = Timestamp::now();
+    for idx in 0..st.ports.len() {
+        let id = PortId(idx as u16);
+        for retired in [true, false] {
+            release_egress(st, id, retired, now);
+            release_ingress(st, id, retired, now, rx, scratch);
+        }
+        // A cleared port's slot goes once its leftovers are out.
+        if let Some(Some(e)) = st.ports.get_mut(idx) {
+            if let Some(s) = &mut e.impair {
+                if s.retired.as_ref().is_some_and(|r| r.is_empty()) {
+                    s.retired = None;
+                }
+                if s.unused() {
+                    e.impair = None;
+                    st.impaired = st.impaired.saturating_sub(1);
+                }
+            }
+        }
+    }
+}
+
+fn pick(e: &mut PortEntry, retired: bool) -> Option<&mut PortImpair> {
+    let s = e.impair.as_mut()?;
+    if retired {
+        s.retired.as_mut()
+    } else {
+        s.active.as_mut()
+    }
+}
+
+fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
+    // Retired queues leave at once, whatever their due times.
+    let at = if retired { u64::MAX } else { now.0 };
+    loop {
+        let State {
+            ports,
+            readers: taps,
+            pairs,
+            log_limit,
+            ..
+        } = &mut *st;
+        let Some(Some(e)) = ports.get_mut(port.index()) else {
+            return;
+        };
+        let Some(imp) = pick(e, retired) else { return };
+        let Some(q) = imp.egress.as_mut() else { return };
+        let mut due: SmallVec<[Released<Held>; BATCH_SIZE]> = SmallVec::new();
+        while due.len() < BATCH_SIZE {
+            match q.pop_due(at) {
+                Some(r) => due.push(r),
+                None => break,
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let frames: SmallVec<[(TxFrame<'_>, usize); BATCH_SIZE]> = due
+            .iter()
+            .enumerate()
+            .flat_map(|(k, r)| r.frame.pieces().map(move |f| (f, k)))
+            .collect();
+        let tx: SmallVec<[TxFrame<'_>; BATCH_SIZE]> = frames.iter().map(|(f, _)| *f).collect();
+        let mut off = 0;
+        let mut vanished = None;
+        while off < tx.len() {
+            let (sent, err) = e.port.send_batch(&tx[off..]);
+            let done = crate::port::realtime_ns();
+            for &(f, k) in &frames[off..off + sent] {
+                e.counters.tx_frames += 1;
+                e.counters.tx_bytes += f.data.len() as u64;
+                let r = &due[k];
+                if r.frame.rx_ts != 0 {
+                    let ns = done.saturating_sub(r.frame.rx_ts);
+                    e.latency.record(ns);
+                    pairs.entry((r.frame.ingress, port)).or_default().record(ns);
+                }
+                if !taps.is_empty() {
+                    let seen = Seen {
+                        port,
+                        port_name: &e.meta.name,
+                        dir: Dir::Out,
+                        id: 0,
+                        ts_ns: done,
+                    };
+                    let held = now.0.saturating_sub(r.arrived_ns);
+                    tap::capture(taps, &seen, f.data, &|| note("sent", r.marks, Some(held)));
+                }
+            }
+            off += sent;
+            let Some(err) = err else { break };
+            let rest = (tx.len() - off) as u64;
+            match err {
+                SendError::TooBig => {
+                    e.counters.drops.add(DropReason::EgressTooBig, 1);
+                    off += 1;
+                }
+                SendError::WouldBlock => {
+                    e.counters.drops.add(DropReason::EgressFull, rest);
+                    break;
+                }
+                SendError::LinkDown => {
+                    e.counters.drops.add(DropReason::EgressDown, rest);
+                    break;
+                }
+                SendError::Vanished => {
+                    e.counters.drops.add(DropReason::EgressDown, rest);
+                    vanished = Some(format!("interface {} vanished", e.port.name()));
+                    break;
+                }
+                SendError::Io(err) => {
+                    e.counters.drops.add(DropReason::EgressError, 1);
+                    off += 1;
+                    if let Some(s) = log_limit.allow(now) {
+                        eprintln!(
+                            "l2sw: send on port {} failed: {err} ({s} similar messages suppressed)",
+                            e.meta.name
+                        );
+                    }
+                }
+            }
+        }
+        drop(tx);
+        drop(frames);
+        let PortEntry { impair, .. } = e;
+        if let Some(imp) = impair.as_mut().and_then(|s| {
+            if retired {
+                s.retired.as_mut()
+            } else {
+                s.active.as_mut()
+            }
+        }) {
+            for r in due {
+                imp.recycle(r.frame);
+            }
+        }
+        if let Some(why) = vanished {
+            st.remove_vanished(port, why);
+            return;
+        }
+    }
+}
+
+fn release_ingress(
+    st: &mut State,
+    port: PortId,
+    retired: bool,
+    now: Timestamp,
+    rx: &mut RxBatch,
+    scratch: &mut Work,
+) {
+    let at = if retired { u64::MAX } else { now.0 };
+    loop {
+        let Some(Some(e)) = st.ports.get_mut(port.index()) else {
+            return;
+        };
+        let Some(imp) = pick(e, retired) else { return };
+        let Some(q) = imp.ingress.as_mut() else {
+            return;
+        };
+        let cap = rx.capacity();
+        let mut n = 0;
+        let mut recycled: SmallVec<[Held; BATCH_SIZE]> = SmallVec::new();
+        // Whole frames only: a cut super-frame needs one slot per segment.
+        while n < cap {
+            let fits = q.pop_due_if(at, |h| n + h.segs.len().max(1) <= cap);
+            let Some(r) = fits else { break };
+            for f in r.frame.pieces() {
+                let slot = &mut rx.slots_mut()[n];
+                let room = slot.buf_mut().len() - RX_HEADROOM;
+                let len = f.data.len().min(room);
+                slot.buf_mut()[RX_HEADROOM..RX_HEADROOM + len].copy_from_slice(&f.data[..len]);
+                slot.set(RX_HEADROOM, len, crate::port::RxStatus::Complete);
+                slot.set_offload(f.offload);
+                slot.set_rx_ts(r.frame.rx_ts);
+                n += 1;
+            }
+            recycled.push(r.frame);
+        }
+        for h in recycled {
+            imp.recycle(h);
+        }
+        if n == 0 {
+            return;
+        }
+        rx.set_len(n);
+        forward_received(st, port, rx, n, scratch);
+    }
+}
