@@ -327,6 +327,10 @@ pub enum Request {
         /// Bytes kept per frame; 0 or absent = whole frames.
         #[serde(default)]
         snaplen: Option<u32>,
+        /// Only records of this direction ("in": what ports receive,
+        /// "out": what they send); absent = both.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<crate::observe::records::Dir>,
     },
     /// Explains what the switch would do with a frame; nothing is sent or learned.
     Trace {

@@ -31,6 +31,14 @@ pub enum StreamError {
     BadRecord(String),
 }
 
+impl StreamError {
+    /// The output's reader went away (`| head`, `| tshark -c N`): not a
+    /// failure of the capture, the reader has what it wanted.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, StreamError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
 /// Reads the stream, calling `each` per event, until its end or `stop`.
 fn pump<S>(
     client: &mut Client,
@@ -106,6 +114,18 @@ pub fn capture<W: Write>(
                 id
             }
         };
+        // tshark and Wireshark show the comment, not epb_flags, in their
+        // summary: say there which way the frame went and on which port, so
+        // a flood's ingress and egress records tell themselves apart.
+        let comment = format!(
+            "{} {}: {}",
+            match r.dir {
+                Dir::In => "in",
+                Dir::Out => "out",
+            },
+            r.port,
+            r.comment
+        );
         w.write_packet(&PacketRecord {
             iface,
             ts_ns: r.ts_ns,
@@ -116,7 +136,7 @@ pub fn capture<W: Write>(
                 Dir::Out => Direction::Outbound,
             },
             packet_id: r.id,
-            comment: Some(&r.comment),
+            comment: Some(&comment),
             drop_count: None,
         })?;
         if flush_each {

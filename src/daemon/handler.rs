@@ -95,9 +95,13 @@ impl Inner {
                     },
                 };
                 let owned = built.owned;
+                let endpoint = built.endpoint;
                 match dp.add_port(built.port, meta) {
                     Ok(id) => {
                         res.owned.insert(name.clone(), owned);
+                        if let Some(e) = endpoint {
+                            res.endpoints.insert(name.clone(), e);
+                        }
                         json!({"name": name, "id": id.0})
                     }
                     Err(e) => {
@@ -121,7 +125,7 @@ impl Inner {
                 let errors = res.release_port(&name);
                 json!({"removed": name, "cleanup_errors": errors})
             }
-            Request::PortList => to_value(dp.ports()?),
+            Request::PortList => to_value(self.port_views()?),
             Request::PortSet(set) => {
                 if set.is_empty() {
                     anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned or --group-fwd-mask)", set.name);
@@ -230,9 +234,13 @@ impl Inner {
                     port_vanished: false,
                 };
                 res.owned.insert(plug.ns.clone(), built.owned);
+                let endpoint = built.endpoint;
                 match dp.add_port(built.port, meta) {
                     Ok(_) => {
                         res.plugs.insert(plug.ns.clone(), record.clone());
+                        if let Some(e) = endpoint {
+                            res.endpoints.insert(plug.ns.clone(), e);
+                        }
                         to_value(record)
                     }
                     Err(e) => {
@@ -304,6 +312,38 @@ impl Inner {
             }
         })
     }
+}
+
+impl Inner {
+    /// `port list` rows: `mac` is the endpoint's (the interface stations
+    /// behind the port send from, so it matches FDB entries), `switch_mac`
+    /// the interface the switch itself reads, if it reads one.
+    pub(super) fn port_views(&self) -> anyhow::Result<Vec<PortView>> {
+        let rows = self.dp.ports()?;
+        let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoints = res.endpoints.clone();
+        drop(res);
+        Ok(rows
+            .into_iter()
+            .map(|mut row| {
+                // A TAP whose queue the switch holds has no switch-side netdev.
+                let switch_mac = match row.info.kind {
+                    crate::port::PortKind::Tap => None,
+                    _ => row.info.mac,
+                };
+                row.info.mac = endpoints.get(&row.name).and_then(|e| e.mac());
+                PortView { row, switch_mac }
+            })
+            .collect())
+    }
+}
+
+/// One `port list` row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortView {
+    #[serde(flatten)]
+    pub row: crate::dataplane::PortRow,
+    pub switch_mac: Option<crate::wire::MacAddr>,
 }
 
 /// A minimum-size frame with the given addresses, tag and EtherType.

@@ -9,7 +9,7 @@ use crate::port::tap::{self, TapPort};
 use crate::port::{Port, PortKind};
 use crate::wire::MacAddr;
 
-use super::resources::Owned;
+use super::resources::{Endpoint, Owned};
 
 /// How long a new veth may take to become operational.
 const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -22,6 +22,9 @@ pub struct Built {
     pub ifname: String,
     pub host_ifname: Option<String>,
     pub created_netns: bool,
+    /// The interface at the far end that stations send from (inside the
+    /// namespace, or the TAP netdev), whose MAC `port list` shows.
+    pub endpoint: Option<Endpoint>,
 }
 
 /// Undo list being built; releases everything if dropped before `keep`.
@@ -139,9 +142,10 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
                 port: Box::new(port),
                 owned: Vec::new(),
                 netns: Some(req.ns.clone()),
-                ifname: inside,
+                ifname: inside.clone(),
                 host_ifname: Some(host),
                 created_netns,
+                endpoint: Some(Endpoint::new(Some(&req.ns), &inside)),
             }
         }
         Via::Tap => {
@@ -156,9 +160,10 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
                 port: Box::new(tap),
                 owned: Vec::new(),
                 netns: Some(req.ns.clone()),
-                ifname: inside,
+                ifname: inside.clone(),
                 host_ifname: None,
                 created_netns,
+                endpoint: Some(Endpoint::new(Some(&req.ns), &inside)),
             }
         }
     };
@@ -197,6 +202,7 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                 ifname: req.ifname.clone(),
                 host_ifname: Some(req.ifname.clone()),
                 created_netns: false,
+                endpoint: None,
             })
         }
         AddKind::Tap => {
@@ -238,6 +244,7 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                         ifname: req.ifname.clone(),
                         host_ifname: Some(req.ifname.clone()),
                         created_netns: false,
+                        endpoint: None,
                     })
                 }
                 TapMode::Host | TapMode::Netns => {
@@ -262,6 +269,7 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                         ifname: req.ifname.clone(),
                         host_ifname: None,
                         created_netns,
+                        endpoint: Some(Endpoint::new(ns, &req.ifname)),
                     })
                 }
             }

@@ -67,18 +67,43 @@ pub struct Plug {
     pub port_vanished: bool,
 }
 
+/// The interface stations behind a port send from: its MAC is the one the
+/// FDB learns, so `port list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub netns: Option<String>,
+    pub ifname: String,
+}
+
+impl Endpoint {
+    pub fn new(netns: Option<&str>, ifname: &str) -> Endpoint {
+        Endpoint {
+            netns: netns.map(str::to_string),
+            ifname: ifname.to_string(),
+        }
+    }
+
+    /// The interface's MAC now (it may have been changed since plugging).
+    pub fn mac(&self) -> Option<crate::wire::MacAddr> {
+        netns::link_mac(self.netns.as_deref(), &self.ifname).ok()
+    }
+}
+
 /// Everything the switch owns, keyed by port name.
 #[derive(Debug, Default)]
 pub struct Resources {
     /// Undo lists per port, released in reverse order.
     pub owned: BTreeMap<String, Vec<Owned>>,
     pub plugs: BTreeMap<String, Plug>,
+    /// Ports whose far end the switch knows (plugged namespaces, TAPs).
+    pub endpoints: BTreeMap<String, Endpoint>,
 }
 
 impl Resources {
     /// Releases what `port` owns, last created first; logs failures.
     pub fn release_port(&mut self, port: &str) -> Vec<String> {
         let mut errors = Vec::new();
+        self.endpoints.remove(port);
         if let Some(list) = self.owned.remove(port) {
             for o in list.iter().rev() {
                 if let Some(e) = o.release() {

@@ -47,6 +47,7 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             filter,
             count,
             snaplen,
+            direction,
         } => Ok(TapSpec {
             ports,
             filter: parse(filter)?,
@@ -54,6 +55,7 @@ fn spec(req: Request) -> Result<TapSpec, String> {
                 snaplen: snaplen.unwrap_or(0) as usize,
             },
             count,
+            direction,
         }),
         Request::TraceLive {
             ports,
@@ -64,6 +66,7 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             filter: parse(filter)?,
             mode: TapMode::Trace,
             count,
+            direction: None,
         }),
         _ => Err("not a streaming request".into()),
     }

@@ -33,6 +33,8 @@ pub struct TapSpec {
     pub mode: TapMode,
     /// Stop after this many records.
     pub count: Option<u64>,
+    /// Capture only records of this direction (`None`: both).
+    pub direction: Option<Dir>,
 }
 
 /// Counters shared with the reader.
@@ -60,6 +62,7 @@ pub struct ActiveTap {
     pub filter: Filter,
     pub mode: TapMode,
     pub remaining: Option<u64>,
+    pub direction: Option<Dir>,
     pub tx: Sender<TapEvent>,
     pub stats: Arc<TapStats>,
 }
@@ -75,6 +78,7 @@ impl ActiveTap {
                 filter: spec.filter,
                 mode: spec.mode,
                 remaining: spec.count,
+                direction: spec.direction,
                 tx,
                 stats: stats.clone(),
             },
@@ -137,7 +141,8 @@ pub fn capture(
         let TapMode::Capture { snaplen } = t.mode else {
             continue;
         };
-        if !t.wants(seen.port, seen.port_name, frame) {
+        if t.direction.is_some_and(|d| d != seen.dir) || !t.wants(seen.port, seen.port_name, frame)
+        {
             continue;
         }
         let cut = if snaplen == 0 {
