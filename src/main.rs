@@ -27,8 +27,9 @@ struct Cli {
     /// Which switch: each name has its own control socket. Give it before
     /// the command (`l2sw --name lab port list`): after a command, `--name`
     /// is that command's own option where it has one.
-    #[arg(long, env = "L2SW_NAME", default_value = DEFAULT_NAME)]
-    name: String,
+    /// [default: default]
+    #[arg(long, env = "L2SW_NAME")]
+    name: Option<String>,
     /// Directory of the control sockets and journals.
     #[arg(long, global = true, env = "L2SW_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
     run_dir: PathBuf,
@@ -43,7 +44,14 @@ enum Cmd {
     /// Bring up the embedded default lab, ping across it, show the FDB and counters, clean up.
     Demo,
     /// Show the switch's name, uptime and sizes.
-    Status(JsonFlag),
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to SECS for the switch to answer (e.g. right after `run &`).
+        #[arg(long, value_name = "SECS")]
+        wait: Option<f64>,
+    },
     /// Add, remove, list and tune ports.
     #[command(subcommand)]
     Port(PortCmd),
@@ -124,6 +132,34 @@ enum Cmd {
     Probe(ProbeArgs),
     /// Stop the switch (as SIGTERM would).
     Shutdown,
+    /// The switches running on this host (and dead ones that left things behind).
+    List(JsonFlag),
+    /// One overview of the switch, like `ovs-vsctl show`: ports, links, VLANs, flags, MACs, mirrors, settings.
+    Show(JsonFlag),
+    /// The running topology as TOML.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Switch events as they happen: FDB learned/moved/aged/flushed/full, ports, links, settings.
+    Monitor {
+        /// Stop after N events.
+        #[arg(long, short = 'c')]
+        count: Option<u64>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what a switch that died (SIGKILL, crash) left behind, as its journal lists it.
+    Cleanup {
+        /// Only this switch (default: every dead switch under the run directory).
+        #[arg(long = "name", value_name = "NAME")]
+        switch: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the running topology as TOML that `run --config` accepts.
+    Dump,
 }
 
 #[derive(Args)]
@@ -482,13 +518,50 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
-    validate_switch_name(&cli.name).map_err(anyhow::Error::msg)?;
+    if let Some(n) = &cli.name {
+        validate_switch_name(n).map_err(anyhow::Error::msg)?;
+    }
+    let name = cli.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_string());
     match cli.cmd {
-        Cmd::Run(args) => run(&cli.name, &cli.run_dir, args),
+        Cmd::Run(args) => run(&name, &cli.run_dir, args),
         Cmd::Demo => l2sw::demo::run(&cli.run_dir),
         Cmd::Probe(p) => probe(p),
-        cmd => client(&cli.name, &cli.run_dir, cmd),
+        Cmd::List(j) => {
+            let rows = l2sw::daemon::listing::list_switches(&cli.run_dir);
+            let text = if j.json {
+                format!("{}\n", serde_json::to_string(&rows)?)
+            } else {
+                l2sw::control::views::render_list(&rows)
+            };
+            write_stdout(&text)?;
+            Ok(())
+        }
+        Cmd::Cleanup { switch } => {
+            let target = switch.or(cli.name);
+            if let Some(n) = &target {
+                validate_switch_name(n).map_err(anyhow::Error::msg)?;
+            }
+            let outcomes = l2sw::daemon::journal::cleanup(&cli.run_dir, target.as_deref())?;
+            if outcomes.is_empty() {
+                eprintln!(
+                    "l2sw: no journals under {}: nothing to clean up",
+                    cli.run_dir.display()
+                );
+            }
+            for o in &outcomes {
+                eprintln!("l2sw: {o}");
+            }
+            Ok(())
+        }
+        cmd => client(&name, &cli.run_dir, cmd),
     }
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<()> {
@@ -578,10 +651,56 @@ type Renderer = fn(&Value) -> String;
 /// Sends `cmd` to the running switch and prints the answer.
 fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()> {
     let path = socket_path(run_dir, name);
+    if let Cmd::Status {
+        wait: Some(secs), ..
+    } = cmd
+    {
+        let wait = std::time::Duration::try_from_secs_f64(secs)
+            .unwrap_or_default()
+            .min(std::time::Duration::from_secs(86_400));
+        let deadline = std::time::Instant::now() + wait;
+        while Client::connect(name, &path).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
     let mut c = Client::connect(name, &path)?;
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
-        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) => unreachable!("handled by real_main"),
-        Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
+        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) | Cmd::List(_) | Cmd::Cleanup { .. } => {
+            unreachable!("handled by real_main")
+        }
+        Cmd::Show(j) => {
+            let v = c.call(&Request::Show)?;
+            let text = if j.json {
+                format!("{v}\n")
+            } else {
+                let r: l2sw::control::views::ShowReport = serde_json::from_value(v)
+                    .context("the switch sent a show report this l2sw cannot read")?;
+                r.render()
+            };
+            write_stdout(&text)?;
+            return Ok(());
+        }
+        Cmd::Config(ConfigCmd::Dump) => {
+            let v = c.call(&Request::ConfigDump)?;
+            let d: l2sw::control::views::ConfigDump = serde_json::from_value(v)
+                .context("the switch sent a config this l2sw cannot read")?;
+            write_stdout(&d.render(name).context("cannot write the config as TOML")?)?;
+            return Ok(());
+        }
+        Cmd::Monitor { count, json } => {
+            let stop = interrupt_flag()?;
+            let out = std::io::stdout().lock();
+            let req = Request::Monitor { count };
+            let s = l2sw::control::streams::monitor(&mut c, &req, out, json, &stop)?;
+            if s.skipped > 0 {
+                eprintln!(
+                    "l2sw: {} events not delivered: the reader was too slow",
+                    s.skipped
+                );
+            }
+            return Ok(());
+        }
+        Cmd::Status { json, .. } => (Request::Status, json, Some(render::status)),
         Cmd::Port(p) => match p {
             PortCmd::Add {
                 kind,

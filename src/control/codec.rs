@@ -29,7 +29,7 @@ pub struct DecodeError(pub usize);
 
 pub fn decode(s: &str) -> Result<Vec<u8>, DecodeError> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Err(DecodeError(s.len()));
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

@@ -9,6 +9,7 @@ pub mod protocol;
 pub mod render;
 pub mod server;
 pub mod streams;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

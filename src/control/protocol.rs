@@ -365,6 +365,17 @@ pub enum Request {
     },
     /// Stops the switch as SIGTERM would.
     Shutdown,
+    /// One overview of the switch (`l2sw show`): a [`ShowReport`](super::views::ShowReport).
+    Show,
+    /// The running topology as a config (`l2sw config dump`): a
+    /// [`ConfigDump`](super::views::ConfigDump).
+    ConfigDump,
+    /// Streams switch events (one `EventRecord` per line) until `count`
+    /// events, or until the client closes the connection.
+    Monitor {
+        #[serde(default)]
+        count: Option<u64>,
+    },
 }
 
 impl Request {
@@ -395,11 +406,17 @@ impl Request {
         "trace-live",
         "latency",
         "shutdown",
+        "show",
+        "config-dump",
+        "monitor",
     ];
 
     /// Requests answered with a stream of lines rather than one response.
     pub fn is_stream(&self) -> bool {
-        matches!(self, Request::Capture { .. } | Request::TraceLive { .. })
+        matches!(
+            self,
+            Request::Capture { .. } | Request::TraceLive { .. } | Request::Monitor { .. }
+        )
     }
 
     /// Parses one request line, with errors that say what is wrong.

@@ -189,3 +189,56 @@ pub fn trace_live<W: Write>(
         },
     )
 }
+
+/// Prints switch events as they come (`monitor`): a line of text each, or
+/// one JSON object per line. Returns when the switch ends the stream (the
+/// count was reached, or it stopped) or on `stop`.
+pub fn monitor<W: Write>(
+    client: &mut Client,
+    req: &Request,
+    mut out: W,
+    json: bool,
+    stop: &AtomicBool,
+) -> Result<StreamSummary, StreamError> {
+    client.start_stream(req)?;
+    let mut partial = String::new();
+    let mut delivered = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(StreamSummary {
+                delivered,
+                skipped: 0,
+                interrupted: true,
+            });
+        }
+        let line = match client.next_line(&mut partial) {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            // The switch stopped: the stream ends with it.
+            Err(ClientError::NoAnswer) => {
+                return Ok(StreamSummary {
+                    delivered,
+                    skipped: 0,
+                    interrupted: false,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(end) = serde_json::from_str::<StreamEnd>(&line) {
+            return Ok(StreamSummary {
+                delivered: end.delivered,
+                skipped: end.skipped,
+                interrupted: false,
+            });
+        }
+        let rec: crate::observe::events::EventRecord =
+            serde_json::from_str(&line).map_err(|e| StreamError::BadRecord(e.to_string()))?;
+        delivered += 1;
+        if json {
+            out.write_all(line.as_bytes())?;
+        } else {
+            writeln!(out, "{}", rec.render())?;
+        }
+        out.flush()?;
+    }
+}

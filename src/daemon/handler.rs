@@ -2,8 +2,9 @@
 
 use serde_json::{json, Value};
 
+use super::journal::{claimed_by_other, RunDirLock};
 use super::plug::{build_port, plug_namespace};
-use super::resources::Plug;
+use super::resources::{Origin, Plug};
 use super::Inner;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::Handler;
@@ -85,7 +86,13 @@ impl Inner {
                 {
                     anyhow::bail!("interface {} is already port {}", add.ifname, p.name);
                 }
-                let built = build_port(&add)?;
+                // Held until the claim is in the journal: another switch
+                // checking the same interface waits and then sees it.
+                let lock = match add.kind {
+                    crate::control::protocol::AddKind::Iface => Some(self.claim_lock(&add.ifname)?),
+                    crate::control::protocol::AddKind::Tap => None,
+                };
+                let built = build_port(&add, &name, &mut res)?;
                 let meta = PortMeta {
                     name: name.clone(),
                     netns: built.netns.clone(),
@@ -94,18 +101,21 @@ impl Inner {
                         ..PortPolicy::default()
                     },
                 };
-                let owned = built.owned;
                 let endpoint = built.endpoint;
+                let reads = built.host_ifname.clone();
                 match dp.add_port(built.port, meta) {
                     Ok(id) => {
-                        res.owned.insert(name.clone(), owned);
                         if let Some(e) = endpoint {
                             res.endpoints.insert(name.clone(), e);
                         }
+                        if let Some(i) = reads {
+                            res.claim(&name, &i);
+                        }
+                        res.origins.insert(name.clone(), Origin::Port(add));
+                        drop(lock);
                         json!({"name": name, "id": id.0})
                     }
                     Err(e) => {
-                        res.owned.insert(name.clone(), owned);
                         res.release_port(&name);
                         return Err(e.into());
                     }
@@ -214,7 +224,7 @@ impl Inner {
                         plug.ns
                     );
                 }
-                let built = plug_namespace(&self.name, &plug)?;
+                let built = plug_namespace(&self.name, &plug, &mut res)?;
                 let meta = PortMeta {
                     name: plug.ns.clone(),
                     netns: Some(plug.ns.clone()),
@@ -233,7 +243,6 @@ impl Inner {
                     created_netns: built.created_netns,
                     port_vanished: false,
                 };
-                res.owned.insert(plug.ns.clone(), built.owned);
                 let endpoint = built.endpoint;
                 match dp.add_port(built.port, meta) {
                     Ok(_) => {
@@ -241,6 +250,11 @@ impl Inner {
                         if let Some(e) = endpoint {
                             res.endpoints.insert(plug.ns.clone(), e);
                         }
+                        if let Some(i) = &record.host_ifname {
+                            res.claim(&plug.ns, i);
+                        }
+                        res.origins
+                            .insert(plug.ns.clone(), Origin::Plug(plug.clone()));
                         to_value(record)
                     }
                     Err(e) => {
@@ -270,6 +284,7 @@ impl Inner {
                 })
             }
             Request::NsList => {
+                self.forget_deleted_namespaces();
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
                 to_value(res.plugs.values().collect::<Vec<_>>())
             }
@@ -283,7 +298,9 @@ impl Inner {
                 let frame = synthetic_frame(src, dst, vlan, ethertype.unwrap_or(0x0800))?;
                 to_value(dp.trace(&ingress, frame)?)
             }
-            Request::Capture { .. } | Request::TraceLive { .. } => {
+            Request::Show => to_value(self.show()?),
+            Request::ConfigDump => to_value(self.config_dump()?),
+            Request::Capture { .. } | Request::TraceLive { .. } | Request::Monitor { .. } => {
                 anyhow::bail!(
                     "{} streams its answer; it is served on its own connection",
                     "this request"
@@ -315,6 +332,46 @@ impl Inner {
 }
 
 impl Inner {
+    /// Refuses an interface another running switch reads; the returned lock
+    /// keeps others from claiming it until this switch's journal says so.
+    fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
+        let lock = RunDirLock::acquire(&self.run_dir)?;
+        if let Some((other, port)) = claimed_by_other(&self.run_dir, &self.name, ifname) {
+            anyhow::bail!(
+                "interface {ifname} is already port {port} of switch {other} (an interface can be a port of one switch only)"
+            );
+        }
+        Ok(lock)
+    }
+
+    /// Plugged namespaces that were deleted behind the switch's back (e.g.
+    /// by another switch that shared them and unplugged them) are unplugged
+    /// here too, so `ns list` shows what is there.
+    pub(super) fn forget_deleted_namespaces(&self) {
+        let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<Plug> = res
+            .plugs
+            .values()
+            .filter(|p| !crate::netns::exists(&p.ns))
+            .cloned()
+            .collect();
+        for plug in gone {
+            res.plugs.remove(&plug.ns);
+            if !plug.port_vanished {
+                if let Ok((_, port)) = self.dp.remove_port(&plug.port) {
+                    drop(port);
+                }
+            }
+            for e in res.release_port(&plug.port) {
+                eprintln!("l2sw: cleanup after namespace {} was deleted: {e}", plug.ns);
+            }
+            eprintln!(
+                "l2sw: namespace {} was deleted by someone else: unplugged",
+                plug.ns
+            );
+        }
+    }
+
     /// `port list` rows: `mac` is the endpoint's (the interface stations
     /// behind the port send from, so it matches FDB entries), `switch_mac`
     /// the interface the switch itself reads, if it reads one.

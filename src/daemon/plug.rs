@@ -1,6 +1,7 @@
 //! Building ports that need devices: namespaces plugged via veth or TAP, and
-//! TAP ports. Each step that creates something records it, so a failure half
-//! way removes what was made and leaves the host as it was.
+//! TAP ports. Each step that creates something records it at once (in the
+//! journal too, so a crash half way leaves nothing unknown), and a failure
+//! half way removes what was made and leaves the host as it was.
 
 use crate::control::protocol::{AddKind, NsPlug, PortAdd, TapMode, Via};
 use crate::netns::{self, Cidr};
@@ -9,15 +10,15 @@ use crate::port::tap::{self, TapPort};
 use crate::port::{Port, PortKind};
 use crate::wire::MacAddr;
 
-use super::resources::{Endpoint, Owned};
+use super::resources::{Endpoint, Owned, Resources};
 
 /// How long a new veth may take to become operational.
 const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A port ready to hand to the dataplane, and what to undo when it goes.
+/// A port ready to hand to the dataplane; what to undo when it goes is
+/// already recorded in the resources under the port's name.
 pub struct Built {
     pub port: Box<dyn Port>,
-    pub owned: Vec<Owned>,
     pub netns: Option<String>,
     pub ifname: String,
     pub host_ifname: Option<String>,
@@ -27,24 +28,37 @@ pub struct Built {
     pub endpoint: Option<Endpoint>,
 }
 
-/// Undo list being built; releases everything if dropped before `keep`.
-struct Undo(Vec<Owned>);
+/// What a port being built has created so far, recorded under its name in
+/// the resources; released if dropped before `keep`.
+pub struct Undo<'a> {
+    res: &'a mut Resources,
+    owner: String,
+    kept: bool,
+}
 
-impl Undo {
-    fn push(&mut self, o: Owned) {
-        self.0.push(o);
+impl<'a> Undo<'a> {
+    pub fn new(res: &'a mut Resources, owner: &str) -> Undo<'a> {
+        Undo {
+            res,
+            owner: owner.to_string(),
+            kept: false,
+        }
     }
-    fn keep(mut self) -> Vec<Owned> {
-        std::mem::take(&mut self.0)
+    fn push(&mut self, o: Owned) {
+        self.res.push_owned(&self.owner, o);
+    }
+    fn keep(mut self) {
+        self.kept = true;
     }
 }
 
-impl Drop for Undo {
+impl Drop for Undo<'_> {
     fn drop(&mut self) {
-        for o in self.0.iter().rev() {
-            if let Some(e) = o.release() {
-                eprintln!("l2sw: while undoing a failed setup: {e}");
-            }
+        if self.kept {
+            return;
+        }
+        for e in self.res.release_port(&self.owner) {
+            eprintln!("l2sw: while undoing a failed setup: {e}");
         }
     }
 }
@@ -70,13 +84,16 @@ fn free_ifname(prefix: &str, seed: &str) -> String {
     unreachable!("u32 salts exhausted")
 }
 
+/// Creates `ns` if missing; true when the switch owns it (created it now,
+/// or took it over from a dead predecessor that had created it).
 fn ensure_netns(ns: &str, undo: &mut Undo) -> anyhow::Result<bool> {
     netns::validate_netns_name(ns)?;
     if netns::exists(ns) {
-        return Ok(false);
+        let owner = undo.owner.clone();
+        return Ok(undo.res.take_adopted(ns, &owner));
     }
+    undo.push(Owned::netns(ns));
     netns::create(ns)?;
-    undo.push(Owned::Netns(ns.to_string()));
     Ok(true)
 }
 
@@ -111,7 +128,7 @@ fn check_mac(mac: Option<MacAddr>) -> anyhow::Result<()> {
 }
 
 /// `ns plug`: namespace (created if missing) wired to the switch.
-pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
+pub fn plug_namespace(switch: &str, req: &NsPlug, res: &mut Resources) -> anyhow::Result<Built> {
     netns::validate_netns_name(&req.ns)?;
     check_mac(req.mac)?;
     let inside = req.ifname.clone().unwrap_or_else(|| "eth0".to_string());
@@ -122,14 +139,16 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             req.ns
         );
     }
-    let mut undo = Undo(Vec::new());
+    let mut undo = Undo::new(res, &req.ns);
     let created_netns = ensure_netns(&req.ns, &mut undo)?;
     let seed = format!("{switch}/{}", req.ns);
     let built = match req.via {
         Via::Veth => {
             let host = free_ifname("l2v", &seed);
+            // Journaled first: a crash between the two leaves a name the
+            // recovery finds absent, never a link it does not know.
+            undo.push(Owned::link(&host));
             netns::create_veth(&host, &inside, &req.ns)?;
-            undo.push(Owned::Link(host.clone()));
             netns::disable_ipv6(&host)?;
             if let Some(m) = req.mtu {
                 netns::set_mtu(None, &host, m)?;
@@ -140,7 +159,6 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             let port = AfPacketPort::open(&host, PortKind::Iface)?;
             Built {
                 port: Box::new(port),
-                owned: Vec::new(),
                 netns: Some(req.ns.clone()),
                 ifname: inside.clone(),
                 host_ifname: Some(host),
@@ -158,7 +176,6 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             tap.set_mtu_hint(req.mtu.unwrap_or(1500));
             Built {
                 port: Box::new(tap),
-                owned: Vec::new(),
                 netns: Some(req.ns.clone()),
                 ifname: inside.clone(),
                 host_ifname: None,
@@ -167,14 +184,12 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             }
         }
     };
-    Ok(Built {
-        owned: undo.keep(),
-        ..built
-    })
+    undo.keep();
+    Ok(built)
 }
 
-/// `port add`: an existing interface, or a new TAP.
-pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
+/// `port add`: an existing interface, or a new TAP; `owner` is the port's name.
+pub fn build_port(req: &PortAdd, owner: &str, res: &mut Resources) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
     let tap_only = |what: &str| -> anyhow::Result<()> {
@@ -197,7 +212,6 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
             let port = AfPacketPort::open(&req.ifname, PortKind::Iface)?;
             Ok(Built {
                 port: Box::new(port),
-                owned: Vec::new(),
                 netns: None,
                 ifname: req.ifname.clone(),
                 host_ifname: Some(req.ifname.clone()),
@@ -226,20 +240,22 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                     "--ip and --mac configure the TAP's netdev, which a VM TAP leaves to the switch; use --host or --netns"
                 );
             }
-            let mut undo = Undo(Vec::new());
+            let mut undo = Undo::new(res, owner);
             match mode {
                 TapMode::Vm => {
+                    undo.push(Owned::PersistentTap {
+                        ifname: req.ifname.clone(),
+                    });
                     tap::create_persistent_tap(&req.ifname)?;
-                    undo.push(Owned::PersistentTap(req.ifname.clone()));
                     netns::disable_ipv6(&req.ifname)?;
                     if let Some(m) = req.mtu {
                         netns::set_mtu(None, &req.ifname, m)?;
                     }
                     netns::set_up(None, &req.ifname)?;
                     let port = AfPacketPort::open(&req.ifname, PortKind::TapVm)?;
+                    undo.keep();
                     Ok(Built {
                         port: Box::new(port),
-                        owned: undo.keep(),
                         netns: None,
                         ifname: req.ifname.clone(),
                         host_ifname: Some(req.ifname.clone()),
@@ -262,9 +278,9 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                     }
                     configure_inside(ns, &req.ifname, req.mac, req.mtu, &req.ip)?;
                     tap.set_mtu_hint(req.mtu.unwrap_or(1500));
+                    undo.keep();
                     Ok(Built {
                         port: Box::new(tap),
-                        owned: undo.keep(),
                         netns: ns.map(str::to_string),
                         ifname: req.ifname.clone(),
                         host_ifname: None,

@@ -400,6 +400,9 @@ pub fn forward_batch(
             }
         }
         let decision = st.switch.decide(ingress, frame, now, Mode::Apply);
+        if !st.monitors.is_empty() {
+            super::monitor::on_decision(st, ingress, &decision);
+        }
         if let Some(t) = &mut tapping {
             t.decisions[i] = Some(decision);
             let seen = (t.base_id + i as u64, t.ts_ns);

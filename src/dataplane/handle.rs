@@ -9,6 +9,7 @@ use mio::{Events, Poll, Waker};
 use serde::{Deserialize, Serialize};
 
 use super::forward::{forward_batch, Drained, Scratch};
+use super::monitor::MonitorHandle;
 use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
@@ -16,6 +17,7 @@ use super::snapshot::{
 use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
 use super::tap::{ActiveTap, TapHandle, TapSpec};
 use super::trace::explain;
+use crate::observe::events::SwitchEvent;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::{Port, RxBatch, BATCH_SIZE};
@@ -150,6 +152,13 @@ impl DataplaneHandle {
                     source,
                 });
             }
+            let info = port.info();
+            let name = meta.name.clone();
+            st.monitors.emit(|| SwitchEvent::PortAdded {
+                port: name,
+                kind: info.kind.name().to_string(),
+                ifname: info.ifname,
+            });
             st.insert(
                 id,
                 PortEntry {
@@ -172,6 +181,8 @@ impl DataplaneHandle {
                 .find(&name)
                 .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
             let e = st.take(id).ok_or(DataplaneError::NoSuchPort(name))?;
+            let port = e.meta.name.clone();
+            st.monitors.emit(|| SwitchEvent::PortRemoved { port });
             Ok((e.meta, e.port))
         })?
     }
@@ -216,6 +227,11 @@ impl DataplaneHandle {
             if let Some(Some(e)) = st.ports.get_mut(id.index()) {
                 e.meta.policy = policy.clone();
             }
+            let p = policy.clone();
+            st.monitors.emit(|| SwitchEvent::PortChanged {
+                port: name,
+                policy: p,
+            });
             Ok(policy)
         })?
     }
@@ -297,6 +313,8 @@ impl DataplaneHandle {
             st.switch
                 .fdb_mut()
                 .add_static(FdbKey::new(vlan, mac), id, Timestamp::now())?;
+            st.monitors
+                .emit(|| SwitchEvent::StaticAdded { mac, vlan, port });
             Ok(())
         })?
     }
@@ -304,6 +322,7 @@ impl DataplaneHandle {
     pub fn fdb_del(&self, mac: MacAddr, vlan: u16) -> Result<(), DataplaneError> {
         self.call(move |st| {
             st.switch.fdb_mut().remove(FdbKey::new(vlan, mac))?;
+            st.monitors.emit(|| SwitchEvent::Deleted { mac, vlan });
             Ok(())
         })?
     }
@@ -316,11 +335,20 @@ impl DataplaneHandle {
     ) -> Result<usize, DataplaneError> {
         let port = port.map(str::to_string);
         self.call(move |st| {
-            let id = match port {
-                Some(p) => Some(st.find(&p).ok_or(DataplaneError::NoSuchPort(p))?),
+            let id = match &port {
+                Some(p) => Some(
+                    st.find(p)
+                        .ok_or_else(|| DataplaneError::NoSuchPort(p.clone()))?,
+                ),
                 None => None,
             };
-            Ok(st.switch.fdb_mut().flush(id, include_static))
+            let entries = st.switch.fdb_mut().flush(id, include_static);
+            st.monitors.emit(|| SwitchEvent::Flushed {
+                port,
+                include_static,
+                entries,
+            });
+            Ok(entries)
         })?
     }
 
@@ -336,7 +364,10 @@ impl DataplaneHandle {
                 Setting::FdbMaxPerPort(n) => st.switch.set_fdb_max_per_port(n),
                 Setting::GroupFwdMask(m) => st.switch.set_group_fwd_mask(m)?,
             }
-            Ok(st.switch.settings())
+            let settings = st.switch.settings();
+            st.monitors
+                .emit(|| SwitchEvent::SettingsChanged { settings });
+            Ok(settings)
         })?
     }
 
@@ -490,6 +521,15 @@ impl DataplaneHandle {
             st.taps.push(tap);
             Ok(handle)
         })?
+    }
+
+    /// Starts delivering switch events to a new monitor.
+    pub fn subscribe(&self) -> Result<MonitorHandle, DataplaneError> {
+        self.call(|st| st.monitors.subscribe())
+    }
+
+    pub fn unsubscribe(&self, id: u64) -> Result<(), DataplaneError> {
+        self.call(move |st| st.monitors.unsubscribe(id))
     }
 
     pub fn remove_tap(&self, id: u64) -> Result<(), DataplaneError> {

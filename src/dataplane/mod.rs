@@ -9,6 +9,7 @@
 
 mod forward;
 mod handle;
+pub mod monitor;
 mod poll_mode;
 mod rate_limit;
 mod snapshot;

@@ -9,6 +9,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::handle::{DataplaneEvent, PortMeta};
+use super::monitor::{self, Monitors};
 use super::rate_limit::RateLimit;
 use super::snapshot::RemovedPort;
 use super::tap::ActiveTap;
@@ -55,6 +56,8 @@ pub struct State {
     pub log_limit: RateLimit,
     /// Capture and live-trace readers.
     pub taps: Vec<ActiveTap>,
+    /// `l2sw monitor` readers.
+    pub monitors: Monitors,
     pub next_tap_id: u64,
     /// Id of the next received frame (capture records and traces share it).
     pub next_packet_id: u64,
@@ -87,6 +90,7 @@ impl State {
             stop: false,
             log_limit: RateLimit::new(10),
             taps: Vec::new(),
+            monitors: Monitors::default(),
             next_tap_id: 1,
             next_packet_id: 1,
             pairs: HashMap::new(),
@@ -158,6 +162,9 @@ impl State {
                 reason: reason.clone(),
                 at_s: Timestamp::now().since(self.started).as_secs(),
             });
+            let (port, why) = (name.clone(), reason.clone());
+            self.monitors
+                .emit(|| crate::observe::events::SwitchEvent::PortVanished { port, reason: why });
             // The listener may be gone at shutdown; the port is removed anyway.
             let _ = self.events.send(DataplaneEvent::PortRemoved {
                 name,
@@ -198,7 +205,24 @@ impl State {
     /// Once a second: age the FDB, count kernel drops, check every port is
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
-        self.switch.fdb_mut().age(now);
+        if self.monitors.is_empty() {
+            self.switch.fdb_mut().age(now);
+        } else {
+            let mut aged = Vec::new();
+            self.switch
+                .fdb_mut()
+                .age_each(now, |k, port| aged.push((k, port)));
+            for (k, port) in aged {
+                let port = self.name_of(port);
+                self.monitors
+                    .emit(|| crate::observe::events::SwitchEvent::Aged {
+                        mac: k.mac,
+                        vlan: k.vlan,
+                        port,
+                    });
+            }
+        }
+        monitor::check_links(self);
         self.taps.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();

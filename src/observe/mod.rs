@@ -6,6 +6,7 @@
 //! asked.
 
 mod counters;
+pub mod events;
 pub mod filter;
 pub mod latency;
 pub mod pcapng;
