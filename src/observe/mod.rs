@@ -7,6 +7,7 @@
 
 mod counters;
 pub mod events;
+pub mod explain;
 pub mod filter;
 pub mod latency;
 pub mod pcapng;
