@@ -151,9 +151,9 @@ pub struct ConfigFdb {
 pub struct ConfigMirror {
     pub name: String,
     pub to: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub src: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dst: Vec<String>,
 }
 

@@ -403,7 +403,7 @@ mod tests {
                 .lines()
                 .find(|l| l.starts_with(name))
                 .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
-            line.split_whitespace().nth(10).unwrap().to_string()
+            line.split_whitespace().nth(11).unwrap().to_string()
         };
         assert_eq!(flags("plain"), "-", "{out}");
         assert_eq!(flags("nogro"), "no-gro", "{out}");
