@@ -1,11 +1,12 @@
 //! TOML topology files and the embedded default lab.
 //!
 //! A config is applied through the same requests the control socket takes,
-//! so a lab declared in a file behaves exactly like one built by hand.
+//! so a lab declared in a file behaves exactly like one built by hand; and a
+//! running switch writes its topology back as one (`l2sw config dump`).
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::control::protocol::{NsPlug, PortAdd, PortSet, Request};
@@ -15,7 +16,7 @@ use crate::switch::VlanSet;
 pub const DEFAULT_LAB: &str = include_str!("lab.toml");
 
 /// `[switch]`: settings applied at start.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchSection {
     pub ageing_time: Option<u64>,
@@ -31,7 +32,7 @@ pub struct SwitchSection {
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may
 /// carry: the same as `port set` and `port vlan`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFields {
     pub vlan_mode: Option<String>,
@@ -48,6 +49,38 @@ pub struct PolicyFields {
 }
 
 impl PolicyFields {
+    /// The fields that differ from a new port's policy (`max_learned` is a
+    /// field of `port add` and `ns plug`, not of these).
+    pub fn from_policy(p: &crate::switch::PortPolicy) -> PolicyFields {
+        use crate::switch::VlanMode;
+        let d = crate::switch::PortPolicy::default();
+        let differs = |v: bool, dv: bool| (v != dv).then_some(v);
+        let (vlan_mode, tag, trunks) = match &p.vlan {
+            None => (None, None, None),
+            Some(VlanMode::Access { tag }) => (Some("access"), Some(*tag), None),
+            Some(VlanMode::Trunk { trunks }) => (Some("trunk"), None, trunks.clone()),
+            Some(VlanMode::NativeUntagged { tag, trunks }) => {
+                (Some("native-untagged"), Some(*tag), trunks.clone())
+            }
+            Some(VlanMode::NativeTagged { tag, trunks }) => {
+                (Some("native-tagged"), Some(*tag), trunks.clone())
+            }
+        };
+        PolicyFields {
+            vlan_mode: vlan_mode.map(str::to_string),
+            tag,
+            trunks,
+            learning: differs(p.learning, d.learning),
+            flood: differs(p.flood, d.flood),
+            mcast_flood: differs(p.mcast_flood, d.mcast_flood),
+            bcast_flood: differs(p.bcast_flood, d.bcast_flood),
+            isolated: differs(p.isolated, d.isolated),
+            hairpin: differs(p.hairpin, d.hairpin),
+            gro: differs(p.gro, d.gro),
+            group_fwd_mask: (p.group_fwd_mask != d.group_fwd_mask).then_some(p.group_fwd_mask),
+        }
+    }
+
     const KEYS: &'static [&'static str] = &[
         "vlan_mode",
         "tag",
@@ -89,48 +122,76 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for WithPolicy<T> {
     }
 }
 
+impl<T: Serialize> Serialize for WithPolicy<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut table = toml::Table::try_from(&self.item).map_err(S::Error::custom)?;
+        let policy = toml::Table::try_from(&self.policy).map_err(S::Error::custom)?;
+        table.extend(policy);
+        // Empty lists say nothing a reader needs (`ip = []`).
+        table.retain(|_, v| !matches!(v, toml::Value::Array(a) if a.is_empty()));
+        table.serialize(s)
+    }
+}
+
 /// `[[port]]`: `port add` fields plus policy.
 pub type ConfigPort = WithPolicy<PortAdd>;
 
 /// `[[namespace]]`: `ns plug` fields plus policy.
 pub type ConfigNamespace = WithPolicy<NsPlug>;
 
+/// `[[fdb]]`: a static entry, as `fdb add` makes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFdb {
+    pub mac: crate::wire::MacAddr,
+    pub port: String,
+    #[serde(default)]
+    pub vlan: u16,
+    /// On a VXLAN port: the remote VTEP the MAC sits behind (`fdb add --dst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<std::net::Ipv4Addr>,
+}
+
 /// `[[mirror]]`: the same fields as `mirror add`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigMirror {
     pub name: String,
     pub to: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub src: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dst: Vec<String>,
 }
 
 /// A whole topology.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub switch: SwitchSection,
-    #[serde(default, rename = "port")]
+    #[serde(default, rename = "port", skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ConfigPort>,
-    #[serde(default, rename = "namespace")]
+    #[serde(default, rename = "namespace", skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<ConfigNamespace>,
-    #[serde(default, rename = "mirror")]
+    #[serde(default, rename = "fdb", skip_serializing_if = "Vec::is_empty")]
+    pub fdb: Vec<ConfigFdb>,
+    #[serde(default, rename = "mirror", skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<ConfigMirror>,
     /// `[ports.NAME]`: settings for a port by name (whether declared as a
     /// `[[port]]` or plugged as a `[[namespace]]`), applied last.
-    #[serde(default, rename = "ports")]
+    #[serde(default, rename = "ports", skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub port_settings: std::collections::BTreeMap<String, PortSettings>,
 }
 
 /// `[ports.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortSettings {
     /// `[ports.NAME.impair]`: the same keys as `port impair`'s flags
     /// (`delay = "10ms"`, `loss = "1%"`, `gemodel = { p = "1%", ... }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impair: Option<crate::impair::ImpairSpec>,
 }
 
@@ -191,6 +252,11 @@ impl Config {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// The config as TOML that `parse` reads back.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
     pub fn default_lab() -> Config {
         Self::parse(DEFAULT_LAB, "embedded default lab").expect("the embedded lab parses")
     }
@@ -210,7 +276,8 @@ impl Config {
     }
 
     /// The requests that build this topology, each with a description for
-    /// error messages: settings first, then ports, then namespaces.
+    /// error messages: settings first, then ports, then namespaces, static
+    /// FDB entries and mirrors.
     pub fn requests(&self) -> Vec<(String, Request)> {
         let mut out = Vec::new();
         let s = &self.switch;
@@ -245,6 +312,17 @@ impl Config {
             for r in policy_requests(&n.item.ns, n.policy.clone()) {
                 out.push((what.clone(), r));
             }
+        }
+        for f in &self.fdb {
+            out.push((
+                format!("[[fdb]] {}", f.mac),
+                Request::FdbAdd {
+                    mac: f.mac,
+                    port: f.port.clone(),
+                    vlan: f.vlan,
+                    dst: f.dst,
+                },
+            ));
         }
         for (name, p) in &self.port_settings {
             if let Some(spec) = &p.impair {
@@ -418,6 +496,62 @@ mod tests {
             ],
             "blue sets nothing, so no port set for it"
         );
+    }
+
+    #[test]
+    fn a_config_written_as_toml_reads_back_the_same() {
+        let text = r#"
+            [switch]
+            ageing_time = 60
+
+            [[port]]
+            kind = "tap"
+            ifname = "tap7"
+            mode = "host"
+            ip = ["10.0.0.9/24"]
+            gro = false
+
+            [[namespace]]
+            ns = "red"
+            ip = ["10.0.0.1/24"]
+            mac = "02:00:00:00:00:01"
+            vlan_mode = "trunk"
+            trunks = "10,20-30"
+
+            [[namespace]]
+            ns = "blue"
+            via = "tap"
+
+            [[fdb]]
+            mac = "02:00:00:00:00:09"
+            port = "red"
+
+            [[mirror]]
+            name = "span"
+            to = "tap7"
+            src = ["red"]
+        "#;
+        let c = Config::parse(text, "test").unwrap();
+        let dumped = c.to_toml().unwrap();
+        assert!(!dumped.contains("[]"), "no empty lists:\n{dumped}");
+        let back = Config::parse(&dumped, "dump").unwrap();
+        assert_eq!(back, c, "{dumped}");
+        assert_eq!(back.requests(), c.requests());
+    }
+
+    #[test]
+    fn policy_fields_are_the_differences_from_a_new_port() {
+        let mut p = crate::switch::PortPolicy {
+            isolated: true,
+            gro: false,
+            ..Default::default()
+        };
+        p.vlan = Some(crate::switch::VlanMode::Access { tag: 10 });
+        let f = PolicyFields::from_policy(&p);
+        assert_eq!(f.isolated, Some(true));
+        assert_eq!(f.gro, Some(false));
+        assert_eq!(f.learning, None);
+        assert_eq!((f.vlan_mode.as_deref(), f.tag), (Some("access"), Some(10)));
     }
 
     #[test]

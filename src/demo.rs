@@ -76,7 +76,12 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         );
     }
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGQUIT,
+    ] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
     let pid = std::process::id();

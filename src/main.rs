@@ -29,10 +29,13 @@ use l2sw::wire::MacAddr;
     about = "A userspace L2 switch for Linux you can see into"
 )]
 struct Cli {
-    /// Which switch: each name has its own control socket.
-    #[arg(long, global = true, env = "L2SW_NAME", default_value = DEFAULT_NAME)]
-    name: String,
-    /// Directory of the control sockets.
+    /// Which switch: each name has its own control socket. Give it before
+    /// the command (`l2sw --name lab port list`): after a command, `--name`
+    /// is that command's own option where it has one.
+    /// [default: default]
+    #[arg(long, env = "L2SW_NAME")]
+    name: Option<String>,
+    /// Directory of the control sockets and journals.
     #[arg(long, global = true, env = "L2SW_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
     run_dir: PathBuf,
     #[command(subcommand)]
@@ -43,12 +46,19 @@ struct Cli {
 // Parsed once per run: the size of a variant does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Cmd {
-    /// Run a switch in the foreground until SIGINT/SIGTERM.
+    /// Run a switch in the foreground until SIGINT, SIGTERM, SIGHUP or SIGQUIT.
     Run(RunArgs),
     /// Bring up the embedded default lab, ping across it, show the FDB and counters, clean up.
     Demo,
     /// Show the switch's name, uptime and sizes.
-    Status(JsonFlag),
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to SECS for the switch to answer (e.g. right after `run &`).
+        #[arg(long, value_name = "SECS")]
+        wait: Option<f64>,
+    },
     /// Add, remove, list and tune ports.
     #[command(subcommand)]
     Port(PortCmd),
@@ -57,7 +67,9 @@ enum Cmd {
     Fdb(FdbCmd),
     /// Change a switch-wide setting: ageing-time SECS, fdb-max N, fdb-max-per-port N, group-fwd-mask MASK.
     Set {
+        /// ageing-time, fdb-max, fdb-max-per-port or group-fwd-mask.
         key: String,
+        /// The new value: a number (group-fwd-mask also 0x hex).
         #[arg(allow_hyphen_values = true)]
         value: String,
     },
@@ -65,11 +77,13 @@ enum Cmd {
     Get(JsonFlag),
     /// Per-port frame/byte counters and drops per reason.
     Stats {
+        /// Only this port's counters.
         #[arg(long)]
         port: Option<String>,
         /// Zero the counters after showing them.
         #[arg(long)]
         reset: bool,
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
@@ -100,6 +114,10 @@ enum Cmd {
         /// Output file, or - for stdout (e.g. `| wireshark -k -i -`).
         #[arg(short = 'w', long = "write")]
         write: String,
+        /// Which records: `in` (what ports receive: one record per frame),
+        /// `out` (what ports send) or `both`.
+        #[arg(long, value_enum, default_value = "both")]
+        direction: DirectionArg,
     },
     /// Explain the decision for a frame: synthetic (--in --src --dst) or real ones (--live).
     Trace(TraceArgs),
@@ -117,6 +135,7 @@ enum Cmd {
         /// Print the HdrHistogram percentile distribution (.hgrm) of each histogram.
         #[arg(long, conflicts_with = "json")]
         hgrm: bool,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -127,6 +146,34 @@ enum Cmd {
     Fastpath(FastpathCmd),
     /// Stop the switch (as SIGTERM would).
     Shutdown,
+    /// The switches running on this host (and dead ones that left things behind).
+    List(JsonFlag),
+    /// One overview of the switch, like `ovs-vsctl show`: ports, links, VLANs, flags, MACs, mirrors, settings.
+    Show(JsonFlag),
+    /// The running topology as TOML.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Switch events as they happen: FDB learned/moved/aged/flushed/full, ports, links, settings.
+    Monitor {
+        /// Stop after N events.
+        #[arg(long, short = 'c')]
+        count: Option<u64>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what a switch that died (SIGKILL, crash) left behind, as its journal lists it.
+    Cleanup {
+        /// Only this switch (default: every dead switch under the run directory).
+        #[arg(long = "name", value_name = "NAME")]
+        switch: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the running topology as TOML that `run --config` accepts.
+    Dump,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +190,7 @@ struct ProbeArgs {
     /// Namespace to echo in (its first global IPv4 address unless --to-addr).
     #[arg(long)]
     to: String,
+    /// Address to send to instead of the first one in --to.
     #[arg(long)]
     to_addr: Option<std::net::IpAddr>,
     /// Probes to send.
@@ -157,6 +205,7 @@ struct ProbeArgs {
     /// Print the round-trip .hgrm distribution after the summary.
     #[arg(long, conflicts_with = "json")]
     hgrm: bool,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -166,8 +215,10 @@ struct TraceArgs {
     /// Ingress port of the synthetic frame.
     #[arg(long = "in", required_unless_present = "live")]
     ingress: Option<String>,
+    /// Source MAC of the synthetic frame.
     #[arg(long, required_unless_present = "live")]
     src: Option<MacAddr>,
+    /// Destination MAC of the synthetic frame.
     #[arg(long, required_unless_present = "live")]
     dst: Option<MacAddr>,
     /// 802.1Q tag for the synthetic frame.
@@ -192,6 +243,7 @@ struct TraceArgs {
     /// (tcpdump's language), besides --filter and --port.
     #[arg(long, requires = "live", value_name = "EXPR")]
     bpf: Option<String>,
+    /// Print JSON (with --live: one object per line).
     #[arg(long)]
     json: bool,
 }
@@ -223,7 +275,7 @@ struct RunArgs {
     /// How long the dataplane polls after the last frame before it sleeps:
     /// USECS (default 50), `off` (sleep at once), or without a value: always
     /// (one core stays busy).
-    #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always", value_parser = parse_busy_poll)]
+    #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always")]
     busy_poll: Option<BusyPoll>,
     /// Let members of this group use the control socket (mode 0660); without
     /// it the socket is root-only (0600).
@@ -240,9 +292,18 @@ struct RunArgs {
     fastpath: Option<bool>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DirectionArg {
+    In,
+    Out,
+    Both,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum KindArg {
+    /// An existing interface, read through AF_PACKET (e.g. a veth end).
     Iface,
+    /// A TAP device the switch creates (for a VM, the host, or a namespace).
     Tap,
     Vxlan,
 }
@@ -252,11 +313,12 @@ enum KindArg {
 enum PortCmd {
     /// Attach an existing interface (iface), create a TAP device (tap) or a VXLAN tunnel port (vxlan NAME --vni N --local IP).
     Add {
+        /// iface: attach an existing interface; tap: create a TAP device.
         kind: KindArg,
         /// The interface (iface, tap), or the port's name (vxlan).
         ifname: String,
         /// Port name (default: the interface name).
-        #[arg(long = "port-name")]
+        #[arg(long = "port-name", visible_alias = "name")]
         port_name: Option<String>,
         /// TAP: move the device into this namespace (created if missing); the switch holds the queue.
         #[arg(long)]
@@ -283,11 +345,15 @@ enum PortCmd {
         vxlan: VxlanArgs,
     },
     /// Remove a port (and any device the switch created for it).
-    Del { port: String },
+    Del {
+        /// The port to remove.
+        port: String,
+    },
     /// List ports.
     List(JsonFlag),
     /// Change a port's policy (the Linux bridge's port flags); options left out stay as they are.
     Set {
+        /// The port to change.
         port: String,
         /// Learned FDB entries allowed on this port: a number (0 = unlimited) or "default".
         #[arg(long)]
@@ -321,6 +387,7 @@ enum PortCmd {
     Impair(impair_cli::ImpairArgs),
     /// Set a port's VLAN mode (Open vSwitch's vocabulary); `--mode none` removes it.
     Vlan {
+        /// The port to change.
         port: String,
         /// access, trunk, native-untagged, native-tagged or none.
         #[arg(long)]
@@ -392,7 +459,9 @@ impl VxlanArgs {
 enum MirrorCmd {
     /// Copy what --src ports receive and --dst ports send to port --to (which then does no switching).
     Add {
+        /// Name of the new mirror.
         mirror: String,
+        /// Output port: gets the copies.
         #[arg(long)]
         to: String,
         /// Ports whose received frames are copied (comma-separated or repeated).
@@ -402,9 +471,12 @@ enum MirrorCmd {
         #[arg(long, value_delimiter = ',')]
         dst: Vec<String>,
     },
+    /// Remove a mirror.
     Del {
+        /// The mirror to remove.
         mirror: String,
     },
+    /// List mirrors.
     List(JsonFlag),
 }
 
@@ -412,15 +484,20 @@ enum MirrorCmd {
 enum FdbCmd {
     /// Show entries.
     Show {
+        /// Only entries pointing at this port.
         #[arg(long)]
         port: Option<String>,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Add a static entry: MAC is always sent to PORT (behind VTEP --dst on a VXLAN port), never learned elsewhere.
     Add {
+        /// The MAC, as aa:bb:cc:dd:ee:ff.
         mac: MacAddr,
+        /// The port frames to MAC go to.
         port: String,
+        /// VLAN of the entry (0: the VLAN-unaware table).
         #[arg(long, default_value_t = 0)]
         vlan: u16,
         /// VXLAN port: the remote VTEP the MAC sits behind.
@@ -429,14 +506,18 @@ enum FdbCmd {
     },
     /// Remove an entry (learned or static).
     Del {
+        /// The MAC, as aa:bb:cc:dd:ee:ff.
         mac: MacAddr,
+        /// VLAN of the entry (0: the VLAN-unaware table).
         #[arg(long, default_value_t = 0)]
         vlan: u16,
     },
     /// Remove learned entries (of one port with --port; static ones too with --static).
     Flush {
+        /// Only entries pointing at this port.
         #[arg(long)]
         port: Option<String>,
+        /// Static entries too.
         #[arg(long = "static")]
         include_static: bool,
     },
@@ -444,7 +525,9 @@ enum FdbCmd {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ViaArg {
+    /// A veth pair: one end in the namespace, the other read by the switch.
     Veth,
+    /// A TAP device moved into the namespace; the switch holds its queue.
     Tap,
 }
 
@@ -452,6 +535,7 @@ enum ViaArg {
 enum NsCmd {
     /// Plug namespace NS into the switch (created if missing).
     Plug {
+        /// The namespace (a name under /run/netns).
         ns: String,
         /// Address inside the namespace (repeatable), e.g. 10.0.0.1/24.
         #[arg(long)]
@@ -459,6 +543,7 @@ enum NsCmd {
         /// Wire it with a veth pair (default) or a TAP device.
         #[arg(long, value_enum, default_value = "veth")]
         via: ViaArg,
+        /// MTU of both ends of the link.
         #[arg(long)]
         mtu: Option<u32>,
         /// MAC of the interface inside the namespace.
@@ -472,42 +557,111 @@ enum NsCmd {
         max_learned: Option<u32>,
     },
     /// Unplug NS: remove its port and link, and the namespace if the switch created it.
-    Unplug { ns: String },
+    Unplug {
+        /// The namespace to unplug.
+        ns: String,
+    },
     /// List plugged namespaces.
     List(JsonFlag),
 }
 
-/// `--busy-poll`'s value.
-fn parse_busy_poll(v: &str) -> Result<BusyPoll, String> {
-    match v {
-        "off" => Ok(BusyPoll::Off),
-        "always" => Ok(BusyPoll::Always),
-        _ => match v.parse::<u64>() {
-            Ok(0) => Ok(BusyPoll::Off),
-            Ok(us) => Ok(BusyPoll::For(std::time::Duration::from_micros(us))),
-            Err(_) => Err(format!(
-                "expected off, always or a number of microseconds, got {v:?}"
-            )),
-        },
-    }
-}
+/// The signals that end a process by default from a terminal or a
+/// supervisor: each stops the switch cleanly.
+const STOP_SIGNALS: [i32; 4] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGQUIT,
+];
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => misplaced_name_hint(e).exit(),
+    };
     if let Err(e) = real_main(cli) {
+        if is_broken_pipe(&e) {
+            // The reader (`| head`, `| tshark -c 20`) has what it wanted.
+            std::process::exit(0);
+        }
         eprintln!("l2sw: error: {}", l2sw::control::error_chain(&e));
         std::process::exit(1);
     }
 }
 
+/// `l2sw status --name lab`: clap's "unexpected argument" says nothing of
+/// where `--name` belongs; say it.
+fn misplaced_name_hint(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let is_name = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(a)) if a == "--name" || a.starts_with("--name=")
+    );
+    if e.kind() != ErrorKind::UnknownArgument || !is_name {
+        return e;
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.error(
+        ErrorKind::UnknownArgument,
+        "this command has no --name option; the switch's name goes before the command: `l2sw --name NAME COMMAND ...`",
+    )
+}
+
+/// Whether the error is our stdout closed by its reader.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<l2sw::control::streams::StreamError>()
+                .is_some_and(|s| s.is_broken_pipe())
+    })
+}
+
 fn real_main(cli: Cli) -> anyhow::Result<()> {
-    validate_switch_name(&cli.name).map_err(anyhow::Error::msg)?;
+    if let Some(n) = &cli.name {
+        validate_switch_name(n).map_err(anyhow::Error::msg)?;
+    }
+    let name = cli.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_string());
     match cli.cmd {
-        Cmd::Run(args) => run(&cli.name, &cli.run_dir, args),
+        Cmd::Run(args) => run(&name, &cli.run_dir, args),
         Cmd::Demo => l2sw::demo::run(&cli.run_dir),
         Cmd::Probe(p) => probe(p),
-        cmd => client(&cli.name, &cli.run_dir, cmd),
+        Cmd::List(j) => {
+            let rows = l2sw::daemon::listing::list_switches(&cli.run_dir);
+            let text = if j.json {
+                format!("{}\n", serde_json::to_string(&rows)?)
+            } else {
+                l2sw::control::views::render_list(&rows)
+            };
+            write_stdout(&text)?;
+            Ok(())
+        }
+        Cmd::Cleanup { switch } => {
+            let target = switch.or(cli.name);
+            if let Some(n) = &target {
+                validate_switch_name(n).map_err(anyhow::Error::msg)?;
+            }
+            let outcomes = l2sw::daemon::journal::cleanup(&cli.run_dir, target.as_deref())?;
+            if outcomes.is_empty() {
+                eprintln!(
+                    "l2sw: no journals under {}: nothing to clean up",
+                    cli.run_dir.display()
+                );
+            }
+            for o in &outcomes {
+                eprintln!("l2sw: {o}");
+            }
+            Ok(())
+        }
+        cmd => client(&name, &cli.run_dir, cmd),
     }
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<()> {
@@ -518,14 +672,18 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     };
     // Signals first: a SIGTERM during setup must still clean up.
     let (sig_tx, sig_rx) = crossbeam_channel::bounded::<String>(1);
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .context("cannot install signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS)
+        .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            let _ = sig_tx.send(format!("signal {sig}"));
+            let name = match sig {
+                signal_hook::consts::SIGINT => "SIGINT",
+                signal_hook::consts::SIGTERM => "SIGTERM",
+                signal_hook::consts::SIGHUP => "SIGHUP",
+                signal_hook::consts::SIGQUIT => "SIGQUIT",
+                _ => "a signal",
+            };
+            let _ = sig_tx.send(name.to_string());
         }
     });
 
@@ -626,10 +784,56 @@ type Renderer = fn(&Value) -> String;
 /// Sends `cmd` to the running switch and prints the answer.
 fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()> {
     let path = socket_path(run_dir, name);
+    if let Cmd::Status {
+        wait: Some(secs), ..
+    } = cmd
+    {
+        let wait = std::time::Duration::try_from_secs_f64(secs)
+            .unwrap_or_default()
+            .min(std::time::Duration::from_secs(86_400));
+        let deadline = std::time::Instant::now() + wait;
+        while Client::connect(name, &path).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
     let mut c = Client::connect(name, &path)?;
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
-        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) => unreachable!("handled by real_main"),
-        Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
+        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) | Cmd::List(_) | Cmd::Cleanup { .. } => {
+            unreachable!("handled by real_main")
+        }
+        Cmd::Show(j) => {
+            let v = c.call(&Request::Show)?;
+            let text = if j.json {
+                format!("{v}\n")
+            } else {
+                let r: l2sw::control::views::ShowReport = serde_json::from_value(v)
+                    .context("the switch sent a show report this l2sw cannot read")?;
+                r.render()
+            };
+            write_stdout(&text)?;
+            return Ok(());
+        }
+        Cmd::Config(ConfigCmd::Dump) => {
+            let v = c.call(&Request::ConfigDump)?;
+            let d: l2sw::control::views::ConfigDump = serde_json::from_value(v)
+                .context("the switch sent a config this l2sw cannot read")?;
+            write_stdout(&d.render(name).context("cannot write the config as TOML")?)?;
+            return Ok(());
+        }
+        Cmd::Monitor { count, json } => {
+            let stop = interrupt_flag()?;
+            let out = std::io::stdout().lock();
+            let req = Request::Monitor { count };
+            let s = l2sw::control::streams::monitor(&mut c, &req, out, json, &stop)?;
+            if s.skipped > 0 {
+                eprintln!(
+                    "l2sw: {} events not delivered: the reader was too slow",
+                    s.skipped
+                );
+            }
+            return Ok(());
+        }
+        Cmd::Status { json, .. } => (Request::Status, json, Some(render::status)),
         Cmd::Port(p) => match p {
             PortCmd::Add {
                 kind,
@@ -814,7 +1018,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         Cmd::Get(j) => (Request::Get, j.json, Some(render::settings)),
         Cmd::Stats { port, reset, json } => {
             let v = c.call(&Request::Stats { port })?;
-            print_result(&v, json, Some(render::stats));
+            print_result(&v, json, Some(render::stats))?;
             if reset {
                 c.call(&Request::StatsReset)?;
             }
@@ -855,6 +1059,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             snaplen,
             write,
             bpf,
+            direction,
         } => {
             check_filter(filter.as_deref())?;
             check_bpf(bpf.as_deref())?;
@@ -864,6 +1069,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 count,
                 snaplen,
                 bpf,
+                direction: match direction {
+                    DirectionArg::In => Some(l2sw::observe::records::Dir::In),
+                    DirectionArg::Out => Some(l2sw::observe::records::Dir::Out),
+                    DirectionArg::Both => None,
+                },
             };
             let stop = interrupt_flag()?;
             let snap = snaplen.unwrap_or(0);
@@ -927,7 +1137,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             if hgrm {
                 print!("{}", render::latency_hgrm(&v).map_err(anyhow::Error::msg)?);
             } else {
-                print_result(&v, json, Some(render::latency));
+                print_result(&v, json, Some(render::latency))?;
             }
             return Ok(());
         }
@@ -937,14 +1147,14 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };
     let v = c.call(&req)?;
-    print_result(&v, json, show);
+    print_result(&v, json, show)?;
     Ok(())
 }
 
 /// Sends a change and prints what it did.
 fn finish(c: &mut Client, req: Request) -> anyhow::Result<()> {
     let v = c.call(&req)?;
-    print_result(&v, false, None);
+    print_result(&v, false, None)?;
     Ok(())
 }
 
@@ -1022,19 +1232,23 @@ fn parse_ethertype(s: &str) -> anyhow::Result<u16> {
     })
 }
 
-/// A flag set by SIGINT/SIGTERM so streams end cleanly (the file stays valid).
+/// A flag set by SIGINT/SIGTERM/SIGHUP/SIGQUIT so streams end cleanly (the
+/// file stays valid).
 fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in STOP_SIGNALS {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
     Ok(stop)
 }
 
-fn print_result(v: &Value, json: bool, show: Option<Renderer>) {
+fn print_result(v: &Value, json: bool, show: Option<Renderer>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     match (json, show) {
-        (false, Some(f)) => print!("{}", f(v)),
+        (false, Some(f)) => write!(out, "{}", f(v))?,
         // Changes print what they did as one JSON line: scriptable and still readable.
-        _ => println!("{v}"),
+        _ => writeln!(out, "{v}")?,
     }
+    out.flush()
 }

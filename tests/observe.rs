@@ -94,12 +94,12 @@ fn capture_shows_a_flood_as_one_ingress_and_all_egress_records_and_drops_with_re
     assert_eq!(ingress.len(), 2, "{rows:?}");
     let flood = ingress
         .iter()
-        .find(|r| r[3] == "flood: broadcast")
+        .find(|r| r[3] == format!("in {}: flood: broadcast", r[0]))
         .expect("flood record");
     assert_eq!(flood[0], a);
     let drop = ingress
         .iter()
-        .find(|r| r[3] == "drop: reserved_group")
+        .find(|r| r[3] == format!("in {}: drop: reserved_group", r[0]))
         .expect("drop record");
     assert_eq!(drop[0], a);
     assert_ne!(drop[2], flood[2]);
@@ -111,7 +111,7 @@ fn capture_shows_a_flood_as_one_ingress_and_all_egress_records_and_drops_with_re
     assert_eq!(egress, want, "one egress record per other port: {rows:?}");
     for r in &copies {
         assert_eq!(r[2], flood[2], "egress copies carry the ingress packet id");
-        assert_eq!(r[3], "flood: broadcast");
+        assert_eq!(r[3], format!("out {}: flood: broadcast", r[0]));
     }
 
     // Streamed to stdout and read live by tshark from a pipe.

@@ -10,6 +10,7 @@ pub mod render;
 pub mod server;
 pub mod streams;
 mod sys;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

@@ -386,6 +386,10 @@ pub enum Request {
         /// A pcap-filter expression (tcpdump's language) frames must also match.
         #[serde(default)]
         bpf: Option<String>,
+        /// Only records of this direction ("in": what ports receive,
+        /// "out": what they send); absent = both.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<crate::observe::records::Dir>,
     },
     /// Explains what the switch would do with a frame; nothing is sent or learned.
     Trace {
@@ -425,6 +429,17 @@ pub enum Request {
     FastpathShow,
     /// Stops the switch as SIGTERM would.
     Shutdown,
+    /// One overview of the switch (`l2sw show`): a [`ShowReport`](super::views::ShowReport).
+    Show,
+    /// The running topology as a config (`l2sw config dump`): a
+    /// [`ConfigDump`](super::views::ConfigDump).
+    ConfigDump,
+    /// Streams switch events (one `EventRecord` per line) until `count`
+    /// events, or until the client closes the connection.
+    Monitor {
+        #[serde(default)]
+        count: Option<u64>,
+    },
 }
 
 impl Request {
@@ -458,11 +473,17 @@ impl Request {
         "latency",
         "fastpath-show",
         "shutdown",
+        "show",
+        "config-dump",
+        "monitor",
     ];
 
     /// Requests answered with a stream of lines rather than one response.
     pub fn is_stream(&self) -> bool {
-        matches!(self, Request::Capture { .. } | Request::TraceLive { .. })
+        matches!(
+            self,
+            Request::Capture { .. } | Request::TraceLive { .. } | Request::Monitor { .. }
+        )
     }
 
     /// Parses one request line, with errors that say what is wrong.

@@ -83,6 +83,7 @@ pub fn ports(v: &Value) -> String {
         "IFINDEX",
         "MTU",
         "MAC",
+        "SWITCH_MAC",
         "NETNS",
         "LEARNED",
         "LIMIT",
@@ -102,6 +103,7 @@ pub fn ports(v: &Value) -> String {
             s(&p["ifindex"]),
             s(&p["mtu"]),
             s(&p["mac"]),
+            s(&p["switch_mac"]),
             s(&p["netns"]),
             s(&p["learned"]),
             s(&p["max_learned"]),
@@ -527,7 +529,7 @@ mod tests {
                 .lines()
                 .find(|l| l.starts_with(name))
                 .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
-            line.split_whitespace().nth(10).unwrap().to_string()
+            line.split_whitespace().nth(11).unwrap().to_string()
         };
         assert_eq!(flags("plain"), "-", "{out}");
         assert_eq!(flags("nogro"), "no-gro", "{out}");

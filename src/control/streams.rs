@@ -31,6 +31,14 @@ pub enum StreamError {
     BadRecord(String),
 }
 
+impl StreamError {
+    /// The output's reader went away (`| head`, `| tshark -c N`): not a
+    /// failure of the capture, the reader has what it wanted.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, StreamError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
 /// Reads the stream, calling `each` per event, until its end or `stop`.
 fn pump<S>(
     client: &mut Client,
@@ -106,6 +114,18 @@ pub fn capture<W: Write>(
                 id
             }
         };
+        // tshark and Wireshark show the comment, not epb_flags, in their
+        // summary: say there which way the frame went and on which port, so
+        // a flood's ingress and egress records tell themselves apart.
+        let comment = format!(
+            "{} {}: {}",
+            match r.dir {
+                Dir::In => "in",
+                Dir::Out => "out",
+            },
+            r.port,
+            r.comment
+        );
         w.write_packet(&PacketRecord {
             iface,
             ts_ns: r.ts_ns,
@@ -116,7 +136,7 @@ pub fn capture<W: Write>(
                 Dir::Out => Direction::Outbound,
             },
             packet_id: r.id,
-            comment: Some(&r.comment),
+            comment: Some(&comment),
             drop_count: None,
         })?;
         if flush_each {
@@ -177,4 +197,57 @@ pub fn trace_live<W: Write>(
             Ok(())
         },
     )
+}
+
+/// Prints switch events as they come (`monitor`): a line of text each, or
+/// one JSON object per line. Returns when the switch ends the stream (the
+/// count was reached, or it stopped) or on `stop`.
+pub fn monitor<W: Write>(
+    client: &mut Client,
+    req: &Request,
+    mut out: W,
+    json: bool,
+    stop: &AtomicBool,
+) -> Result<StreamSummary, StreamError> {
+    client.start_stream(req)?;
+    let mut partial = String::new();
+    let mut delivered = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(StreamSummary {
+                delivered,
+                skipped: 0,
+                interrupted: true,
+            });
+        }
+        let line = match client.next_line(&mut partial) {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            // The switch stopped: the stream ends with it.
+            Err(ClientError::NoAnswer) => {
+                return Ok(StreamSummary {
+                    delivered,
+                    skipped: 0,
+                    interrupted: false,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(end) = serde_json::from_str::<StreamEnd>(&line) {
+            return Ok(StreamSummary {
+                delivered: end.delivered,
+                skipped: end.skipped,
+                interrupted: false,
+            });
+        }
+        let rec: crate::observe::events::EventRecord =
+            serde_json::from_str(&line).map_err(|e| StreamError::BadRecord(e.to_string()))?;
+        delivered += 1;
+        if json {
+            out.write_all(line.as_bytes())?;
+        } else {
+            writeln!(out, "{}", rec.render())?;
+        }
+        out.flush()?;
+    }
 }

@@ -8,41 +8,56 @@ use crate::netns::{self, Cidr};
 use crate::port::Port;
 use crate::wire::MacAddr;
 
-use super::resources::Owned;
+use super::resources::{Endpoint, Owned, Resources};
 
-/// A port ready to hand to the dataplane, and what to undo when it goes.
+/// A port ready to hand to the dataplane; what to undo when it goes is
+/// already recorded in the resources (and the journal) under the port's name.
 pub struct Built {
     pub port: Box<dyn Port>,
-    pub owned: Vec<Owned>,
     pub netns: Option<String>,
     pub ifname: String,
     pub host_ifname: Option<String>,
     pub created_netns: bool,
+    /// The interface at the far end that stations send from (inside the
+    /// namespace, or the TAP netdev), whose MAC `port list` shows.
+    pub endpoint: Option<Endpoint>,
 }
 
-/// Undo list being built; releases everything if dropped before `keep`.
-#[derive(Default)]
-pub struct Undo(Vec<Owned>);
+/// What a port being built has created so far, recorded under its name in
+/// the resources (journaled at once, so a crash half way leaves nothing
+/// unknown); released if dropped before `keep`.
+pub struct Undo<'a> {
+    res: &'a mut Resources,
+    owner: String,
+    kept: bool,
+}
 
-impl Undo {
-    pub fn new() -> Undo {
-        Undo(Vec::new())
+impl<'a> Undo<'a> {
+    pub fn new(res: &'a mut Resources, owner: &str) -> Undo<'a> {
+        Undo {
+            res,
+            owner: owner.to_string(),
+            kept: false,
+        }
     }
 
+    /// Records `o` before it is created, so a crash in between leaves it known.
     pub fn push(&mut self, o: Owned) {
-        self.0.push(o);
+        self.res.push_owned(&self.owner, o);
     }
-    pub fn keep(mut self) -> Vec<Owned> {
-        std::mem::take(&mut self.0)
+
+    pub fn keep(mut self) {
+        self.kept = true;
     }
 }
 
-impl Drop for Undo {
+impl Drop for Undo<'_> {
     fn drop(&mut self) {
-        for o in self.0.iter().rev() {
-            if let Some(e) = o.release() {
-                eprintln!("l2sw: while undoing a failed setup: {e}");
-            }
+        if self.kept {
+            return;
+        }
+        for e in self.res.release_port(&self.owner) {
+            eprintln!("l2sw: while undoing a failed setup: {e}");
         }
     }
 }
@@ -68,13 +83,16 @@ pub fn free_ifname(prefix: &str, seed: &str) -> String {
     unreachable!("u32 salts exhausted")
 }
 
+/// Creates `ns` if missing; true when the switch owns it (created it now,
+/// or took it over from a dead predecessor that had created it).
 pub fn ensure_netns(ns: &str, undo: &mut Undo) -> anyhow::Result<bool> {
     netns::validate_netns_name(ns)?;
     if netns::exists(ns) {
-        return Ok(false);
+        let owner = undo.owner.clone();
+        return Ok(undo.res.take_adopted(ns, &owner));
     }
+    undo.push(Owned::netns(ns));
     netns::create(ns)?;
-    undo.push(Owned::Netns(ns.to_string()));
     Ok(true)
 }
 

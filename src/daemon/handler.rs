@@ -2,9 +2,10 @@
 
 use serde_json::{json, Value};
 
+use super::journal::{claimed_by_other, RunDirLock};
 use super::plug::plug_namespace;
 use super::port_kinds::build_port;
-use super::resources::Plug;
+use super::resources::{Origin, Plug};
 use super::Inner;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::Handler;
@@ -87,7 +88,13 @@ impl Inner {
                 {
                     anyhow::bail!("interface {} is already port {}", add.ifname, p.name);
                 }
-                let built = build_port(&add)?;
+                // Held until the claim is in the journal: another switch
+                // checking the same interface waits and then sees it.
+                let lock = match add.kind {
+                    crate::control::protocol::AddKind::Iface => Some(self.claim_lock(&add.ifname)?),
+                    crate::control::protocol::AddKind::Tap => None,
+                };
+                let built = build_port(&add, &name, &mut res)?;
                 let meta = PortMeta {
                     name: name.clone(),
                     netns: built.netns.clone(),
@@ -96,14 +103,21 @@ impl Inner {
                         ..PortPolicy::default()
                     },
                 };
-                let owned = built.owned;
+                let endpoint = built.endpoint;
+                let reads = built.host_ifname.clone();
                 match dp.add_port(built.port, meta) {
                     Ok(id) => {
-                        res.owned.insert(name.clone(), owned);
+                        if let Some(e) = endpoint {
+                            res.endpoints.insert(name.clone(), e);
+                        }
+                        if let Some(i) = reads {
+                            res.claim(&name, &i);
+                        }
+                        res.origins.insert(name.clone(), Origin::Port(add));
+                        drop(lock);
                         json!({"name": name, "id": id.0})
                     }
                     Err(e) => {
-                        res.owned.insert(name.clone(), owned);
                         res.release_port(&name);
                         return Err(e.into());
                     }
@@ -124,7 +138,7 @@ impl Inner {
                 let errors = res.release_port(&name);
                 json!({"removed": name, "cleanup_errors": errors})
             }
-            Request::PortList => to_value(dp.ports()?),
+            Request::PortList => to_value(self.port_views()?),
             Request::PortSet(set) => {
                 if set.is_empty() {
                     anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned or --group-fwd-mask)", set.name);
@@ -240,7 +254,7 @@ impl Inner {
                         plug.ns
                     );
                 }
-                let built = plug_namespace(&self.name, &plug)?;
+                let built = plug_namespace(&self.name, &plug, &mut res)?;
                 let meta = PortMeta {
                     name: plug.ns.clone(),
                     netns: Some(plug.ns.clone()),
@@ -259,10 +273,18 @@ impl Inner {
                     created_netns: built.created_netns,
                     port_vanished: false,
                 };
-                res.owned.insert(plug.ns.clone(), built.owned);
+                let endpoint = built.endpoint;
                 match dp.add_port(built.port, meta) {
                     Ok(_) => {
                         res.plugs.insert(plug.ns.clone(), record.clone());
+                        if let Some(e) = endpoint {
+                            res.endpoints.insert(plug.ns.clone(), e);
+                        }
+                        if let Some(i) = &record.host_ifname {
+                            res.claim(&plug.ns, i);
+                        }
+                        res.origins
+                            .insert(plug.ns.clone(), Origin::Plug(plug.clone()));
                         to_value(record)
                     }
                     Err(e) => {
@@ -292,6 +314,7 @@ impl Inner {
                 })
             }
             Request::NsList => {
+                self.forget_deleted_namespaces();
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
                 to_value(res.plugs.values().collect::<Vec<_>>())
             }
@@ -305,7 +328,9 @@ impl Inner {
                 let frame = synthetic_frame(src, dst, vlan, ethertype.unwrap_or(0x0800))?;
                 to_value(dp.trace(&ingress, frame)?)
             }
-            Request::Capture { .. } | Request::TraceLive { .. } => {
+            Request::Show => to_value(self.show()?),
+            Request::ConfigDump => to_value(self.config_dump()?),
+            Request::Capture { .. } | Request::TraceLive { .. } | Request::Monitor { .. } => {
                 anyhow::bail!(
                     "{} streams its answer; it is served on its own connection",
                     "this request"
@@ -334,6 +359,78 @@ impl Inner {
             }
         })
     }
+}
+
+impl Inner {
+    /// Refuses an interface another running switch reads; the returned lock
+    /// keeps others from claiming it until this switch's journal says so.
+    fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
+        let lock = RunDirLock::acquire(&self.run_dir)?;
+        if let Some((other, port)) = claimed_by_other(&self.run_dir, &self.name, ifname) {
+            anyhow::bail!(
+                "interface {ifname} is already port {port} of switch {other} (an interface can be a port of one switch only)"
+            );
+        }
+        Ok(lock)
+    }
+
+    /// Plugged namespaces that were deleted behind the switch's back (e.g.
+    /// by another switch that shared them and unplugged them) are unplugged
+    /// here too, so `ns list` shows what is there.
+    pub(super) fn forget_deleted_namespaces(&self) {
+        let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<Plug> = res
+            .plugs
+            .values()
+            .filter(|p| !crate::netns::exists(&p.ns))
+            .cloned()
+            .collect();
+        for plug in gone {
+            res.plugs.remove(&plug.ns);
+            if !plug.port_vanished {
+                if let Ok((_, port)) = self.dp.remove_port(&plug.port) {
+                    drop(port);
+                }
+            }
+            for e in res.release_port(&plug.port) {
+                eprintln!("l2sw: cleanup after namespace {} was deleted: {e}", plug.ns);
+            }
+            eprintln!(
+                "l2sw: namespace {} was deleted by someone else: unplugged",
+                plug.ns
+            );
+        }
+    }
+
+    /// `port list` rows: `mac` is the endpoint's (the interface stations
+    /// behind the port send from, so it matches FDB entries), `switch_mac`
+    /// the interface the switch itself reads, if it reads one.
+    pub(super) fn port_views(&self) -> anyhow::Result<Vec<PortView>> {
+        let rows = self.dp.ports()?;
+        let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoints = res.endpoints.clone();
+        drop(res);
+        Ok(rows
+            .into_iter()
+            .map(|mut row| {
+                // A TAP whose queue the switch holds has no switch-side netdev.
+                let switch_mac = match row.info.kind {
+                    crate::port::PortKind::Tap => None,
+                    _ => row.info.mac,
+                };
+                row.info.mac = endpoints.get(&row.name).and_then(|e| e.mac());
+                PortView { row, switch_mac }
+            })
+            .collect())
+    }
+}
+
+/// One `port list` row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortView {
+    #[serde(flatten)]
+    pub row: crate::dataplane::PortRow,
+    pub switch_mac: Option<crate::wire::MacAddr>,
 }
 
 /// A minimum-size frame with the given addresses, tag and EtherType.

@@ -1,9 +1,14 @@
 //! One running switch: the dataplane thread, the control server, and the
 //! devices and namespaces it created, which it removes again when a port goes
-//! and when it stops.
+//! and when it stops. What it created is journaled (see [`journal`]) so that
+//! a switch that died without cleaning up is cleaned up by the next start of
+//! the same name, or by `l2sw cleanup`.
 
 mod build;
 mod handler;
+pub mod journal;
+pub mod listing;
+mod overview;
 mod plug;
 mod port_kinds;
 mod resources;
@@ -25,8 +30,8 @@ use crate::control::{socket_path, validate_switch_name};
 use crate::dataplane::{BusyPoll, DataplaneEvent, DataplaneHandle, ReturnedPorts};
 use crate::switch::Settings;
 
-pub use resources::Plug;
 use resources::Resources;
+pub use resources::{Owned, Plug};
 
 /// How to start a switch.
 #[derive(Debug, Clone)]
@@ -43,6 +48,7 @@ pub struct DaemonOptions {
 pub(crate) struct Inner {
     name: String,
     socket: PathBuf,
+    run_dir: PathBuf,
     started: Instant,
     dp: DataplaneHandle,
     /// Also serializes port and namespace changes.
@@ -72,16 +78,49 @@ impl Daemon {
     pub fn start(opts: DaemonOptions) -> anyhow::Result<Daemon> {
         validate_switch_name(&opts.name).map_err(anyhow::Error::msg)?;
         let socket = socket_path(&opts.run_dir, &opts.name);
+        let jpath = journal::journal_path(&opts.run_dir, &opts.name);
+        // Starts of one name and interface claims wait for each other.
+        let lock = journal::RunDirLock::acquire(&opts.run_dir)?;
+        let mut adopted = Vec::new();
+        let mut leftover = Vec::new();
+        match journal::Journal::read(&jpath) {
+            Ok(None) => {}
+            Ok(Some(j)) if j.is_alive() => anyhow::bail!(
+                "switch {} is already running (pid {}, control socket {})",
+                opts.name,
+                j.pid,
+                socket.display()
+            ),
+            Ok(Some(j)) => {
+                let (r, a) = journal::recover(&j, true);
+                eprintln!("l2sw: {}", r.summary());
+                adopted = a;
+                leftover = r.failed.into_iter().map(|(e, _)| e).collect();
+            }
+            Err(e) => eprintln!("l2sw: {e}; starting without recovering from it"),
+        }
         let listener = ControlServer::bind(&opts.name, &socket, &opts.access)?;
+        let mut res = Resources::with_journal(jpath, journal::Journal::new(&opts.name, &socket));
+        res.push_owned(
+            journal::SWITCH_OWNER,
+            Owned::SocketFile {
+                path: socket.clone(),
+            },
+        );
+        for e in adopted.into_iter().chain(leftover) {
+            res.push_owned(journal::SWITCH_OWNER, e.what);
+        }
+        drop(lock);
         let spawned = DataplaneHandle::spawn_with(opts.settings, opts.busy_poll)
             .map_err(|e| anyhow::anyhow!("cannot start the dataplane thread: {e}"))?;
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Inner {
             name: opts.name.clone(),
             socket: socket.clone(),
+            run_dir: opts.run_dir.clone(),
             started: Instant::now(),
             dp: spawned.handle,
-            res: Mutex::new(Resources::default()),
+            res: Mutex::new(res),
             shutdown: shutdown_tx,
             busy_poll: opts.busy_poll,
             access: opts.access.clone(),
@@ -179,7 +218,8 @@ impl Daemon {
             }
         }
         let mut res = self.inner.res.lock().unwrap_or_else(|p| p.into_inner());
-        errors.extend(res.release_all());
+        let released = res.release_all();
+        errors.extend(res.finish(released));
         drop(res);
         if let Some(t) = self.events_thread.take() {
             // The events channel closes with the dataplane; the thread ends.
@@ -205,28 +245,16 @@ fn handle_events(inner: &Inner, events: Receiver<DataplaneEvent>) {
                 let mut res = inner.res.lock().unwrap_or_else(|p| p.into_inner());
                 // Keep a namespace we created until it is unplugged or the
                 // switch stops: the user may still be looking into it.
-                let keep_netns: Vec<_> = res
-                    .owned
-                    .get(&name)
-                    .map(|l| {
-                        l.iter()
-                            .filter(|o| matches!(o, resources::Owned::Netns(_)))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(list) = res.owned.get_mut(&name) {
-                    list.retain(|o| !matches!(o, resources::Owned::Netns(_)));
-                }
-                for e in res.release_port(&name) {
+                for e in res.release_port_keeping_namespaces(&name) {
                     eprintln!("l2sw: cleanup after port {name} vanished: {e}");
-                }
-                if !keep_netns.is_empty() {
-                    res.owned.insert(name.clone(), keep_netns);
                 }
                 if let Some(p) = res.plugs.get_mut(&name) {
                     p.port_vanished = true;
                 }
+                drop(res);
+                // The namespace itself may be what went (another switch
+                // sharing it unplugged it): then unplug it here too.
+                inner.forget_deleted_namespaces();
             }
         }
     }

@@ -11,13 +11,13 @@ use crate::port::tap::TapPort;
 use crate::port::PortKind;
 
 use super::build::{check_mac, configure_inside, ensure_netns, free_ifname, Built, Undo};
-use super::resources::Owned;
+use super::resources::{Endpoint, Owned, Resources};
 
 /// How long a new veth may take to become operational.
 const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `ns plug`: namespace (created if missing) wired to the switch.
-pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
+pub fn plug_namespace(switch: &str, req: &NsPlug, res: &mut Resources) -> anyhow::Result<Built> {
     netns::validate_netns_name(&req.ns)?;
     check_mac(req.mac)?;
     let inside = req.ifname.clone().unwrap_or_else(|| "eth0".to_string());
@@ -28,14 +28,16 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             req.ns
         );
     }
-    let mut undo = Undo::new();
+    let mut undo = Undo::new(res, &req.ns);
     let created_netns = ensure_netns(&req.ns, &mut undo)?;
     let seed = format!("{switch}/{}", req.ns);
     let built = match req.via {
         Via::Veth => {
             let host = free_ifname("l2v", &seed);
+            // Journaled first: a crash between the two leaves a name the
+            // recovery finds absent, never a link it does not know.
+            undo.push(Owned::link(&host));
             netns::create_veth(&host, &inside, &req.ns)?;
-            undo.push(Owned::Link(host.clone()));
             netns::disable_ipv6(&host)?;
             if let Some(m) = req.mtu {
                 netns::set_mtu(None, &host, m)?;
@@ -46,11 +48,11 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             let port = AfPacketPort::open(&host, PortKind::Iface)?;
             Built {
                 port: Box::new(port),
-                owned: Vec::new(),
                 netns: Some(req.ns.clone()),
-                ifname: inside,
+                ifname: inside.clone(),
                 host_ifname: Some(host),
                 created_netns,
+                endpoint: Some(Endpoint::new(Some(&req.ns), &inside)),
             }
         }
         Via::Tap => {
@@ -63,16 +65,14 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
             tap.set_mtu_hint(req.mtu.unwrap_or(1500));
             Built {
                 port: Box::new(tap),
-                owned: Vec::new(),
                 netns: Some(req.ns.clone()),
-                ifname: inside,
+                ifname: inside.clone(),
                 host_ifname: None,
                 created_netns,
+                endpoint: Some(Endpoint::new(Some(&req.ns), &inside)),
             }
         }
     };
-    Ok(Built {
-        owned: undo.keep(),
-        ..built
-    })
+    undo.keep();
+    Ok(built)
 }

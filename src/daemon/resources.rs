@@ -2,49 +2,95 @@
 //! TAPs, namespaces, and the record of which namespace is plugged how.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::journal::{Claim, Journal, JournalEntry, SWITCH_OWNER};
 use crate::control::protocol::Via;
 use crate::netns::{self, Cidr};
 use crate::port::tap;
 
-/// One thing to undo when a port goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One thing the switch created and must undo: what the journal lists.
+/// A new kind of resource (e.g. a BPF attachment) is a new variant with its
+/// `release`, `exists` and `describe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Owned {
     /// A link in the switch's namespace (deleting a veth end deletes its peer).
-    Link(String),
+    Link { ifname: String },
     /// A persistent TAP left for a VM.
-    PersistentTap(String),
+    PersistentTap { ifname: String },
     /// A namespace the switch created.
-    Netns(String),
+    Netns { name: String },
+    /// The control socket file.
+    SocketFile { path: PathBuf },
 }
 
 impl Owned {
+    pub fn link(ifname: &str) -> Owned {
+        Owned::Link {
+            ifname: ifname.to_string(),
+        }
+    }
+
+    pub fn netns(name: &str) -> Owned {
+        Owned::Netns {
+            name: name.to_string(),
+        }
+    }
+
+    /// Whether it is still there.
+    pub fn exists(&self) -> bool {
+        match self {
+            Owned::Link { ifname } | Owned::PersistentTap { ifname } => {
+                netns::link_exists(None, ifname)
+            }
+            Owned::Netns { name } => netns::exists(name),
+            Owned::SocketFile { path } => path.exists(),
+        }
+    }
+
+    /// "link l2v1234abcd", "namespace red", ...
+    pub fn describe(&self) -> String {
+        match self {
+            Owned::Link { ifname } => format!("link {ifname}"),
+            Owned::PersistentTap { ifname } => format!("TAP {ifname}"),
+            Owned::Netns { name } => format!("namespace {name}"),
+            Owned::SocketFile { path } => format!("socket {}", path.display()),
+        }
+    }
+
     /// Removes the resource; returns a message for anything that failed.
     pub fn release(&self) -> Option<String> {
         let r = match self {
-            Owned::Link(name) => {
-                if !netns::link_exists(None, name) {
+            Owned::Link { ifname } => {
+                if !netns::link_exists(None, ifname) {
                     return None;
                 }
-                netns::delete_link(None, name).map_err(|e| e.to_string())
+                netns::delete_link(None, ifname).map_err(|e| e.to_string())
             }
-            Owned::PersistentTap(name) => {
-                if !netns::link_exists(None, name) {
+            Owned::PersistentTap { ifname } => {
+                if !netns::link_exists(None, ifname) {
                     return None;
                 }
-                tap::delete_persistent_tap(name)
+                tap::delete_persistent_tap(ifname)
                     .map_err(|e| e.to_string())
                     // A VM still holds the queue: delete the netdev outright.
-                    .or_else(|_| netns::delete_link(None, name).map_err(|e| e.to_string()))
+                    .or_else(|_| netns::delete_link(None, ifname).map_err(|e| e.to_string()))
             }
-            Owned::Netns(name) => {
+            Owned::Netns { name } => {
                 if !netns::exists(name) {
                     return None;
                 }
                 netns::delete(name).map_err(|e| e.to_string())
             }
+            Owned::SocketFile { path } => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove {}: {e}", path.display()))
+                }
+                _ => Ok(()),
+            },
         };
         r.err()
     }
@@ -67,36 +113,200 @@ pub struct Plug {
     pub port_vanished: bool,
 }
 
-/// Everything the switch owns, keyed by port name.
+/// The interface stations behind a port send from: its MAC is the one the
+/// FDB learns, so `port list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub netns: Option<String>,
+    pub ifname: String,
+}
+
+impl Endpoint {
+    pub fn new(netns: Option<&str>, ifname: &str) -> Endpoint {
+        Endpoint {
+            netns: netns.map(str::to_string),
+            ifname: ifname.to_string(),
+        }
+    }
+
+    /// The interface's MAC now (it may have been changed since plugging).
+    pub fn mac(&self) -> Option<crate::wire::MacAddr> {
+        netns::link_mac(self.netns.as_deref(), &self.ifname).ok()
+    }
+}
+
+/// How a port came to be.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Port(crate::control::protocol::PortAdd),
+    Plug(crate::control::protocol::NsPlug),
+}
+
+/// Everything the switch owns, keyed by port name, mirrored into the
+/// journal on every change.
 #[derive(Debug, Default)]
 pub struct Resources {
-    /// Undo lists per port, released in reverse order.
-    pub owned: BTreeMap<String, Vec<Owned>>,
+    /// Undo lists per port (and "" for the switch itself), released in
+    /// reverse order.
+    owned: BTreeMap<String, Vec<Owned>>,
     pub plugs: BTreeMap<String, Plug>,
+    /// Ports whose far end the switch knows (plugged namespaces, TAPs).
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// Interfaces of the switch's namespace read as ports, by port name.
+    claims: BTreeMap<String, String>,
+    /// The request each port was made with, for `config dump`.
+    pub origins: BTreeMap<String, Origin>,
+    /// Where to write the journal; `None` in unit tests.
+    journal: Option<(PathBuf, Journal)>,
+    /// A journal write failed (said once, not on every change).
+    journal_failed: bool,
+    /// What could not be removed; stays in the journal for `l2sw cleanup`.
+    leftover: Vec<Owned>,
 }
 
 impl Resources {
-    /// Releases what `port` owns, last created first; logs failures.
-    pub fn release_port(&mut self, port: &str) -> Vec<String> {
-        let mut errors = Vec::new();
-        if let Some(list) = self.owned.remove(port) {
-            for o in list.iter().rev() {
-                if let Some(e) = o.release() {
-                    errors.push(e);
-                }
+    /// Resources that keep `journal` at `path` up to date.
+    pub fn with_journal(path: PathBuf, journal: Journal) -> Resources {
+        let mut r = Resources {
+            journal: Some((path, journal)),
+            ..Resources::default()
+        };
+        r.persist();
+        r
+    }
+
+    /// Rewrites the journal from the current state.
+    fn persist(&mut self) {
+        let Some((path, j)) = &mut self.journal else {
+            return;
+        };
+        j.created = self
+            .owned
+            .iter()
+            .flat_map(|(owner, list)| {
+                list.iter().map(|o| JournalEntry {
+                    owner: owner.clone(),
+                    what: o.clone(),
+                })
+            })
+            .chain(self.leftover.iter().map(|o| JournalEntry {
+                owner: SWITCH_OWNER.into(),
+                what: o.clone(),
+            }))
+            .collect();
+        j.ports = self
+            .claims
+            .iter()
+            .map(|(port, ifname)| Claim {
+                port: port.clone(),
+                ifname: ifname.clone(),
+            })
+            .collect();
+        match j.write(path) {
+            Ok(()) => self.journal_failed = false,
+            Err(e) if !self.journal_failed => {
+                eprintln!("l2sw: {e}; a crash now would leave things `l2sw cleanup` cannot find");
+                self.journal_failed = true;
             }
+            Err(_) => {}
+        }
+    }
+
+    /// Records that `o` was created for `owner` (a port name, or "" for the
+    /// switch), before anything else can fail.
+    pub fn push_owned(&mut self, owner: &str, o: Owned) {
+        self.owned.entry(owner.to_string()).or_default().push(o);
+        self.persist();
+    }
+
+    /// Hands a namespace adopted from a dead predecessor to port `owner`:
+    /// true when `ns` was one (the port then owns it as if it created it).
+    pub fn take_adopted(&mut self, ns: &str, owner: &str) -> bool {
+        let want = Owned::netns(ns);
+        let Some(list) = self.owned.get_mut(SWITCH_OWNER) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|o| *o == want) else {
+            return false;
+        };
+        list.remove(i);
+        // First in the port's list: released last, after its links.
+        self.owned
+            .entry(owner.to_string())
+            .or_default()
+            .insert(0, want);
+        self.persist();
+        true
+    }
+
+    /// Releases what `port` owns except namespaces: its device vanished,
+    /// but the user may still be looking into the namespace, which goes
+    /// with `ns unplug` or at shutdown.
+    pub fn release_port_keeping_namespaces(&mut self, port: &str) -> Vec<String> {
+        let list = self.owned.remove(port).unwrap_or_default();
+        let (ns, rest): (Vec<Owned>, Vec<Owned>) = list
+            .into_iter()
+            .partition(|o| matches!(o, Owned::Netns { .. }));
+        self.owned.insert(port.to_string(), rest);
+        let errors = self.release_port(port);
+        if !ns.is_empty() {
+            self.owned.insert(port.to_string(), ns);
+            self.persist();
         }
         errors
     }
 
-    /// Releases everything (at shutdown).
+    /// Records that `port` reads interface `ifname` of the switch's namespace.
+    pub fn claim(&mut self, port: &str, ifname: &str) {
+        self.claims.insert(port.to_string(), ifname.to_string());
+        self.persist();
+    }
+
+    /// Releases what `port` owns, last created first; returns failures.
+    pub fn release_port(&mut self, port: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.endpoints.remove(port);
+        self.claims.remove(port);
+        self.origins.remove(port);
+        if let Some(list) = self.owned.remove(port) {
+            for o in list.iter().rev() {
+                if let Some(e) = o.release() {
+                    errors.push(e);
+                    self.leftover.push(o.clone());
+                }
+            }
+        }
+        self.persist();
+        errors
+    }
+
+    /// Releases everything but the switch's own entries (at shutdown, which
+    /// then calls [`finish`](Self::finish)).
     pub fn release_all(&mut self) -> Vec<String> {
-        let ports: Vec<String> = self.owned.keys().cloned().collect();
+        let ports: Vec<String> = self
+            .owned
+            .keys()
+            .filter(|k| k.as_str() != SWITCH_OWNER)
+            .cloned()
+            .collect();
         let mut errors = Vec::new();
         for p in ports {
             errors.extend(self.release_port(&p));
         }
         self.plugs.clear();
+        errors
+    }
+
+    /// Releases the switch's own entries and removes the journal, unless
+    /// something could not be removed (then the journal keeps it for
+    /// `l2sw cleanup`).
+    pub fn finish(&mut self, mut errors: Vec<String>) -> Vec<String> {
+        errors.extend(self.release_port(SWITCH_OWNER));
+        if let Some((path, _)) = &self.journal {
+            if self.leftover.is_empty() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         errors
     }
 }

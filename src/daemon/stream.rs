@@ -1,4 +1,5 @@
-//! Streaming requests: `capture` and `trace --live`. A tap is opened in the
+//! Streaming requests: `capture`, `trace --live` and `monitor`. A tap (or,
+//! for `monitor`, an event subscription) is opened in the
 //! dataplane and its records are written to the client, one JSON object per
 //! line, until the count is reached or the client goes away; the last line
 //! says how many records were delivered and how many the switch had to skip.
@@ -58,6 +59,7 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
             count,
             snaplen,
             bpf: b,
+            direction,
         } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
@@ -66,6 +68,7 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
                 snaplen: snaplen.unwrap_or(0) as usize,
             },
             count,
+            direction,
         }),
         Request::TraceLive {
             ports,
@@ -78,6 +81,7 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
             bpf: bpf(b)?,
             mode: ReaderKind::Trace,
             count,
+            direction: None,
         }),
         _ => Err("not a streaming request".into()),
     }
@@ -85,6 +89,9 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
 
 impl Inner {
     pub(super) fn serve_stream(&self, req: Request, out: &mut UnixStream) {
+        if let Request::Monitor { count } = req {
+            return self.serve_monitor(count, out);
+        }
         let spec = match spec(req) {
             Ok(s) => s,
             Err(e) => {
@@ -157,6 +164,79 @@ impl Inner {
                 end: true,
                 delivered: tap.stats.delivered.load(Ordering::Relaxed),
                 skipped: tap.stats.skipped.load(Ordering::Relaxed),
+            };
+            if let Ok(mut l) = serde_json::to_vec(&end) {
+                l.push(b'\n');
+                let _ = out.write_all(&l);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// `monitor`: every switch event as one JSON line, until `count` events
+    /// or the client leaves. Events the dataplane had to skip because this
+    /// reader was slow are reported in line, as a `missed` event.
+    fn serve_monitor(&self, count: Option<u64>, out: &mut UnixStream) {
+        if count == Some(0) {
+            let _ = write_response(out, &Response::err("--count must be at least 1"));
+            return;
+        }
+        let mon = match self.dp.subscribe() {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = write_response(out, &Response::err(e.to_string()));
+                return;
+            }
+        };
+        if write_response(out, &Response::ok(json!({ "streaming": true }))).is_err() {
+            let _ = self.dp.unsubscribe(mon.id);
+            return;
+        }
+        let (mut delivered, mut reported_missed) = (0u64, 0u64);
+        let mut alive = true;
+        let write = |rec: &crate::observe::events::EventRecord, out: &mut UnixStream| {
+            let mut line = serde_json::to_vec(rec).unwrap_or_default();
+            line.push(b'\n');
+            out.write_all(&line).is_ok()
+        };
+        while count.is_none_or(|c| delivered < c) {
+            let missed = mon.missed.load(Ordering::Relaxed);
+            if missed > reported_missed {
+                let rec = crate::observe::events::EventRecord::new(
+                    crate::observe::events::SwitchEvent::Missed {
+                        count: missed - reported_missed,
+                    },
+                );
+                reported_missed = missed;
+                if !write(&rec, out) {
+                    alive = false;
+                    break;
+                }
+            }
+            match mon.events.recv_timeout(POLL) {
+                Ok(rec) => {
+                    if !write(&rec, out) {
+                        alive = false;
+                        break;
+                    }
+                    delivered += 1;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if client_gone(out) {
+                        alive = false;
+                        break;
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.dp.unsubscribe(mon.id);
+        if alive {
+            let end = StreamEnd {
+                end: true,
+                delivered,
+                skipped: mon.missed.load(Ordering::Relaxed),
             };
             if let Ok(mut l) = serde_json::to_vec(&end) {
                 l.push(b'\n');

@@ -51,6 +51,10 @@ pub fn plan_batch(
             }
             FastPath::consider(st, frame, plan);
         }
+        if !st.monitors.is_empty() {
+            // `l2sw monitor`: learned, moved, refused, from the plan's learning outcome.
+            super::monitor::on_decision(st, ingress, &plan.decision);
+        }
         let State {
             switch,
             ports,

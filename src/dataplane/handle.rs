@@ -11,6 +11,7 @@ use super::event_loop::run;
 use super::fastpath::{FastPath, FastpathStatus, FlowRow};
 use super::impair::PortImpair;
 pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
+use super::monitor::MonitorHandle;
 use super::poll_mode::BusyPoll;
 use super::readers::{ActiveReader, ReaderHandle, ReaderSpec};
 use super::snapshot::{
@@ -18,6 +19,7 @@ use super::snapshot::{
 };
 use super::state::{Job, PortEntry, State, WAKER_TOKEN};
 use crate::impair::{ImpairRow, ImpairSpec};
+use crate::observe::events::SwitchEvent;
 use crate::observe::explain::explain;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
@@ -137,6 +139,8 @@ impl DataplaneHandle {
                 .find(&name)
                 .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
             let e = st.take(id).ok_or(DataplaneError::NoSuchPort(name))?;
+            let port = e.meta.name.clone();
+            st.monitors.emit(|| SwitchEvent::PortRemoved { port });
             Ok((e.meta, e.port))
         })?
     }
@@ -227,6 +231,11 @@ impl DataplaneHandle {
             if let Some(Some(e)) = st.ports.get_mut(id.index()) {
                 e.meta.policy = policy.clone();
             }
+            let p = policy.clone();
+            st.monitors.emit(|| SwitchEvent::PortChanged {
+                port: name,
+                policy: p,
+            });
             Ok(policy)
         })?
     }
@@ -314,6 +323,8 @@ impl DataplaneHandle {
                 .fdb_mut()
                 .add_static(FdbKey::new(vlan, mac), id, Timestamp::now())?;
             st.fastpath_flush();
+            st.monitors
+                .emit(|| SwitchEvent::StaticAdded { mac, vlan, port });
             Ok(())
         })?
     }
@@ -322,6 +333,7 @@ impl DataplaneHandle {
         self.call(move |st| {
             st.switch.fdb_mut().remove(FdbKey::new(vlan, mac))?;
             st.fastpath_flush();
+            st.monitors.emit(|| SwitchEvent::Deleted { mac, vlan });
             Ok(())
         })?
     }
@@ -334,13 +346,21 @@ impl DataplaneHandle {
     ) -> Result<usize, DataplaneError> {
         let port = port.map(str::to_string);
         self.call(move |st| {
-            let id = match port {
-                Some(p) => Some(st.find(&p).ok_or(DataplaneError::NoSuchPort(p))?),
+            let id = match &port {
+                Some(p) => Some(
+                    st.find(p)
+                        .ok_or_else(|| DataplaneError::NoSuchPort(p.clone()))?,
+                ),
                 None => None,
             };
-            let n = st.switch.fdb_mut().flush(id, include_static);
+            let entries = st.switch.fdb_mut().flush(id, include_static);
             st.fastpath_flush();
-            Ok(n)
+            st.monitors.emit(|| SwitchEvent::Flushed {
+                port,
+                include_static,
+                entries,
+            });
+            Ok(entries)
         })?
     }
 
@@ -357,7 +377,10 @@ impl DataplaneHandle {
                 Setting::GroupFwdMask(m) => st.switch.set_group_fwd_mask(m)?,
             }
             st.fastpath_flush();
-            Ok(st.switch.settings())
+            let settings = st.switch.settings();
+            st.monitors
+                .emit(|| SwitchEvent::SettingsChanged { settings });
+            Ok(settings)
         })?
     }
 
@@ -524,6 +547,15 @@ impl DataplaneHandle {
         })?
     }
 
+    /// Starts delivering switch events to a new monitor.
+    pub fn subscribe(&self) -> Result<MonitorHandle, DataplaneError> {
+        self.call(|st| st.monitors.subscribe())
+    }
+
+    pub fn unsubscribe(&self, id: u64) -> Result<(), DataplaneError> {
+        self.call(move |st| st.monitors.unsubscribe(id))
+    }
+
     pub fn remove_reader(&self, id: u64) -> Result<(), DataplaneError> {
         self.call(move |st| st.readers.retain(|t| t.id != id))
     }
@@ -611,6 +643,13 @@ pub(super) fn insert_port(
             source,
         });
     }
+    let info = port.info();
+    let name = meta.name.clone();
+    st.monitors.emit(|| SwitchEvent::PortAdded {
+        port: name,
+        kind: info.kind.name().to_string(),
+        ifname: info.ifname,
+    });
     st.insert(
         id,
         PortEntry {

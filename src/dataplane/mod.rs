@@ -13,6 +13,7 @@ mod fastpath;
 mod handle;
 pub mod impair;
 mod meta;
+pub mod monitor;
 mod observe;
 mod offload;
 mod pipeline;

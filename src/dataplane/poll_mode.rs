@@ -25,8 +25,10 @@ use crate::switch::Timestamp;
 pub const DEFAULT_POLL: Duration = Duration::from_micros(50);
 
 /// Whether the dataplane sleeps in epoll when idle or keeps polling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Written (`Display`, JSON) and read (`FromStr`, JSON) as on the command
+/// line: `off`, `always`, or a number of microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusyPoll {
     /// Sleep as soon as no port is readable.
     Off,
@@ -39,6 +41,58 @@ pub enum BusyPoll {
 impl Default for BusyPoll {
     fn default() -> Self {
         BusyPoll::For(DEFAULT_POLL)
+    }
+}
+
+impl std::fmt::Display for BusyPoll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BusyPoll::Off => f.write_str("off"),
+            BusyPoll::Always => f.write_str("always"),
+            BusyPoll::For(d) => write!(f, "{}", d.as_micros()),
+        }
+    }
+}
+
+impl std::str::FromStr for BusyPoll {
+    type Err = String;
+    fn from_str(v: &str) -> Result<BusyPoll, String> {
+        match v {
+            "off" => Ok(BusyPoll::Off),
+            "always" => Ok(BusyPoll::Always),
+            _ => match v.parse::<u64>() {
+                Ok(0) => Ok(BusyPoll::Off),
+                Ok(us) => Ok(BusyPoll::For(Duration::from_micros(us))),
+                Err(_) => Err(format!(
+                    "expected off, always or a number of microseconds, got {v:?}"
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for BusyPoll {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BusyPoll::For(d) => s.serialize_u64(d.as_micros() as u64),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BusyPoll {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Us(u64),
+            Word(String),
+        }
+        match Form::deserialize(d)? {
+            Form::Us(0) => Ok(BusyPoll::Off),
+            Form::Us(us) => Ok(BusyPoll::For(Duration::from_micros(us))),
+            Form::Word(w) => w.parse().map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -163,5 +217,21 @@ mod tests {
         }
         due.peeked(false);
         assert!(due.now(), "a port without a ring shortens the wait at once");
+    }
+
+    #[test]
+    fn busy_poll_reads_and_writes_as_the_command_line_does() {
+        let j = |b: BusyPoll| serde_json::to_string(&b).unwrap();
+        assert_eq!(j(BusyPoll::default()), "50");
+        assert_eq!(j(BusyPoll::Off), "\"off\"");
+        assert_eq!(j(BusyPoll::Always), "\"always\"");
+        for b in [BusyPoll::Off, BusyPoll::Always, BusyPoll::default()] {
+            assert_eq!(serde_json::from_str::<BusyPoll>(&j(b)).unwrap(), b);
+            assert_eq!(b.to_string().parse::<BusyPoll>().unwrap(), b);
+        }
+        assert!("soon"
+            .parse::<BusyPoll>()
+            .unwrap_err()
+            .contains("microseconds"));
     }
 }

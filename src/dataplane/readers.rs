@@ -37,6 +37,8 @@ pub struct ReaderSpec {
     pub mode: ReaderKind,
     /// Stop after this many records.
     pub count: Option<u64>,
+    /// Capture only records of this direction (`None`: both).
+    pub direction: Option<Dir>,
 }
 
 /// Counters shared with the reader.
@@ -65,6 +67,7 @@ pub struct ActiveReader {
     pub bpf: Option<BpfFilter>,
     pub mode: ReaderKind,
     pub remaining: Option<u64>,
+    pub direction: Option<Dir>,
     pub tx: Sender<ReaderEvent>,
     pub stats: Arc<ReaderStats>,
 }
@@ -85,6 +88,7 @@ impl ActiveReader {
                 bpf: spec.bpf,
                 mode: spec.mode,
                 remaining: spec.count,
+                direction: spec.direction,
                 tx,
                 stats: stats.clone(),
             },
@@ -148,7 +152,8 @@ pub fn capture(
         let ReaderKind::Capture { snaplen } = t.mode else {
             continue;
         };
-        if !t.wants(seen.port, seen.port_name, frame) {
+        if t.direction.is_some_and(|d| d != seen.dir) || !t.wants(seen.port, seen.port_name, frame)
+        {
             continue;
         }
         let cut = if snaplen == 0 {

@@ -49,7 +49,7 @@ pub struct FloodRow {
 }
 
 /// One row of `mirror list`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorRow {
     pub name: String,
     pub to: String,

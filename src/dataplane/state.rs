@@ -10,6 +10,7 @@ use mio::{Interest, Registry, Token};
 
 use super::fastpath::FastPath;
 use super::meta::{DataplaneEvent, PortMeta};
+use super::monitor::{self, Monitors};
 use super::rate_limit::RateLimit;
 use super::readers::ActiveReader;
 use super::snapshot::RemovedPort;
@@ -67,6 +68,8 @@ pub struct State {
     /// Capture and live-trace readers.
     pub readers: Vec<ActiveReader>,
     pub next_reader_id: u64,
+    /// `l2sw monitor` readers.
+    pub monitors: Monitors,
     /// Id of the next received frame (capture records and traces share it).
     pub next_packet_id: u64,
     /// Residence times per (ingress, egress) pair, made when a pair first
@@ -107,6 +110,7 @@ impl State {
             log_limit: RateLimit::new(10),
             readers: Vec::new(),
             next_reader_id: 1,
+            monitors: Monitors::default(),
             next_packet_id: 1,
             pairs: HashMap::new(),
             fastpath: FastPath::default(),
@@ -185,6 +189,9 @@ impl State {
                 reason: reason.clone(),
                 at_s: Timestamp::now().since(self.started).as_secs(),
             });
+            let (port, why) = (name.clone(), reason.clone());
+            self.monitors
+                .emit(|| crate::observe::events::SwitchEvent::PortVanished { port, reason: why });
             // The listener may be gone at shutdown; the port is removed anyway.
             let _ = self.events.send(DataplaneEvent::PortRemoved {
                 name,
@@ -227,10 +234,30 @@ impl State {
     pub fn housekeeping(&mut self, now: Timestamp) {
         // What the kernel carried refreshes its sources before they age.
         self.fastpath_refresh_fdb();
-        if self.switch.fdb_mut().age(now) > 0 {
+        let aged_n = if self.monitors.is_empty() {
+            self.switch.fdb_mut().age(now)
+        } else {
+            let mut aged = Vec::new();
+            let n = self
+                .switch
+                .fdb_mut()
+                .age_each(now, |k, port| aged.push((k, port)));
+            for (k, port) in aged {
+                let port = self.name_of(port);
+                self.monitors
+                    .emit(|| crate::observe::events::SwitchEvent::Aged {
+                        mac: k.mac,
+                        vlan: k.vlan,
+                        port,
+                    });
+            }
+            n
+        };
+        if aged_n > 0 {
             self.fastpath_after_ageing();
         }
         self.switch.age_tunnels(now);
+        monitor::check_links(self);
         self.readers.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();

@@ -763,6 +763,7 @@ mod trace_cannot_drift {
                 bpf: None,
                 mode: ReaderKind::Trace,
                 count: None,
+                direction: None,
             })
             .unwrap();
         let result = (|| {

@@ -7,6 +7,7 @@
 
 pub mod bpf;
 mod counters;
+pub mod events;
 pub mod explain;
 pub mod filter;
 pub mod latency;

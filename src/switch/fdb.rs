@@ -485,12 +485,18 @@ impl Fdb {
 
     /// Removes learned entries older than the ageing time. Returns how many.
     pub fn age(&mut self, now: Timestamp) -> usize {
+        self.age_each(now, |_, _| {})
+    }
+
+    /// Like [`age`](Self::age), telling `aged` each entry removed.
+    pub fn age_each(&mut self, now: Timestamp, mut aged: impl FnMut(FdbKey, PortId)) -> usize {
         let ageing = self.ageing;
         let mut removed: Vec<PortId> = Vec::new();
-        self.map.retain(|_, e| {
+        self.map.retain(|k, e| {
             let expired = e.kind == EntryKind::Learned && now.since(e.updated) >= ageing;
             if expired {
                 removed.push(e.port);
+                aged(*k, e.port);
             }
             !expired
         });

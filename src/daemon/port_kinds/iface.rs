@@ -24,10 +24,10 @@ pub fn build(req: &PortAdd) -> anyhow::Result<Built> {
     let port = AfPacketPort::open(&req.ifname, PortKind::Iface)?;
     Ok(Built {
         port: Box::new(port),
-        owned: Vec::new(),
         netns: None,
         ifname: req.ifname.clone(),
         host_ifname: Some(req.ifname.clone()),
         created_netns: false,
+        endpoint: None,
     })
 }

@@ -10,14 +10,16 @@ use crate::control::protocol::{AddKind, PortAdd};
 use crate::netns;
 
 use super::build::{check_mac, Built};
+use super::resources::Resources;
 
-/// `port add`: builds the port `req` asks for.
-pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
+/// `port add`: builds the port `req` asks for; what it creates is recorded
+/// in `res` under `owner`, the port's name.
+pub fn build_port(req: &PortAdd, owner: &str, res: &mut Resources) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
     match req.kind {
         AddKind::Iface => iface::build(req),
-        AddKind::Tap => tap::build(req),
+        AddKind::Tap => tap::build(req, owner, res),
     }
 }
 

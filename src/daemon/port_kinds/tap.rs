@@ -9,9 +9,9 @@ use crate::port::tap::{self, TapPort};
 use crate::port::PortKind;
 
 use super::super::build::{configure_inside, ensure_netns, Built, Undo};
-use super::super::resources::Owned;
+use super::super::resources::{Endpoint, Owned, Resources};
 
-pub fn build(req: &PortAdd) -> anyhow::Result<Built> {
+pub fn build(req: &PortAdd, owner: &str, res: &mut Resources) -> anyhow::Result<Built> {
     let mode = match (req.mode, &req.netns) {
         (None, Some(_)) | (Some(TapSetup::Netns), Some(_)) => TapSetup::Netns,
         (Some(TapSetup::Netns), None) => anyhow::bail!("--mode netns needs --netns NS"),
@@ -32,24 +32,27 @@ pub fn build(req: &PortAdd) -> anyhow::Result<Built> {
                 "--ip and --mac configure the TAP's netdev, which a VM TAP leaves to the switch; use --host or --netns"
             );
     }
-    let mut undo = Undo::new();
+    let mut undo = Undo::new(res, owner);
     match mode {
         TapSetup::Vm => {
+            undo.push(Owned::PersistentTap {
+                ifname: req.ifname.clone(),
+            });
             tap::create_persistent_tap(&req.ifname)?;
-            undo.push(Owned::PersistentTap(req.ifname.clone()));
             netns::disable_ipv6(&req.ifname)?;
             if let Some(m) = req.mtu {
                 netns::set_mtu(None, &req.ifname, m)?;
             }
             netns::set_up(None, &req.ifname)?;
             let port = AfPacketPort::open(&req.ifname, PortKind::TapVm)?;
+            undo.keep();
             Ok(Built {
                 port: Box::new(port),
-                owned: undo.keep(),
                 netns: None,
                 ifname: req.ifname.clone(),
                 host_ifname: Some(req.ifname.clone()),
                 created_netns: false,
+                endpoint: None,
             })
         }
         TapSetup::Host | TapSetup::Netns => {
@@ -67,13 +70,14 @@ pub fn build(req: &PortAdd) -> anyhow::Result<Built> {
             }
             configure_inside(ns, &req.ifname, req.mac, req.mtu, &req.ip)?;
             tap.set_mtu_hint(req.mtu.unwrap_or(1500));
+            undo.keep();
             Ok(Built {
                 port: Box::new(tap),
-                owned: undo.keep(),
                 netns: ns.map(str::to_string),
                 ifname: req.ifname.clone(),
                 host_ifname: None,
                 created_netns,
+                endpoint: Some(Endpoint::new(ns, &req.ifname)),
             })
         }
     }

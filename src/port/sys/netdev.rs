@@ -74,6 +74,18 @@ pub fn hwaddr(name: &str) -> io::Result<Option<[u8; 6]>> {
     Ok(Some(mac))
 }
 
+/// Whether interface `name` is up and operational (IFF_UP and IFF_RUNNING:
+/// administratively up, with carrier), in the calling thread's namespace.
+pub fn is_running(name: &str) -> io::Result<bool> {
+    let mut ifr = ifreq_with_name(name)?;
+    ioctl_ifreq(libc::SIOCGIFFLAGS, &mut ifr)?;
+    // SAFETY: SIOCGIFFLAGS succeeded, so the kernel wrote `ifru_flags`, a
+    // plain integer.
+    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
+    let want = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    Ok(flags & want == want)
+}
+
 /// Sets IFF_UP on interface `name` (a no-op when it is already up).
 pub fn set_up(name: &str) -> io::Result<()> {
     let mut ifr = ifreq_with_name(name)?;
