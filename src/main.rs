@@ -207,11 +207,17 @@ struct RunArgs {
 enum KindArg {
     Iface,
     Tap,
+    /// QEMU -netdev stream (Unix socket the switch listens on).
+    Stream,
+    /// QEMU -netdev dgram (Unix datagram sockets).
+    Dgram,
+    /// vhost-user-net (QEMU -netdev vhost-user; guest memory shared with the switch).
+    VhostUser,
 }
 
 #[derive(Subcommand)]
 enum PortCmd {
-    /// Attach an existing interface (iface) or create a TAP device (tap).
+    /// Attach an existing interface (iface), create a TAP device (tap), or a socket for a VM (stream, dgram).
     Add {
         kind: KindArg,
         ifname: String,
@@ -239,6 +245,30 @@ enum PortCmd {
         /// Learned FDB entries allowed on this port (0 = unlimited).
         #[arg(long)]
         max_learned: Option<u32>,
+        /// stream: the socket to listen on (default RUN_DIR/SWITCH/NAME.sock).
+        #[arg(long, conflicts_with = "bind")]
+        listen: Option<PathBuf>,
+        /// vhost-user: the socket (default RUN_DIR/SWITCH/NAME.sock; with --client, QEMU's).
+        #[arg(long, conflicts_with_all = ["bind", "listen"])]
+        socket: Option<PathBuf>,
+        /// vhost-user: listen on the socket for QEMU to connect (default).
+        #[arg(long, conflicts_with = "client")]
+        server: bool,
+        /// vhost-user: connect to QEMU's server socket, and again whenever QEMU comes back.
+        #[arg(long)]
+        client: bool,
+        /// dgram: the switch's socket to bind (default RUN_DIR/SWITCH/NAME.sock).
+        #[arg(long)]
+        bind: Option<PathBuf>,
+        /// dgram: the VM's socket (QEMU's local.path) to send frames to.
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// stream/dgram: give the socket to USER[:GROUP] (names or numbers), so their QEMU may open it.
+        #[arg(long)]
+        owner: Option<String>,
+        /// stream/dgram: permission bits of the socket, in octal (e.g. 0660).
+        #[arg(long)]
+        socket_mode: Option<String>,
     },
     /// Remove a port (and any device the switch created for it).
     Del { port: String },
@@ -496,67 +526,72 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
         Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) => unreachable!("handled by real_main"),
         Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
-        Cmd::Port(p) => match p {
-            PortCmd::Add {
-                kind,
-                ifname,
-                port_name,
-                netns,
-                host,
-                vm,
-                ip,
-                mtu,
-                mac,
-                max_learned,
-            } => {
-                let mode = match (host, vm) {
-                    (true, _) => Some(TapMode::Host),
-                    (_, true) => Some(TapMode::Vm),
-                    _ => None,
-                };
-                let kind = match kind {
-                    KindArg::Iface => AddKind::Iface,
-                    KindArg::Tap => AddKind::Tap,
-                };
-                let req = Request::PortAdd(PortAdd {
+        Cmd::Port(p) => {
+            match p {
+                PortCmd::Add {
                     kind,
                     ifname,
-                    name: port_name,
-                    mode,
+                    port_name,
                     netns,
+                    host,
+                    vm,
                     ip,
                     mtu,
                     mac,
                     max_learned,
-                });
-                (req, false, None)
-            }
-            PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
-            PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
-            PortCmd::Set {
-                port,
-                max_learned,
-                learning,
-                flood,
-                mcast_flood,
-                bcast_flood,
-                isolated,
-                hairpin,
-                gro,
-                group_fwd_mask,
-            } => {
-                let max = match max_learned.as_deref() {
-                    None => None,
-                    Some("default") => Some(Limit::Default),
-                    Some(n) => Some(Limit::Max(n.parse::<u32>().map_err(|_| {
-                        anyhow::anyhow!(
-                            "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
-                        )
-                    })?)),
-                };
-                let set = PortSet {
-                    name: port,
-                    max_learned: max,
+                    listen,
+                    socket,
+                    server: _,
+                    client,
+                    bind,
+                    peer,
+                    owner,
+                    socket_mode,
+                } => {
+                    let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
+                    let mode = match (host, vm) {
+                        (true, _) => Some(TapMode::Host),
+                        (_, true) => Some(TapMode::Vm),
+                        _ => None,
+                    };
+                    let kind = match kind {
+                        KindArg::Iface => AddKind::Iface,
+                        KindArg::Tap => AddKind::Tap,
+                        KindArg::Stream => AddKind::Stream,
+                        KindArg::Dgram => AddKind::Dgram,
+                        KindArg::VhostUser => AddKind::VhostUser,
+                    };
+                    if socket.is_some() && !matches!(kind, AddKind::VhostUser) {
+                        anyhow::bail!("--socket applies to vhost-user ports (stream: --listen, dgram: --bind)");
+                    }
+                    if bind.is_some() && !matches!(kind, AddKind::Dgram) {
+                        anyhow::bail!("--bind applies to dgram ports (stream ports take --listen)");
+                    }
+                    if listen.is_some() && !matches!(kind, AddKind::Stream) {
+                        anyhow::bail!("--listen applies to stream ports (dgram ports take --bind)");
+                    }
+                    let req = Request::PortAdd(PortAdd {
+                        kind,
+                        ifname,
+                        name: port_name,
+                        mode,
+                        netns,
+                        ip,
+                        mtu,
+                        mac,
+                        max_learned,
+                        socket: listen.or(bind).or(socket),
+                        peer,
+                        client,
+                        access,
+                    });
+                    (req, false, None)
+                }
+                PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
+                PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
+                PortCmd::Set {
+                    port,
+                    max_learned,
                     learning,
                     flood,
                     mcast_flood,
@@ -565,25 +600,47 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     hairpin,
                     gro,
                     group_fwd_mask,
-                };
-                (Request::PortSet(set), false, None)
-            }
-            PortCmd::Vlan {
-                port,
-                mode,
-                tag,
-                trunks,
-            } => (
-                Request::PortVlan {
-                    name: port,
+                } => {
+                    let max = match max_learned.as_deref() {
+                        None => None,
+                        Some("default") => Some(Limit::Default),
+                        Some(n) => Some(Limit::Max(n.parse::<u32>().map_err(|_| {
+                            anyhow::anyhow!(
+                            "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
+                        )
+                        })?)),
+                    };
+                    let set = PortSet {
+                        name: port,
+                        max_learned: max,
+                        learning,
+                        flood,
+                        mcast_flood,
+                        bcast_flood,
+                        isolated,
+                        hairpin,
+                        gro,
+                        group_fwd_mask,
+                    };
+                    (Request::PortSet(set), false, None)
+                }
+                PortCmd::Vlan {
+                    port,
                     mode,
                     tag,
                     trunks,
-                },
-                false,
-                None,
-            ),
-        },
+                } => (
+                    Request::PortVlan {
+                        name: port,
+                        mode,
+                        tag,
+                        trunks,
+                    },
+                    false,
+                    None,
+                ),
+            }
+        }
         Cmd::Mirror(m) => match m {
             MirrorCmd::Add {
                 mirror,
@@ -828,4 +885,29 @@ fn print_result(v: &Value, json: bool, show: Option<Renderer>) {
         // Changes print what they did as one JSON line: scriptable and still readable.
         _ => println!("{v}"),
     }
+}
+
+/// `--owner USER[:GROUP]` and `--socket-mode OCTAL` for sockets the switch creates.
+fn socket_access(
+    owner: Option<&str>,
+    mode: Option<&str>,
+) -> anyhow::Result<l2sw::port::unix_path::SocketAccess> {
+    use l2sw::port::unix_path::{lookup_group, lookup_user, parse_mode, SocketAccess};
+    let mut access = SocketAccess::default();
+    if let Some(o) = owner {
+        let (user, group) = match o.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (o, None),
+        };
+        let (uid, gid) = lookup_user(user).map_err(anyhow::Error::msg)?;
+        access.uid = Some(uid);
+        access.gid = match group {
+            Some(g) => Some(lookup_group(g).map_err(anyhow::Error::msg)?),
+            None => (gid != u32::MAX).then_some(gid),
+        };
+    }
+    if let Some(m) = mode {
+        access.mode = Some(parse_mode(m).map_err(anyhow::Error::msg)?);
+    }
+    Ok(access)
 }

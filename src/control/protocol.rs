@@ -44,6 +44,20 @@ pub enum AddKind {
     Iface,
     /// A TAP device the switch creates.
     Tap,
+    /// QEMU `-netdev stream`: a Unix stream socket the switch listens on.
+    Stream,
+    /// QEMU `-netdev dgram`: a Unix datagram socket bound by the switch.
+    Dgram,
+    /// vhost-user-net: QEMU shares the guest's rings over a Unix socket.
+    #[serde(rename = "vhost-user")]
+    VhostUser,
+}
+
+impl AddKind {
+    /// Kinds whose peer is a program behind a socket (a VM), not a device.
+    pub fn is_socket(self) -> bool {
+        matches!(self, AddKind::Stream | AddKind::Dgram | AddKind::VhostUser)
+    }
 }
 
 /// `port add` arguments.
@@ -72,6 +86,24 @@ pub struct PortAdd {
     pub mac: Option<MacAddr>,
     #[serde(default)]
     pub max_learned: Option<u32>,
+    /// Socket kinds: the switch's socket path (stream: where it listens;
+    /// dgram: what it binds). Default: `RUN_DIR/SWITCH/PORT.sock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<std::path::PathBuf>,
+    /// vhost-user only: connect to QEMU's socket (QEMU is the server)
+    /// instead of listening.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client: bool,
+    /// dgram only: the VM's socket path (QEMU's `local.path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<std::path::PathBuf>,
+    /// Socket kinds: owner and mode of the socket, so an unprivileged
+    /// user's QEMU may open it.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::port::unix_path::SocketAccess::is_default"
+    )]
+    pub access: crate::port::unix_path::SocketAccess,
 }
 
 /// A learned-entry limit to set: a number (0 = unlimited) or the switch default.

@@ -6,6 +6,7 @@ mod handler;
 mod plug;
 mod resources;
 mod stream;
+mod vm_ports;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -172,6 +172,9 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
 pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
+    if req.socket.is_some() || req.peer.is_some() || req.client || !req.access.is_default() {
+        anyhow::bail!("--listen, --bind, --socket, --peer, --client, --owner and --socket-mode apply to stream, dgram and vhost-user ports only");
+    }
     let tap_only = |what: &str| -> anyhow::Result<()> {
         anyhow::bail!("{what} applies to TAP ports only (port add tap ...)")
     };
@@ -198,6 +201,9 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                 host_ifname: Some(req.ifname.clone()),
                 created_netns: false,
             })
+        }
+        AddKind::Stream | AddKind::Dgram | AddKind::VhostUser => {
+            anyhow::bail!("stream and dgram ports have no device to build here")
         }
         AddKind::Tap => {
             let mode = match (req.mode, &req.netns) {
