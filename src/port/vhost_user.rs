@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost::vhost_user::message::VhostUserProtocolFeatures;
 use vhost::vhost_user::Listener;
 use vhost_user_backend::{ShutdownHandle, VhostUserBackend, VhostUserDaemon, VringRwLock, VringT};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
@@ -89,8 +89,11 @@ const OFFERED: &[(u32, &str)] = &[
 ];
 
 fn offered_bits() -> u64 {
+    // No VHOST_USER_F_PROTOCOL_FEATURES: QEMU 7.2's virtio-net sends
+    // SET_VRING_ENABLE before SET_FEATURES when it is offered, which the
+    // vhost crate rejects (the feature is not acked yet) by closing the
+    // connection. Without it the rings start enabled, as the spec says.
     OFFERED.iter().fold(0u64, |b, (bit, _)| b | 1 << bit)
-        | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
 }
 
 fn has(features: u64, bit: u32) -> bool {
