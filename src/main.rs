@@ -211,8 +211,6 @@ enum KindArg {
     Stream,
     /// QEMU -netdev dgram (Unix datagram sockets).
     Dgram,
-    /// vhost-user-net (QEMU -netdev vhost-user; guest memory shared with the switch).
-    VhostUser,
 }
 
 #[derive(Subcommand)]
@@ -248,15 +246,6 @@ enum PortCmd {
         /// stream: the socket to listen on (default RUN_DIR/SWITCH/NAME.sock).
         #[arg(long, conflicts_with = "bind")]
         listen: Option<PathBuf>,
-        /// vhost-user: the socket (default RUN_DIR/SWITCH/NAME.sock; with --client, QEMU's).
-        #[arg(long, conflicts_with_all = ["bind", "listen"])]
-        socket: Option<PathBuf>,
-        /// vhost-user: listen on the socket for QEMU to connect (default).
-        #[arg(long, conflicts_with = "client")]
-        server: bool,
-        /// vhost-user: connect to QEMU's server socket, and again whenever QEMU comes back.
-        #[arg(long)]
-        client: bool,
         /// dgram: the switch's socket to bind (default RUN_DIR/SWITCH/NAME.sock).
         #[arg(long)]
         bind: Option<PathBuf>,
@@ -526,72 +515,84 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
         Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) => unreachable!("handled by real_main"),
         Cmd::Status(j) => (Request::Status, j.json, Some(render::status)),
-        Cmd::Port(p) => {
-            match p {
-                PortCmd::Add {
+        Cmd::Port(p) => match p {
+            PortCmd::Add {
+                kind,
+                ifname,
+                port_name,
+                netns,
+                host,
+                vm,
+                ip,
+                mtu,
+                mac,
+                max_learned,
+                listen,
+                bind,
+                peer,
+                owner,
+                socket_mode,
+            } => {
+                let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
+                let mode = match (host, vm) {
+                    (true, _) => Some(TapMode::Host),
+                    (_, true) => Some(TapMode::Vm),
+                    _ => None,
+                };
+                let kind = match kind {
+                    KindArg::Iface => AddKind::Iface,
+                    KindArg::Tap => AddKind::Tap,
+                    KindArg::Stream => AddKind::Stream,
+                    KindArg::Dgram => AddKind::Dgram,
+                };
+                if bind.is_some() && !matches!(kind, AddKind::Dgram) {
+                    anyhow::bail!("--bind applies to dgram ports (stream ports take --listen)");
+                }
+                if listen.is_some() && !matches!(kind, AddKind::Stream) {
+                    anyhow::bail!("--listen applies to stream ports (dgram ports take --bind)");
+                }
+                let req = Request::PortAdd(PortAdd {
                     kind,
                     ifname,
-                    port_name,
+                    name: port_name,
+                    mode,
                     netns,
-                    host,
-                    vm,
                     ip,
                     mtu,
                     mac,
                     max_learned,
-                    listen,
-                    socket,
-                    server: _,
-                    client,
-                    bind,
+                    socket: listen.or(bind),
                     peer,
-                    owner,
-                    socket_mode,
-                } => {
-                    let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
-                    let mode = match (host, vm) {
-                        (true, _) => Some(TapMode::Host),
-                        (_, true) => Some(TapMode::Vm),
-                        _ => None,
-                    };
-                    let kind = match kind {
-                        KindArg::Iface => AddKind::Iface,
-                        KindArg::Tap => AddKind::Tap,
-                        KindArg::Stream => AddKind::Stream,
-                        KindArg::Dgram => AddKind::Dgram,
-                        KindArg::VhostUser => AddKind::VhostUser,
-                    };
-                    if socket.is_some() && !matches!(kind, AddKind::VhostUser) {
-                        anyhow::bail!("--socket applies to vhost-user ports (stream: --listen, dgram: --bind)");
-                    }
-                    if bind.is_some() && !matches!(kind, AddKind::Dgram) {
-                        anyhow::bail!("--bind applies to dgram ports (stream ports take --listen)");
-                    }
-                    if listen.is_some() && !matches!(kind, AddKind::Stream) {
-                        anyhow::bail!("--listen applies to stream ports (dgram ports take --bind)");
-                    }
-                    let req = Request::PortAdd(PortAdd {
-                        kind,
-                        ifname,
-                        name: port_name,
-                        mode,
-                        netns,
-                        ip,
-                        mtu,
-                        mac,
-                        max_learned,
-                        socket: listen.or(bind).or(socket),
-                        peer,
-                        client,
-                        access,
-                    });
-                    (req, false, None)
-                }
-                PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
-                PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
-                PortCmd::Set {
-                    port,
-                    max_learned,
+                    access,
+                });
+                (req, false, None)
+            }
+            PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
+            PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
+            PortCmd::Set {
+                port,
+                max_learned,
+                learning,
+                flood,
+                mcast_flood,
+                bcast_flood,
+                isolated,
+                hairpin,
+                gro,
+                group_fwd_mask,
+            } => {
+                let max = match max_learned.as_deref() {
+                    None => None,
+                    Some("default") => Some(Limit::Default),
+                    Some(n) => Some(Limit::Max(n.parse::<u32>().map_err(|_| {
+                        anyhow::anyhow!(
+                            "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
+                        )
+                    })?)),
+                };
+                let set = PortSet {
+                    name: port,
+                    max_learned: max,
                     learning,
                     flood,
                     mcast_flood,
@@ -600,47 +601,25 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     hairpin,
                     gro,
                     group_fwd_mask,
-                } => {
-                    let max = match max_learned.as_deref() {
-                        None => None,
-                        Some("default") => Some(Limit::Default),
-                        Some(n) => Some(Limit::Max(n.parse::<u32>().map_err(|_| {
-                            anyhow::anyhow!(
-                            "--max-learned takes a number (0 = unlimited) or \"default\", not {n:?}"
-                        )
-                        })?)),
-                    };
-                    let set = PortSet {
-                        name: port,
-                        max_learned: max,
-                        learning,
-                        flood,
-                        mcast_flood,
-                        bcast_flood,
-                        isolated,
-                        hairpin,
-                        gro,
-                        group_fwd_mask,
-                    };
-                    (Request::PortSet(set), false, None)
-                }
-                PortCmd::Vlan {
-                    port,
+                };
+                (Request::PortSet(set), false, None)
+            }
+            PortCmd::Vlan {
+                port,
+                mode,
+                tag,
+                trunks,
+            } => (
+                Request::PortVlan {
+                    name: port,
                     mode,
                     tag,
                     trunks,
-                } => (
-                    Request::PortVlan {
-                        name: port,
-                        mode,
-                        tag,
-                        trunks,
-                    },
-                    false,
-                    None,
-                ),
-            }
-        }
+                },
+                false,
+                None,
+            ),
+        },
         Cmd::Mirror(m) => match m {
             MirrorCmd::Add {
                 mirror,

@@ -48,15 +48,12 @@ pub enum AddKind {
     Stream,
     /// QEMU `-netdev dgram`: a Unix datagram socket bound by the switch.
     Dgram,
-    /// vhost-user-net: QEMU shares the guest's rings over a Unix socket.
-    #[serde(rename = "vhost-user")]
-    VhostUser,
 }
 
 impl AddKind {
     /// Kinds whose peer is a program behind a socket (a VM), not a device.
     pub fn is_socket(self) -> bool {
-        matches!(self, AddKind::Stream | AddKind::Dgram | AddKind::VhostUser)
+        matches!(self, AddKind::Stream | AddKind::Dgram)
     }
 }
 
@@ -90,10 +87,6 @@ pub struct PortAdd {
     /// dgram: what it binds). Default: `RUN_DIR/SWITCH/PORT.sock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<std::path::PathBuf>,
-    /// vhost-user only: connect to QEMU's socket (QEMU is the server)
-    /// instead of listening.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub client: bool,
     /// dgram only: the VM's socket path (QEMU's `local.path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<std::path::PathBuf>,

@@ -172,8 +172,8 @@ pub fn plug_namespace(switch: &str, req: &NsPlug) -> anyhow::Result<Built> {
 pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
-    if req.socket.is_some() || req.peer.is_some() || req.client || !req.access.is_default() {
-        anyhow::bail!("--listen, --bind, --socket, --peer, --client, --owner and --socket-mode apply to stream, dgram and vhost-user ports only");
+    if req.socket.is_some() || req.peer.is_some() || !req.access.is_default() {
+        anyhow::bail!("--listen, --bind, --peer, --owner and --socket-mode apply to stream and dgram ports only");
     }
     let tap_only = |what: &str| -> anyhow::Result<()> {
         anyhow::bail!("{what} applies to TAP ports only (port add tap ...)")
@@ -202,7 +202,7 @@ pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
                 created_netns: false,
             })
         }
-        AddKind::Stream | AddKind::Dgram | AddKind::VhostUser => {
+        AddKind::Stream | AddKind::Dgram => {
             anyhow::bail!("stream and dgram ports have no device to build here")
         }
         AddKind::Tap => {

@@ -1,13 +1,11 @@
 //! Building the ports whose peer is a VM behind a socket (QEMU `-netdev
-//! stream` / `-netdev dgram` / vhost-user): where the socket goes, who may
-//! open it. Device ports are built in `plug`.
+//! stream` / `-netdev dgram`): where the socket goes, who may open it. Device ports are built in `plug`.
 
 use std::path::{Path, PathBuf};
 
 use crate::control::protocol::{AddKind, PortAdd};
 use crate::port::dgram::DgramPort;
 use crate::port::stream::StreamPort;
-use crate::port::vhost_user::{Role, VhostUserPort};
 
 use super::plug::Built;
 
@@ -20,7 +18,7 @@ pub fn default_socket(dir: &Path, port: &str) -> PathBuf {
     dir.join(format!("{port}.sock"))
 }
 
-/// `port add stream|dgram|vhost-user`.
+/// `port add stream|dgram`.
 pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Result<Built> {
     if req.netns.is_some() || !req.ip.is_empty() || req.mode.is_some() || req.mac.is_some() {
         anyhow::bail!("--netns, --ip, --mac, --host and --vm apply to TAP ports only");
@@ -33,9 +31,6 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
         .socket
         .clone()
         .unwrap_or_else(|| default_socket(dir, name));
-    if req.client && req.kind != AddKind::VhostUser {
-        anyhow::bail!("--client applies to vhost-user ports only");
-    }
     let port: Box<dyn crate::port::Port> = match req.kind {
         AddKind::Stream => {
             if req.peer.is_some() {
@@ -55,23 +50,6 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
                 anyhow::bail!("--peer and --bind must be different paths");
             }
             Box::new(DgramPort::bind(name, &path, peer, &req.access, mtu)?)
-        }
-        AddKind::VhostUser => {
-            if req.peer.is_some() {
-                anyhow::bail!("--peer applies to dgram ports only");
-            }
-            let role = if req.client {
-                if req.socket.is_none() {
-                    anyhow::bail!("vhost-user --client needs --socket PATH: QEMU's server socket");
-                }
-                if !req.access.is_default() {
-                    anyhow::bail!("--owner/--socket-mode apply to sockets the switch creates; with --client QEMU creates it");
-                }
-                Role::Client
-            } else {
-                Role::Server
-            };
-            Box::new(VhostUserPort::open(name, &path, role, &req.access, mtu)?)
         }
         AddKind::Iface | AddKind::Tap => {
             anyhow::bail!("port kind {:?} has no socket", req.kind)

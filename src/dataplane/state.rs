@@ -199,9 +199,6 @@ impl State {
                 .drops
                 .add(DropReason::PeerGoneMidFrame, f.cut_short);
             e.counters.drops.add(DropReason::ForeignSender, f.foreign);
-            e.counters
-                .drops
-                .add(DropReason::BadDescriptor, f.bad_descriptor);
         }
     }
 

@@ -8,8 +8,6 @@
 //!   netdev through AF_PACKET;
 //! - [`stream`] and [`dgram`]: QEMU's `-netdev stream` / `-netdev dgram`
 //!   over Unix sockets the switch creates, for VMs run without root;
-//! - [`vhost_user`]: a vhost-user-net backend, the guest's virtio rings in
-//!   memory QEMU shares with the switch;
 //! - [`pipe`]: a Unix datagram socket pair, one frame per datagram: a port
 //!   with no device behind it, so forwarding can be tested without root.
 //!
@@ -31,7 +29,6 @@ pub mod tap;
 #[cfg(test)]
 mod testutil;
 pub mod unix_path;
-pub mod vhost_user;
 
 use std::os::fd::RawFd;
 
@@ -61,8 +58,6 @@ pub enum PortKind {
     Stream,
     /// QEMU `-netdev dgram`: Unix datagram sockets, one frame per datagram.
     Dgram,
-    /// vhost-user-net: the guest's virtio rings in memory shared with QEMU.
-    VhostUser,
 }
 
 impl PortKind {
@@ -74,7 +69,6 @@ impl PortKind {
             PortKind::Pipe => "pipe",
             PortKind::Stream => "stream",
             PortKind::Dgram => "dgram",
-            PortKind::VhostUser => "vhost-user",
         }
     }
 }
@@ -108,7 +102,7 @@ pub struct PeerInfo {
     /// Connections accepted since the port was added (0 where the
     /// transport has no connections).
     pub connects: u64,
-    /// Features agreed with the current peer (vhost-user virtio features).
+    /// Features agreed with the current peer (empty for stream/dgram).
     pub negotiated: Vec<String>,
 }
 
@@ -124,8 +118,6 @@ pub struct FramingDrops {
     pub cut_short: u64,
     /// A datagram from someone other than the configured peer.
     pub foreign: u64,
-    /// A vhost-user descriptor chain that could not be read or written.
-    pub bad_descriptor: u64,
 }
 
 /// One switch port's I/O.

@@ -61,9 +61,6 @@ drop_reasons! {
     /// A datagram port got a datagram from someone other than its peer.
     ForeignSender = "foreign_sender",
         "a datagram reached a dgram port from a socket other than the configured peer";
-    /// A vhost-user guest handed over a descriptor chain that breaks the virtio rules.
-    BadDescriptor = "bad_descriptor",
-        "a vhost-user guest queued a descriptor chain the switch cannot read (out of guest memory, wrong direction, or a virtio-net header it cannot carry)";
     /// Source MAC multicast, broadcast or zero (the Linux bridge drops these too).
     InvalidSource = "invalid_source",
         "source MAC is multicast, broadcast or all-zero";

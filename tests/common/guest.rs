@@ -568,7 +568,7 @@ pub fn result(console: &str, key: &str) -> Option<String> {
     console
         .lines()
         .filter_map(|l| l.trim_end_matches('\r').strip_prefix(prefix.as_str()))
-        .last()
+        .next_back()
         .map(|s| s.trim().to_string())
 }
 
@@ -577,6 +577,6 @@ pub fn exit_code(console: &str) -> Option<i32> {
     console
         .lines()
         .filter_map(|l| l.trim_end_matches('\r').strip_prefix("L2SW-END rc="))
-        .last()
+        .next_back()
         .and_then(|s| s.trim().parse().ok())
 }
