@@ -1,7 +1,8 @@
 //! Criterion microbenchmarks of the forwarding core, no I/O:
 //!
-//! - `decide/*`: `Switch::decide` in `Mode::Apply` (what the dataplane runs for
-//!   every frame) for a known unicast frame and a broadcast one, on a
+//! - `decide/*`: `Switch::plan` in `Mode::Apply` into a reused `Plan` (what
+//!   the dataplane runs for every frame: the decision, the egress ports and
+//!   their shapes) for a known unicast frame and a broadcast one, on a
 //!   two-port switch whose FDB knows both stations;
 //! - `fdb_lookup/N`: `Fdb::lookup` in an FDB holding N learned MACs (1k, 64k,
 //!   1M; the size limit set to 0 = unlimited), looking them up in a shuffled
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use l2sw::switch::{Fdb, FdbKey, Mode, PortId, PortPolicy, Settings, Switch, Timestamp};
+use l2sw::switch::{Fdb, FdbKey, Mode, Plan, PortId, PortPolicy, Settings, Switch, Timestamp};
 use l2sw::wire::{write_header, MacAddr};
 
 /// A minimum-size IPv4 frame (60 bytes without FCS).
@@ -55,13 +56,20 @@ fn decide(c: &mut Criterion) {
     let unicast = frame(b, a);
     let broadcast = frame(MacAddr::BROADCAST, a);
 
+    let mut plan = Plan::new();
     let mut g = c.benchmark_group("decide");
     g.throughput(Throughput::Elements(1));
     g.bench_function("known_unicast", |bench| {
-        bench.iter(|| sw.decide(p0, black_box(&unicast), now, Mode::Apply))
+        bench.iter(|| {
+            sw.plan(p0, black_box(&unicast), now, Mode::Apply, &mut plan);
+            black_box(plan.egress().len())
+        })
     });
     g.bench_function("broadcast", |bench| {
-        bench.iter(|| sw.decide(p0, black_box(&broadcast), now, Mode::Apply))
+        bench.iter(|| {
+            sw.plan(p0, black_box(&broadcast), now, Mode::Apply, &mut plan);
+            black_box(plan.egress().len())
+        })
     });
     g.finish();
 }

@@ -267,3 +267,122 @@ fn bad_filters_and_trace_arguments_are_refused_precisely() {
     ]);
     assert!(e.contains("--ethertype \"banana\""), "{e}");
 }
+
+/// The issue that made trace print the plan: two isolated ports and one
+/// that is not. A broadcast from one isolated port reaches only the other
+/// port, and both the synthetic and the live trace must say so (trace used
+/// to claim the isolated port got it).
+#[test]
+fn trace_between_isolated_ports_says_what_the_switch_does() {
+    let mut sw = Switch::start("iso");
+    let a = sw.plug("trx1", "10.21.0.1/24", "02:00:00:15:00:01", &[]);
+    let b = sw.plug("trx2", "10.21.0.2/24", "02:00:00:15:00:02", &[]);
+    let c = sw.plug("trx3", "10.21.0.3/24", "02:00:00:15:00:03", &[]);
+    sw.ok(&["port", "set", &a, "--isolated", "on"]);
+    sw.ok(&["port", "set", &b, "--isolated", "on"]);
+    let row = |t: &serde_json::Value, port: &str| -> serde_json::Value {
+        t["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["port"] == port)
+            .unwrap_or_else(|| panic!("no row for {port}: {t}"))
+            .clone()
+    };
+    let args = [
+        "trace",
+        "--in",
+        &a,
+        "--src",
+        "02:00:00:00:00:01",
+        "--dst",
+        "ff:ff:ff:ff:ff:ff",
+    ];
+    let t = sw.json(&args);
+    assert_eq!(t["verdict"], "flood: broadcast");
+    assert_eq!(t["vlan_aware"], false);
+    let rb = row(&t, &b);
+    assert_eq!(rb["included"], false, "{t}");
+    assert_eq!(rb["cause"], "isolated", "{t}");
+    let rc = row(&t, &c);
+    assert_eq!(rc["included"], true, "{t}");
+    assert_eq!(rc["shape"]["as"], "received", "{t}");
+    assert_eq!(row(&t, &a)["cause"], "ingress_port", "{t}");
+    let text = sw.ok(&args);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&b))
+        .unwrap_or_else(|| panic!("no line for {b}:\n{text}"));
+    assert!(
+        line.contains(" no ") && line.contains("isolated from the ingress port"),
+        "{text}"
+    );
+    assert!(text.contains("VLAN-unaware"), "{text}");
+
+    // The same with a real frame: the switch sends it only to trx3, and the
+    // live trace says so, with what the send did.
+    let live = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["trace", "--live", "--json", "-c", "1", "--filter"])
+        .arg(format!("ethertype {TEST_ETHERTYPE:#06x}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut ea, mut eb, mut ec) = (
+        Endpoint::open(&a, "eth0"),
+        Endpoint::open(&b, "eth0"),
+        Endpoint::open(&c, "eth0"),
+    );
+    let f = test_frame(MacAddr::BROADCAST, mac("02:00:00:15:00:0a"), b"iso", 60);
+    ea.send(&f);
+    assert_eq!(ec.collect(b"iso", Duration::from_millis(500)), vec![f]);
+    assert!(eb.collect(b"iso", Duration::from_millis(500)).is_empty());
+    let out = live.wait_with_output().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one trace");
+    assert_eq!(v["synthetic"], false);
+    assert_eq!(row(&v, &b)["included"], false, "{v}");
+    assert_eq!(row(&v, &b)["cause"], "isolated", "{v}");
+    assert_eq!(row(&v, &c)["included"], true, "{v}");
+    assert_eq!(row(&v, &c)["io"]["sent"], 1, "{v}");
+}
+
+/// A VLAN-aware switch says so in the trace, with the port's mode, and the
+/// egress rows carry the VLAN reasons and the tag each port writes.
+#[test]
+fn trace_shows_the_vlan_context_and_shapes() {
+    let mut sw = Switch::start("tvl");
+    let a = sw.plug("a", "10.22.0.1/24", "02:00:00:16:00:01", &[]);
+    let b = sw.plug("b", "10.22.0.2/24", "02:00:00:16:00:02", &[]);
+    let c = sw.plug("c", "10.22.0.3/24", "02:00:00:16:00:03", &[]);
+    sw.ok(&["port", "vlan", &a, "--mode", "access", "--tag", "10"]);
+    sw.ok(&["port", "vlan", &b, "--mode", "access", "--tag", "20"]);
+    sw.ok(&["port", "vlan", &c, "--mode", "trunk", "--trunks", "10,20"]);
+    let args = [
+        "trace",
+        "--in",
+        &a,
+        "--src",
+        "02:00:00:00:00:01",
+        "--dst",
+        "ff:ff:ff:ff:ff:ff",
+    ];
+    let t = sw.json(&args);
+    assert_eq!(t["vlan_aware"], true, "{t}");
+    assert_eq!(t["vlan"], 10, "{t}");
+    let rows = t["egress"].as_array().unwrap();
+    let rb = rows.iter().find(|e| e["port"] == b.as_str()).unwrap();
+    assert_eq!(rb["cause"], "not_in_vlan", "{t}");
+    let rc = rows.iter().find(|e| e["port"] == c.as_str()).unwrap();
+    assert_eq!(rc["shape"]["as"], "tagged", "{t}");
+    assert_eq!(rc["shape"]["vid"], 10, "{t}");
+    assert_eq!(rc["shape"]["pushed"], true, "{t}");
+    let text = sw.ok(&args);
+    assert!(
+        text.contains("VLAN-aware port (access 10): VLAN 10"),
+        "{text}"
+    );
+    assert!(!text.contains("VLAN-unaware"), "{text}");
+}

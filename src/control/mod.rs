@@ -4,7 +4,6 @@
 //! See `docs/control.md` for the protocol.
 
 pub mod client;
-pub mod codec;
 pub mod protocol;
 pub mod render;
 pub mod server;

@@ -1,53 +1,29 @@
 //! `DataplaneHandle`: the typed way other threads ask the dataplane to do or
-//! show something, and the thread's event loop that serves those requests.
+//! show something. Each request is a closure run on the dataplane thread
+//! (see `event_loop`) between batches.
 
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use mio::{Events, Poll, Waker};
-use serde::{Deserialize, Serialize};
+use mio::{Poll, Waker};
 
-use super::forward::{forward_batch, Drained, Scratch};
-use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
+use super::event_loop::run;
+pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
+use super::poll_mode::BusyPoll;
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
-use super::state::{token_port, PortEntry, State, WAKER_TOKEN};
+use super::state::{Job, PortEntry, State, WAKER_TOKEN};
 use super::tap::{ActiveTap, TapHandle, TapSpec};
-use super::trace::explain;
+use crate::observe::explain::explain;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
-use crate::port::{Port, RxBatch, BATCH_SIZE};
+use crate::port::{Port, BATCH_SIZE};
 use crate::switch::{
-    FdbError, FdbKey, Mirror, Mode, PortId, PortPolicy, Settings, Switch, SwitchError, Timestamp,
+    FdbError, FdbKey, Mirror, Mode, Plan, PortId, PortPolicy, Settings, Switch, SwitchError,
+    Timestamp,
 };
 use crate::wire::MacAddr;
-
-/// How often the FDB is aged and ports are checked.
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
-
-type Job = Box<dyn FnOnce(&mut State) + Send>;
-
-/// Who a port is, beyond its I/O.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortMeta {
-    /// Unique within the switch; what users type.
-    pub name: String,
-    /// The namespace the port was plugged into, if any.
-    pub netns: Option<String>,
-    pub policy: PortPolicy,
-}
-
-/// Something the dataplane did on its own.
-#[derive(Debug, Clone)]
-pub enum DataplaneEvent {
-    PortRemoved {
-        name: String,
-        netns: Option<String>,
-        reason: String,
-    },
-}
 
 /// A switch-wide setting, as `l2sw set` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +60,6 @@ pub struct DataplaneHandle {
     jobs: Sender<Job>,
     waker: std::sync::Arc<Waker>,
 }
-
-/// Every port, handed back when the dataplane thread ends.
-pub type ReturnedPorts = Vec<(PortMeta, Box<dyn Port>)>;
 
 /// Returned by `spawn`: the handle, the thread, and the event stream.
 pub struct Spawned {
@@ -505,10 +478,11 @@ impl DataplaneHandle {
                 .find(&ingress)
                 .ok_or_else(|| DataplaneError::NoSuchPort(ingress.clone()))?;
             let now = Timestamp::now();
-            let d = st.switch.decide(id, &frame, now, Mode::Preview);
+            let mut plan = Plan::explained();
+            st.switch.plan(id, &frame, now, Mode::Preview, &mut plan);
             let names = st.names();
             let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
-            Ok(explain(&st.switch, &name, id, &frame, &d, now, true))
+            Ok(explain(&st.switch, &name, &frame, &plan, now, true))
         })?
     }
 
@@ -516,82 +490,4 @@ impl DataplaneHandle {
     pub fn stop(&self) {
         let _ = self.call(|st| st.stop = true);
     }
-}
-
-/// The event loop.
-fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -> ReturnedPorts {
-    let mut events = Events::with_capacity(256);
-    let mut rx = RxBatch::new(BATCH_SIZE);
-    let mut scratch = Scratch::default();
-    // Ports that may still hold frames (edge-triggered: read until empty).
-    let mut ready: Vec<PortId> = Vec::new();
-    let mut next_tick = Timestamp::now().plus(HOUSEKEEPING);
-    let mut pacer = PollPacer::new(busy);
-    let mut epoll_due = EpollDue::default();
-    while !st.stop {
-        let now = Timestamp::now();
-        let polling = !ready.is_empty() || pacer.spin(now);
-        if polling && !epoll_due.now() {
-            // Receive rings say from shared memory whether frames wait: no
-            // system call per round while frames flow or the thread spins.
-            let all_in_memory = st.rx_waiting(&mut ready);
-            epoll_due.peeked(all_in_memory);
-            if ready.is_empty() {
-                std::hint::spin_loop();
-            }
-        } else {
-            epoll_due.polled();
-            let timeout = if polling {
-                Duration::ZERO
-            } else {
-                next_tick.since(now)
-            };
-            if let Err(e) = poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    eprintln!("l2sw: dataplane poll failed: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                continue;
-            }
-            for ev in events.iter() {
-                if ev.token() == WAKER_TOKEN {
-                    continue;
-                }
-                if let Some(id) = token_port(ev.token()) {
-                    if !ready.contains(&id) {
-                        ready.push(id);
-                    }
-                }
-            }
-        }
-        while let Ok(job) = jobs.try_recv() {
-            job(&mut st);
-        }
-        // One batch per ready port per round keeps ports fair under load.
-        ready.retain(|&id| st.entry(id).is_some());
-        if !ready.is_empty() {
-            // Not `now`: the thread may have slept in epoll since.
-            pacer.saw_frames(Timestamp::now());
-        }
-        let mut i = 0;
-        while i < ready.len() {
-            match forward_batch(&mut st, ready[i], &mut rx, &mut scratch) {
-                Drained::More => i += 1,
-                Drained::Empty | Drained::Removed => {
-                    ready.swap_remove(i);
-                }
-            }
-        }
-        let now = Timestamp::now();
-        if now >= next_tick {
-            st.housekeeping(now);
-            next_tick = now.plus(HOUSEKEEPING);
-        }
-    }
-    // Hand every port back so the owner can clean up what it created.
-    let ids: Vec<PortId> = st.switch.ports().collect();
-    ids.into_iter()
-        .filter_map(|id| st.take(id))
-        .map(|e| (e.meta, e.port))
-        .collect()
 }

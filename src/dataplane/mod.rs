@@ -7,14 +7,21 @@
 //! through [`DataplaneHandle`], whose requests run on the dataplane thread
 //! between batches and answer through a channel: nobody else touches its state.
 
-mod forward;
+mod decide;
+mod event_loop;
 mod handle;
+mod meta;
+mod observe;
+mod offload;
+mod pipeline;
 mod poll_mode;
 mod rate_limit;
+mod receive;
+mod send;
+mod shape;
 mod snapshot;
 mod state;
 pub mod tap;
-pub mod trace;
 
 pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,

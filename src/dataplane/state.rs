@@ -8,25 +8,31 @@ use crossbeam_channel::Sender;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::handle::{DataplaneEvent, PortMeta};
+use super::meta::{DataplaneEvent, PortMeta};
 use super::rate_limit::RateLimit;
 use super::snapshot::RemovedPort;
 use super::tap::ActiveTap;
 use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::Port;
-use crate::switch::{DropReason, Encap, PortId, Switch, Timestamp};
+use crate::switch::{DropReason, PortId, Shape, Switch, Timestamp, Via};
 
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
 
-/// A frame of the current receive batch to send on a port.
+/// A request, run on the dataplane thread between batches.
+pub type Job = Box<dyn FnOnce(&mut State) + Send>;
+
+/// A frame of the current receive batch to send on a port: one entry of
+/// the frame's plan.
 #[derive(Debug, Clone, Copy)]
 pub struct Pending {
     /// Index into the batch.
     pub frame: u16,
-    /// How the port's VLAN mode wants it written.
-    pub encap: Encap,
-    /// Which re-shaped copy of the frame it leaves as (see `forward`);
+    /// The bytes it leaves as (from the plan).
+    pub shape: Shape,
+    /// Switched or a mirror copy (from the plan; capture comments say which).
+    pub via: Via,
+    /// Which re-shaped copy of the frame carries `shape` (see `shape.rs`);
     /// `None`: the frame as received. Set once, before the sends.
     pub variant: Option<u8>,
 }

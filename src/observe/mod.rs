@@ -6,6 +6,7 @@
 //! asked.
 
 mod counters;
+pub mod explain;
 pub mod filter;
 pub mod latency;
 pub mod pcapng;

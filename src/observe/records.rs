@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::codec;
-
 /// Which way a captured frame crossed a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,15 +29,18 @@ pub struct FrameRecord {
 }
 
 mod b64 {
+    use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::codec::encode(v))
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        super::codec::decode(&s).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -55,12 +56,98 @@ pub struct FrameSummary {
     pub ethertype: Option<String>,
 }
 
-/// One port's part in the egress decision.
+/// One port's part in the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressChoice {
     pub port: String,
     pub included: bool,
+    /// Why, for people.
     pub reason: String,
+    /// Why, as a stable name: `forward`, `flood`, `mirror` for included
+    /// ports, the exclusion's name (`isolated`, `not_in_vlan`, ...) otherwise.
+    #[serde(default)]
+    pub cause: String,
+    /// The mirror a copy is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    /// How the frame leaves the port (included ports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<EgressShape>,
+    /// Live traces: what the port's send then did with the frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<EgressIo>,
+}
+
+/// The bytes a frame leaves a port as (`switch::Shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "as", rename_all = "snake_case")]
+pub enum EgressShape {
+    /// Byte for byte as received.
+    Received,
+    /// With its outer tag removed.
+    Untagged,
+    /// With this outer tag, replacing the received one or `pushed` in.
+    Tagged {
+        tpid: u16,
+        vid: u16,
+        pcp: u8,
+        pushed: bool,
+    },
+}
+
+impl EgressShape {
+    pub fn text(&self) -> String {
+        match *self {
+            EgressShape::Received => "as received".into(),
+            EgressShape::Untagged => "untagged (outer tag removed)".into(),
+            EgressShape::Tagged {
+                tpid,
+                vid,
+                pcp,
+                pushed,
+            } => format!(
+                "tagged {tpid:#06x} vid {vid} pcp {pcp} ({})",
+                if pushed {
+                    "tag pushed"
+                } else {
+                    "tag rewritten"
+                }
+            ),
+        }
+    }
+}
+
+/// What the egress I/O did with one frame on one port (live traces).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressIo {
+    /// Frames the port's send accepted for it (segments count one each;
+    /// a coalesced super-frame counts for the frame that starts it).
+    pub sent: u32,
+    /// Cut into this many segments in software (the port takes no GSO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    /// Merged with its neighbours into one GSO super-frame (software GRO).
+    #[serde(default)]
+    pub coalesced: bool,
+    /// Why (all or part of) it did not leave: a drop reason's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
+}
+
+impl EgressIo {
+    pub fn text(&self) -> String {
+        let mut out = match (self.segments, self.coalesced) {
+            (Some(n), _) => format!("cut into {n} segments, {} sent", self.sent),
+            (None, true) if self.sent > 0 => "sent in a coalesced super-frame".to_string(),
+            (None, true) => "coalesced into the super-frame of an earlier frame".to_string(),
+            (None, false) if self.sent > 0 => "sent".to_string(),
+            (None, false) => "not sent".to_string(),
+        };
+        if let Some(d) = &self.dropped {
+            out.push_str(&format!("; dropped: {d}"));
+        }
+        out
+    }
 }
 
 /// One step of the decision, in the order the switch takes them.
@@ -79,6 +166,12 @@ pub struct TraceReport {
     pub ingress: String,
     /// True for `trace` (nothing learned or sent), false for `trace --live`.
     pub synthetic: bool,
+    /// Whether the switch classifies frames into VLANs.
+    #[serde(default)]
+    pub vlan_aware: bool,
+    /// The VLAN the frame was switched in (0 when VLAN-unaware).
+    #[serde(default)]
+    pub vlan: u16,
     pub frame: FrameSummary,
     pub steps: Vec<TraceStep>,
     pub egress: Vec<EgressChoice>,
@@ -116,12 +209,20 @@ impl TraceReport {
             out.push_str("  egress:\n");
             let pw = self.egress.iter().map(|e| e.port.len()).max().unwrap_or(0);
             for e in &self.egress {
-                out.push_str(&format!(
-                    "    {:<pw$}  {}  {}\n",
+                let mut line = format!(
+                    "    {:<pw$}  {}  {}",
                     e.port,
                     if e.included { "yes" } else { "no " },
                     e.reason
-                ));
+                );
+                if let Some(s) = &e.shape {
+                    line.push_str(&format!("; leaves {}", s.text()));
+                }
+                if let Some(io) = &e.io {
+                    line.push_str(&format!(" -> {}", io.text()));
+                }
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
         }
         out.push_str(&format!("  verdict: {}\n", self.verdict));

@@ -166,6 +166,17 @@ impl PipePeer {
         self.sock.recv(buf).ok()
     }
 
+    /// A frame already waiting, without waiting for one.
+    pub fn try_recv(&self) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 65536 + 64];
+        self.sock.set_nonblocking(true).ok()?;
+        let got = self.sock.recv(&mut buf);
+        self.sock.set_nonblocking(false).ok()?;
+        let n = got.ok()?;
+        buf.truncate(n);
+        Some(buf)
+    }
+
     /// Everything that arrives within `quiet` of the previous frame.
     pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
         let mut out = Vec::new();

@@ -1,10 +1,15 @@
 //! The forwarding core, sans-I/O: the port table, the FDB, and the decision
 //! for one frame.
 //!
-//! `Switch::decide` is the only place a forwarding decision is made. The
-//! dataplane calls it with `Mode::Apply` for every received frame; `trace`
-//! calls it with `Mode::Preview`, which walks the same code without learning.
-//! Nothing here reads a clock, a socket or a port name.
+//! `Switch::plan` is the only place a forwarding decision is made: for one
+//! received frame it fills a [`Plan`] with the learning outcome, the lookup,
+//! the verdict, every egress port with the shape the frame leaves it in,
+//! the mirror copies and (when asked) every excluded port with its reason.
+//! The dataplane calls it with `Mode::Apply` for every received frame and
+//! executes the plan; `trace` calls it with `Mode::Preview`, which walks the
+//! same code without learning, and prints the plan. `decide` is the same
+//! call for callers that only want the verdict. Nothing here reads a clock,
+//! a socket or a port name.
 //!
 //! Rules for frames a bridge must not forward or learn from follow the Linux
 //! bridge (`br_handle_frame`) with STP disabled:
@@ -23,6 +28,7 @@
 
 pub mod drop_reason;
 pub mod fdb;
+pub mod plan;
 pub mod time;
 pub mod vlan;
 
@@ -32,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
+pub use plan::{Egress, Lookup, MirrorCause, Plan, Shape, Via};
 pub use time::Timestamp;
 pub use vlan::{Encap, VlanMode, VlanSet};
 
@@ -114,7 +121,8 @@ pub struct Mirror {
 }
 
 /// Why a port does not get a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Exclusion {
     /// The frame came in here and hairpin is off.
     IngressPort,
@@ -142,6 +150,19 @@ impl Exclusion {
             Exclusion::Isolated => "isolated from the ingress port",
             Exclusion::MirrorOutput => "a mirror output port",
             Exclusion::Dropped => "the frame is dropped",
+        }
+    }
+
+    /// Stable snake_case name (JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exclusion::IngressPort => "ingress_port",
+            Exclusion::NotDestination => "not_destination",
+            Exclusion::NotInVlan => "not_in_vlan",
+            Exclusion::FloodOff => "flood_off",
+            Exclusion::Isolated => "isolated",
+            Exclusion::MirrorOutput => "mirror_output",
+            Exclusion::Dropped => "dropped",
         }
     }
 }
@@ -537,7 +558,8 @@ impl Switch {
         max.unwrap_or(self.settings.fdb_max_per_port) as usize
     }
 
-    /// Decides what happens to `frame`, received on `ingress` at `now`.
+    /// Decides what happens to `frame`, received on `ingress` at `now`: the
+    /// verdict of [`Switch::plan`], for callers that need no more.
     pub fn decide(
         &mut self,
         ingress: PortId,
@@ -545,10 +567,154 @@ impl Switch {
         now: Timestamp,
         mode: Mode,
     ) -> Decision {
+        let mut plan = Plan::new();
+        self.plan(ingress, frame, now, mode, &mut plan);
+        plan.decision
+    }
+
+    /// Plans what happens to `frame`, received on `ingress` at `now`, into
+    /// `plan` (reused: see [`Plan`]). With `Mode::Apply` the source is
+    /// learned; with `Mode::Preview` nothing changes.
+    pub fn plan(
+        &mut self,
+        ingress: PortId,
+        frame: &[u8],
+        now: Timestamp,
+        mode: Mode,
+        plan: &mut Plan,
+    ) {
+        plan.reset(ingress, self.vlan_aware);
+        let mut d = self.classify(ingress, frame, now, mode, plan);
+        self.plan_egress(ingress, &mut d, plan);
+        plan.decision = d;
+        if !self.mirrors.is_empty() {
+            self.plan_mirrors(ingress, plan);
+        }
+    }
+
+    /// Every port's part in normal switching: included with its shape, or
+    /// (explained plans) excluded with the reason. `egress_choice` is the
+    /// one rule; a flood nobody takes becomes a `NoEgress` drop.
+    fn plan_egress(&self, ingress: PortId, d: &mut Decision, plan: &mut Plan) {
+        let outer = plan.outer_tag;
+        let include = |plan: &mut Plan, p: PortId, encap: Encap| {
+            plan.include(Egress {
+                port: p,
+                encap,
+                shape: Shape::for_encap(outer, encap, d.vlan),
+                via: Via::Switched,
+            })
+        };
+        match d.action {
+            Action::Drop { .. } => {
+                if plan.explains() {
+                    for p in self.ports() {
+                        plan.exclude(p, Exclusion::Dropped);
+                    }
+                }
+            }
+            Action::Forward { port } => {
+                if let Ok(encap) = self.egress_choice(ingress, d, port) {
+                    include(plan, port, encap);
+                }
+                if plan.explains() {
+                    for p in self.ports().filter(|p| *p != port) {
+                        let hairpin = self.port_policy(p).is_some_and(|x| x.hairpin);
+                        let why = if p == ingress && !hairpin {
+                            Exclusion::IngressPort
+                        } else if self.is_mirror_output(p) {
+                            Exclusion::MirrorOutput
+                        } else {
+                            Exclusion::NotDestination
+                        };
+                        plan.exclude(p, why);
+                    }
+                }
+            }
+            Action::Flood { .. } => {
+                for p in self.ports() {
+                    match self.egress_choice(ingress, d, p) {
+                        Ok(encap) => include(plan, p, encap),
+                        Err(why) => plan.exclude(p, why),
+                    }
+                }
+                if plan.egress().is_empty() {
+                    d.action = Action::Drop {
+                        reason: DropReason::NoEgress,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Mirror copies: of what passed the VLAN ingress check, also of frames
+    /// switching then dropped; at most one copy per output port, written the
+    /// way the output port's own VLAN mode says (as Open vSwitch does).
+    fn plan_mirrors(&self, ingress: PortId, plan: &mut Plan) {
+        let unmirrored = matches!(
+            plan.drop_reason(),
+            Some(
+                DropReason::Runt
+                    | DropReason::VlanTaggedOnAccess
+                    | DropReason::VlanNotCarried
+                    | DropReason::MirrorOutput
+            )
+        );
+        if unmirrored {
+            return;
+        }
+        let (vlan, outer) = (plan.decision.vlan, plan.outer_tag);
+        let switched = plan.egress().len();
+        for (i, m) in self.mirrors.iter().enumerate() {
+            if plan.egress()[switched..].iter().any(|e| e.port == m.output) {
+                continue;
+            }
+            let out = self.encap(m.output, vlan);
+            let copy = if m.src.contains(&ingress) {
+                Some((out, MirrorCause::Received))
+            } else {
+                plan.egress()[..switched]
+                    .iter()
+                    .find(|e| m.dst.contains(&e.port))
+                    .map(|e| {
+                        // A copy of a frame sent untagged carries no priority.
+                        let enc = match (e.encap, out) {
+                            (Encap::Untagged | Encap::Priority, Encap::Tagged) => Encap::TaggedPcp0,
+                            _ => out,
+                        };
+                        (enc, MirrorCause::Sent { port: e.port })
+                    })
+            };
+            if let Some((encap, cause)) = copy {
+                plan.include(Egress {
+                    port: m.output,
+                    encap,
+                    shape: Shape::for_encap(outer, encap, vlan),
+                    via: Via::Mirror {
+                        mirror: i as u16,
+                        cause,
+                    },
+                });
+                plan.unexclude(m.output);
+            }
+        }
+    }
+
+    /// The decision proper: ingress checks, VLAN classification, learning,
+    /// lookup and verdict (a flood's port set comes after, in `plan_egress`).
+    fn classify(
+        &mut self,
+        ingress: PortId,
+        frame: &[u8],
+        now: Timestamp,
+        mode: Mode,
+        plan: &mut Plan,
+    ) -> Decision {
         let eth = match EthernetFrame::new_checked(frame) {
             Ok(e) => e,
             Err(_) => return Decision::dropped(DropReason::Runt),
         };
+        plan.outer_tag = eth.vlan();
         let (src, dst) = (eth.src(), eth.dst());
         let Some(pol) = self.port_policy(ingress) else {
             return Decision::dropped(DropReason::NoEgress);
@@ -623,7 +789,12 @@ impl Switch {
                 kind: FloodKind::Multicast,
             }
         } else {
-            match self.fdb.lookup(FdbKey::new(vlan, dst), now) {
+            let found = self.fdb.lookup(FdbKey::new(vlan, dst), now);
+            plan.lookup = match found {
+                Some(e) => Lookup::Hit(e),
+                None => Lookup::Miss,
+            };
+            match found {
                 Some(e) if e.port == ingress => {
                     let p = self.port_policy(ingress);
                     if p.is_some_and(|p| p.isolated && p.hairpin) {
@@ -662,13 +833,6 @@ impl Switch {
                 },
             }
         };
-        if let Action::Flood { .. } = decision.action {
-            if self.egress(ingress, &decision).next().is_none() {
-                decision.action = Action::Drop {
-                    reason: DropReason::NoEgress,
-                };
-            }
-        }
         decision
     }
 }

@@ -1,10 +1,15 @@
-//! Explaining a decision: from the frame, the `Decision` that
-//! `Switch::decide` returned and the switch's state, a step-by-step account
-//! of ingress checks, learning, lookup and egress. The decision itself is
-//! never recomputed here: `trace` runs the same `decide` the dataplane runs.
+//! Explaining a plan: from the frame and the `Plan` that `Switch::plan`
+//! filled, a step-by-step account of ingress checks, VLAN classification,
+//! learning, lookup and every port's part (included with the shape it
+//! leaves in, or excluded with the reason). Nothing is decided here: the
+//! report is a rendering of the same value the dataplane executes, for
+//! synthetic frames (`trace`) and real ones (`trace --live`).
 
-use crate::observe::records::{EgressChoice, FrameSummary, TraceReport, TraceStep};
-use crate::switch::{Action, Decision, FdbKey, LearnOutcome, PortId, Switch, Timestamp};
+use crate::observe::records::{EgressChoice, EgressShape, FrameSummary, TraceReport, TraceStep};
+use crate::switch::{
+    Action, Decision, DropReason, Exclusion, LearnOutcome, Lookup, MirrorCause, Plan, PortId,
+    Shape, Switch, Timestamp, Via, VlanMode,
+};
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 
 /// Names of the IEEE reserved group addresses people meet.
@@ -94,17 +99,133 @@ fn learn_text(
     }
 }
 
-/// Explains `d`, the decision for `frame` received on `ingress`.
+/// How a port's VLAN mode reads in a trace.
+fn mode_text(mode: Option<&VlanMode>) -> String {
+    let trunks = |t: &Option<crate::switch::VlanSet>| match t {
+        Some(t) => t.to_string(),
+        None => "all".to_string(),
+    };
+    match mode {
+        None => "no VLAN mode: a trunk of all VLANs".into(),
+        Some(VlanMode::Access { tag }) => format!("access {tag}"),
+        Some(VlanMode::Trunk { trunks: t }) => format!("trunk {}", trunks(t)),
+        Some(VlanMode::NativeUntagged { tag, trunks: t }) => {
+            format!("native-untagged {tag}, trunks {}", trunks(t))
+        }
+        Some(VlanMode::NativeTagged { tag, trunks: t }) => {
+            format!("native-tagged {tag}, trunks {}", trunks(t))
+        }
+    }
+}
+
+/// The VLAN part of the ingress step.
+fn vlan_text(sw: &Switch, plan: &Plan) -> String {
+    if !plan.vlan_aware {
+        return format!(
+            "VLAN {} (VLAN-unaware: tags pass untouched)",
+            plan.decision.vlan
+        );
+    }
+    let mode = mode_text(sw.port_policy(plan.ingress).and_then(|p| p.vlan.as_ref()));
+    let tag = match plan.outer_tag {
+        Some(t) if t.vid == 0 => format!("priority-tagged (pcp {})", t.pcp),
+        Some(t) => format!("tagged vid {}", t.vid),
+        None => "untagged".into(),
+    };
+    match plan.drop_reason() {
+        Some(r @ (DropReason::VlanTaggedOnAccess | DropReason::VlanNotCarried)) => {
+            format!("{tag} on a VLAN-aware port ({mode}): refused, {}", r.help())
+        }
+        _ => format!(
+            "{tag} on a VLAN-aware port ({mode}): VLAN {}",
+            plan.decision.vlan
+        ),
+    }
+}
+
+pub fn shape_record(s: Shape) -> EgressShape {
+    match s {
+        Shape::AsReceived => EgressShape::Received,
+        Shape::Untagged => EgressShape::Untagged,
+        Shape::Tagged { tag, pushed } => EgressShape::Tagged {
+            tpid: tag.tpid,
+            vid: tag.vid,
+            pcp: tag.pcp,
+            pushed,
+        },
+    }
+}
+
+/// Every port's row: included with why and how, or excluded with why.
+fn egress_rows(sw: &Switch, name: &dyn Fn(PortId) -> String, plan: &Plan) -> Vec<EgressChoice> {
+    let d = &plan.decision;
+    sw.ports()
+        .map(|p| {
+            let row = |included, reason: String, cause: &str| EgressChoice {
+                port: name(p),
+                included,
+                reason,
+                cause: cause.to_string(),
+                mirror: None,
+                shape: None,
+                io: None,
+            };
+            if let Some(e) = plan.egress().iter().find(|e| e.port == p) {
+                let mut r = match (e.via, d.action) {
+                    (Via::Mirror { mirror, cause }, _) => {
+                        let m = sw
+                            .mirrors()
+                            .get(mirror as usize)
+                            .map(|m| m.name.clone())
+                            .unwrap_or_default();
+                        let what = match cause {
+                            MirrorCause::Received => {
+                                format!("what {} receives", name(plan.ingress))
+                            }
+                            MirrorCause::Sent { port } => format!("what {} sends", name(port)),
+                        };
+                        let mut r = row(true, format!("mirror {m}: a copy of {what}"), "mirror");
+                        r.mirror = Some(m);
+                        r
+                    }
+                    (Via::Switched, Action::Flood { kind }) => {
+                        row(true, format!("flood: {}", kind.name()), "flood")
+                    }
+                    (Via::Switched, _) if p == plan.ingress => row(
+                        true,
+                        "the destination was learned here (hairpin on)".into(),
+                        "forward",
+                    ),
+                    (Via::Switched, _) => {
+                        row(true, "the destination was learned here".into(), "forward")
+                    }
+                };
+                r.shape = Some(shape_record(e.shape));
+                return r;
+            }
+            match plan.excluded().iter().find(|(x, _)| *x == p) {
+                Some((_, Exclusion::Dropped)) => {
+                    let why = plan.drop_reason().map(|r| r.name()).unwrap_or("dropped");
+                    row(false, format!("frame dropped: {why}"), "dropped")
+                }
+                Some((_, why)) => row(false, why.text().to_string(), why.name()),
+                None => row(false, "not considered".into(), "not_considered"),
+            }
+        })
+        .collect()
+}
+
+/// Explains `plan`, made for `frame` (an explained plan: see `Plan::explained`).
 pub fn explain(
     sw: &Switch,
     name: &dyn Fn(PortId) -> String,
-    ingress: PortId,
     frame: &[u8],
-    d: &Decision,
+    plan: &Plan,
     now: Timestamp,
     synthetic: bool,
 ) -> TraceReport {
-    let in_name = name(ingress);
+    let d = &plan.decision;
+    let in_name = name(plan.ingress);
     let mut steps = Vec::new();
     let mut step = |s: &str, r: String| {
         steps.push(TraceStep {
@@ -124,9 +245,9 @@ pub fn explain(
             step(
                 "ingress",
                 format!(
-                    "{} bytes on port {in_name}, VLAN {} (VLAN-unaware)",
+                    "{} bytes on port {in_name}, {}",
                     frame.len(),
-                    d.vlan
+                    vlan_text(sw, plan)
                 ),
             );
             step(
@@ -145,55 +266,35 @@ pub fn explain(
         learn_text(d.learn, &in_name, synthetic, name, sw),
     );
     if let (Some(dst), true) = (d.dst, d.src.is_some_and(|s| s.is_valid_source())) {
-        if !dst.is_multicast() {
-            let r = match sw.fdb().lookup(FdbKey::new(d.vlan, dst), now) {
-                Some(e) => format!(
-                    "{dst} in VLAN {}: port {} ({}, age {} s)",
-                    d.vlan,
-                    name(e.port),
-                    match e.kind {
-                        crate::switch::EntryKind::Learned => "learned",
-                        crate::switch::EntryKind::Static => "static",
-                    },
-                    sw.fdb().age_secs(&e, now)
-                ),
-                None => format!("{dst} in VLAN {}: not in the FDB", d.vlan),
-            };
-            step("lookup", r);
-        } else {
-            step("lookup", "none: group addresses are not looked up".into());
-        }
-    }
-    let egress = sw
-        .ports()
-        .map(|p| {
-            let (included, reason) = if p == ingress {
-                (false, "the ingress port".to_string())
-            } else {
-                match d.action {
-                    Action::Forward { port } if port == p => {
-                        (true, "the destination was learned here".to_string())
-                    }
-                    Action::Forward { .. } => (false, "not the destination's port".to_string()),
-                    Action::Flood { kind } => (true, format!("flood: {}", kind.name())),
-                    Action::Drop { reason } => (false, format!("frame dropped: {}", reason.name())),
-                }
-            };
-            EgressChoice {
-                port: name(p),
-                included,
-                reason,
+        let r = match plan.lookup {
+            Lookup::Hit(e) => format!(
+                "{dst} in VLAN {}: port {} ({}, age {} s)",
+                d.vlan,
+                name(e.port),
+                match e.kind {
+                    crate::switch::EntryKind::Learned => "learned",
+                    crate::switch::EntryKind::Static => "static",
+                },
+                sw.fdb().age_secs(&e, now)
+            ),
+            Lookup::Miss => format!("{dst} in VLAN {}: not in the FDB", d.vlan),
+            Lookup::NotDone if dst.is_multicast() => {
+                "none: group addresses are not looked up".into()
             }
-        })
-        .collect();
+            Lookup::NotDone => "none: the frame was dropped before the lookup".into(),
+        };
+        step("lookup", r);
+    }
     TraceReport {
         id: None,
         ts_ns: 0,
         ingress: in_name,
         synthetic,
+        vlan_aware: plan.vlan_aware,
+        vlan: d.vlan,
         frame: summarize(frame),
         steps,
-        egress,
+        egress: egress_rows(sw, name, plan),
         verdict: verdict(d, name),
     }
 }
@@ -222,6 +323,12 @@ fn dst_class(dst: MacAddr, sw: &Switch) -> String {
 mod tests {
     use super::*;
     use crate::switch::{Mode, PortPolicy};
+
+    fn plan(sw: &mut Switch, ingress: PortId, f: &[u8], now: Timestamp) -> Plan {
+        let mut p = Plan::explained();
+        sw.plan(ingress, f, now, Mode::Preview, &mut p);
+        p
+    }
     use crate::wire::write_header;
 
     fn frame(dst: &str, src: &str) -> Vec<u8> {
@@ -244,16 +351,17 @@ mod tests {
             Mode::Apply,
         );
         let f = frame("02:00:00:00:00:02", "02:00:00:00:00:01");
-        let d = sw.decide(a, &f, now, Mode::Preview);
+        let p = plan(&mut sw, a, &f, now);
         let names = |p: PortId| ["red", "green", "blue"][p.index()].to_string();
-        let r = explain(&sw, &names, a, &f, &d, now, true);
+        let r = explain(&sw, &names, &f, &p, now, true);
         assert_eq!(r.verdict, "forward: known unicast -> green");
         let lookup = r.steps.iter().find(|s| s.step == "lookup").unwrap();
         assert!(lookup.result.contains("port green (learned"), "{lookup:?}");
         let learn = r.steps.iter().find(|s| s.step == "learning").unwrap();
         assert!(learn.result.contains("would be learned"), "{learn:?}");
         assert_eq!(r.egress.len(), 3);
-        assert!(!r.egress[0].included && r.egress[0].reason == "the ingress port");
+        assert!(!r.egress[0].included && r.egress[0].reason == "the ingress port (hairpin off)");
+        assert_eq!(r.egress[1].shape, Some(EgressShape::Received));
         assert!(r.egress[1].included);
         assert!(!r.egress[2].included);
         let _ = c;
@@ -271,9 +379,9 @@ mod tests {
         sw.add_port(PortPolicy::default()).unwrap();
         let f = frame("01:80:c2:00:00:0e", "02:00:00:00:00:01");
         let now = Timestamp::from_secs(1);
-        let d = sw.decide(a, &f, now, Mode::Preview);
+        let p = plan(&mut sw, a, &f, now);
         let names = |p: PortId| format!("p{}", p.0);
-        let r = explain(&sw, &names, a, &f, &d, now, true);
+        let r = explain(&sw, &names, &f, &p, now, true);
         assert_eq!(r.verdict, "drop: reserved_group");
         assert!(r
             .steps

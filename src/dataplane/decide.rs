@@ -1,0 +1,70 @@
+//! Stage 2, decide -> plan: ask the switch for every frame's plan and queue
+//! the frame on each egress port the plan names, with the shape the plan
+//! gives. This is the whole of the dataplane's part in forwarding: it adds
+//! no port, drops none and re-tags nothing the plan does not say.
+//!
+//! Seam: a fast path that offloads plans (`Plan::single_unchanged`) looks at
+//! `plan` right after `Switch::plan`, here.
+
+use super::observe::Observer;
+use super::receive;
+use super::state::{Pending, State};
+use crate::port::RxBatch;
+use crate::switch::{Mode, Plan, PortId, Timestamp};
+
+/// Plans the `n` frames of `rx` received on `ingress`; every egress port
+/// that gets a frame is listed once in `touched`, in first-use order.
+pub fn plan_batch(
+    st: &mut State,
+    ingress: PortId,
+    rx: &RxBatch,
+    n: usize,
+    plan: &mut Plan,
+    obs: &mut Option<Observer>,
+    touched: &mut Vec<PortId>,
+) {
+    let now = Timestamp::now();
+    for i in 0..n {
+        let frame = rx.slot(i).frame();
+        if !receive::complete(rx, i) {
+            if let Some(o) = obs {
+                o.truncated(&mut st.taps, ingress, i, frame);
+            }
+            continue;
+        }
+        // Reasons for every excluded port are worked out only for frames a
+        // live trace reads; the included ports are the same either way.
+        let explain = obs
+            .as_ref()
+            .is_some_and(|o| o.wants_trace(&st.taps, ingress, frame));
+        plan.set_explain(explain);
+        st.switch.plan(ingress, frame, now, Mode::Apply, plan);
+        let State {
+            switch,
+            ports,
+            taps,
+            ..
+        } = &mut *st;
+        if let Some(reason) = plan.drop_reason() {
+            if let Some(Some(e)) = ports.get_mut(ingress.index()) {
+                e.counters.drops.add(reason, 1);
+            }
+        }
+        for eg in plan.egress() {
+            if let Some(Some(e)) = ports.get_mut(eg.port.index()) {
+                if e.pending.is_empty() {
+                    touched.push(eg.port);
+                }
+                e.pending.push(Pending {
+                    frame: i as u16,
+                    shape: eg.shape,
+                    via: eg.via,
+                    variant: None,
+                });
+            }
+        }
+        if let Some(o) = obs {
+            o.planned(switch, taps, i, frame, plan, now);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! One receive batch through the stages, in order:
+//!
+//! 1. `receive`: read a batch from the ingress port and count it;
+//! 2. `decide`: one `Switch::plan` per frame; the frame is queued on every
+//!    egress port the plan names, with the shape the plan gives;
+//! 3. `offload::finish_checksums` then `shape`: finish partial checksums
+//!    an egress port cannot, build the re-tagged/untagged copies;
+//! 4. per egress port, `offload::fit` (MTU, software segmentation) and
+//!    `offload::coalesce` (software GRO);
+//! 5. `send`: one `send_batch` per egress port, counters and latency;
+//! 6. `observe`: capture records and live traces all along, delivered when
+//!    the batch is done.
+//!
+//! Each stage is a function in its own file; this one only strings them
+//! together and owns the buffers they reuse from batch to batch ([`Work`]).
+
+use super::decide::plan_batch;
+use super::observe::Observer;
+use super::offload::{self, Arenas, Candidates};
+use super::receive::{receive, NoFrames};
+use super::send::{send_share, Sources, Vanished};
+use super::shape::{self, Variants};
+use super::state::State;
+use crate::port::RxBatch;
+use crate::switch::{Plan, PortId};
+
+/// What reading a port found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// The port returned a full batch: more may be waiting.
+    More,
+    /// The port had nothing more to read.
+    Empty,
+    /// The port is gone and was removed.
+    Removed,
+}
+
+/// Buffers the stages reuse from batch to batch, so a batch allocates
+/// nothing once they have grown.
+#[derive(Default)]
+pub struct Work {
+    plan: Plan,
+    /// Egress ports with frames queued, in first-use order.
+    touched: Vec<PortId>,
+    variants: Variants,
+    arenas: Arenas,
+}
+
+/// Reads one batch from `ingress` and forwards it.
+pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut Work) -> Drained {
+    let n = match receive(st, ingress, rx) {
+        Ok(n) => n,
+        Err(NoFrames::Empty) => return Drained::Empty,
+        Err(NoFrames::Removed) => return Drained::Removed,
+    };
+    let mut obs = Observer::start(st, n);
+
+    w.touched.clear();
+    plan_batch(st, ingress, rx, n, &mut w.plan, &mut obs, &mut w.touched);
+    offload::finish_checksums(&mut st.ports, &w.touched, rx);
+    shape::build(&mut st.ports, &w.touched, rx, n, &mut w.variants);
+
+    let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
+    // Made when a port first coalesces: most batches never need it.
+    let mut seen: Option<Candidates> = None;
+    let mut vanished = Vanished::new();
+    let State {
+        ports,
+        log_limit,
+        taps,
+        pairs,
+        ..
+    } = &mut *st;
+    let rx: &RxBatch = rx;
+    for &egress in &w.touched {
+        let Some(Some(e)) = ports.get_mut(egress.index()) else {
+            continue;
+        };
+        let caps = e.port.offload_caps();
+        let mut pieces = offload::fit(egress, e, rx, &w.variants, &mut w.arenas, &mut obs, taps);
+        e.pending.clear();
+        w.arenas.coalesced.clear();
+        w.arenas.merged.clear();
+        if gro && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
+            let seen = seen.get_or_insert_with(|| Candidates::new(n));
+            pieces = offload::coalesce(&pieces, rx, caps, &mut w.arenas, seen, &mut e.counters);
+        }
+        let src = Sources {
+            rx,
+            variants: &w.variants,
+            arenas: &w.arenas,
+        };
+        let pair = pairs.entry((ingress, egress)).or_default();
+        send_share(
+            egress,
+            e,
+            &pieces,
+            &src,
+            pair,
+            &mut obs,
+            taps,
+            log_limit,
+            &mut vanished,
+        );
+    }
+    if let Some(o) = obs {
+        o.finish(&mut st.taps, rx);
+    }
+    for (id, why) in vanished {
+        st.remove_vanished(id, why);
+    }
+    if n == rx.capacity() {
+        Drained::More
+    } else {
+        Drained::Empty
+    }
+}
