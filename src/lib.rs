@@ -1,20 +1,22 @@
 //! l2sw: a userspace L2 switch for Linux you can see into.
 //!
-//! Layers, lowest first; each only uses the ones before it:
+//! Layers, lowest first; each only uses the ones before it (modules on one
+//! line use neither each other; `tools/check-layers` checks this):
 //! - [`wire`]: zero-copy views over frame bytes (MAC, Ethernet, VLAN tags);
-//! - [`switch`]: the sans-I/O forwarding core: port table, FDB, the decision
-//!   for one frame, drop reasons. No sockets, threads or clocks;
-//! - [`port`]: I/O backends (AF_PACKET on existing interfaces, TAP) behind one
-//!   batch-oriented trait; all `unsafe` and ioctls live in `port::sys`;
-//! - [`observe`]: counters and their snapshots;
+//! - [`switch`]: the sans-I/O forwarding core: port table, FDB, the plan for
+//!   one frame, drop reasons. No sockets, threads or clocks;
+//!   [`port`]: I/O backends (AF_PACKET on existing interfaces, TAP) behind
+//!   one batch-oriented trait; all `unsafe` and ioctls live in `port::sys`;
+//! - [`observe`]: counters, latency histograms, capture and trace records;
 //! - [`dataplane`]: the forwarding thread: event loop, buffers, batching; it
-//!   asks `switch` for a verdict per frame and hands frames to `port`s;
-//! - [`netns`]: plugging network namespaces into the switch (veth or TAP);
+//!   asks `switch` for a plan per frame and executes it on `port`s;
+//!   [`netns`]: plugging network namespaces into the switch (veth or TAP);
 //! - [`control`]: the control socket (JSON lines), its server and client;
+//! - [`config`]: TOML topology and the embedded default lab, as control
+//!   requests;
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
-//! - [`config`]: TOML topology and the embedded default lab;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
-//! - [`probe`]: end-to-end latency between two namespaces, whatever joins them.
+//!   [`probe`]: end-to-end latency between two namespaces, whatever joins them.
 #![deny(unsafe_code)]
 
 pub mod config;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use l2sw::config::Config;
 use l2sw::control::client::Client;
-use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapMode, Via};
+use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -535,8 +535,8 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             } => {
                 let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
                 let mode = match (host, vm) {
-                    (true, _) => Some(TapMode::Host),
-                    (_, true) => Some(TapMode::Vm),
+                    (true, _) => Some(TapSetup::Host),
+                    (_, true) => Some(TapSetup::Vm),
                     _ => None,
                 };
                 let kind = match kind {
@@ -870,8 +870,9 @@ fn print_result(v: &Value, json: bool, show: Option<Renderer>) {
 fn socket_access(
     owner: Option<&str>,
     mode: Option<&str>,
-) -> anyhow::Result<l2sw::port::unix_path::SocketAccess> {
-    use l2sw::port::unix_path::{lookup_group, lookup_user, parse_mode, SocketAccess};
+) -> anyhow::Result<l2sw::control::protocol::SocketAccess> {
+    use l2sw::control::protocol::SocketAccess;
+    use l2sw::port::unix_path::{lookup_group, lookup_user, parse_mode};
     let mut access = SocketAccess::default();
     if let Some(o) = owner {
         let (user, group) = match o.split_once(':') {

@@ -25,7 +25,7 @@ pub enum Via {
 /// Where a TAP port's netdev goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TapMode {
+pub enum TapSetup {
     /// Persistent TAP left for a VM (qemu -netdev tap,ifname=NAME); the switch
     /// attaches to the netdev.
     #[default]
@@ -68,7 +68,7 @@ pub struct PortAdd {
     pub name: Option<String>,
     /// TAP only: where the netdev goes (default `vm`, or `netns` when `netns` is set).
     #[serde(default)]
-    pub mode: Option<TapMode>,
+    pub mode: Option<TapSetup>,
     /// TAP only: the namespace to move the netdev into.
     #[serde(default)]
     pub netns: Option<String>,
@@ -92,11 +92,27 @@ pub struct PortAdd {
     pub peer: Option<std::path::PathBuf>,
     /// Socket kinds: owner and mode of the socket, so an unprivileged
     /// user's QEMU may open it.
-    #[serde(
-        default,
-        skip_serializing_if = "crate::port::unix_path::SocketAccess::is_default"
-    )]
-    pub access: crate::port::unix_path::SocketAccess,
+    #[serde(default, skip_serializing_if = "SocketAccess::is_default")]
+    pub access: SocketAccess,
+}
+
+/// Owner and mode for a socket the switch creates for a VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketAccess {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Permission bits, e.g. 0o660.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl SocketAccess {
+    pub fn is_default(&self) -> bool {
+        self.uid.is_none() && self.gid.is_none() && self.mode.is_none()
+    }
 }
 
 /// A learned-entry limit to set: a number (0 = unlimited) or the switch default.

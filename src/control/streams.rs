@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::client::{Client, ClientError};
 use super::protocol::{Request, StreamEnd};
 use crate::observe::pcapng::{Direction, PacketRecord, PcapngWriter};
-use crate::observe::records::{Dir, TapEvent};
+use crate::observe::records::{Dir, ReaderEvent};
 
 /// How a stream ended, for the closing message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ fn pump<S>(
     stop: &AtomicBool,
     state: &mut S,
     on_start: impl FnOnce(&mut S, &Value) -> Result<(), StreamError>,
-    mut each: impl FnMut(&mut S, TapEvent) -> Result<(), StreamError>,
+    mut each: impl FnMut(&mut S, ReaderEvent) -> Result<(), StreamError>,
 ) -> Result<StreamSummary, StreamError> {
     let first = client.start_stream(req)?;
     on_start(state, &first)?;
@@ -62,7 +62,7 @@ fn pump<S>(
                 interrupted: false,
             });
         }
-        let ev: TapEvent =
+        let ev: ReaderEvent =
             serde_json::from_str(&line).map_err(|e| StreamError::BadRecord(e.to_string()))?;
         delivered += 1;
         each(state, ev)?;
@@ -95,7 +95,7 @@ pub fn capture<W: Write>(
         Ok(())
     };
     let summary = pump(client, req, stop, &mut st, on_start, |(w, ifaces), ev| {
-        let TapEvent::Frame(r) = ev else {
+        let ReaderEvent::Frame(r) = ev else {
             return Ok(());
         };
         let iface = match ifaces.get(&r.port) {
@@ -132,13 +132,22 @@ pub fn capture<W: Write>(
     if summary.skipped > 0 {
         w.write_stats(
             0,
-            crate::port::realtime_ns(),
+            wall_clock_ns(),
             summary.skipped,
             Some("frames the switch skipped because the capture reader was too slow"),
         )?;
     }
     w.flush()?;
     Ok(summary)
+}
+
+/// Nanoseconds since the Unix epoch, for the end-of-capture statistics
+/// block (record times come from the switch, this one is the client's).
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Prints live traces: a text block per frame, or one JSON object per line.
@@ -156,7 +165,7 @@ pub fn trace_live<W: Write>(
         &mut out,
         |_, _| Ok(()),
         |out, ev| {
-            if let TapEvent::Trace(t) = ev {
+            if let ReaderEvent::Trace(t) = ev {
                 if json {
                     serde_json::to_writer(&mut *out, &t).map_err(std::io::Error::from)?;
                     writeln!(out)?;

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::plug::{build_port, plug_namespace};
+use super::plug::plug_namespace;
+use super::port_kinds::build_port;
 use super::resources::Plug;
 use super::Inner;
 use crate::control::protocol::{Request, Response};
@@ -91,7 +92,7 @@ impl Inner {
                         .parent()
                         .unwrap_or(std::path::Path::new("."))
                         .join(&self.name);
-                    super::vm_ports::build_socket_port(&add, &name, &dir)?
+                    super::port_kinds::build_socket_port(&add, &name, &dir)?
                 } else {
                     build_port(&add)?
                 };

@@ -2,11 +2,12 @@
 //! devices and namespaces it created, which it removes again when a port goes
 //! and when it stops.
 
+mod build;
 mod handler;
 mod plug;
+mod port_kinds;
 mod resources;
 mod stream;
-mod vm_ports;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::Inner;
 use crate::control::protocol::{Request, Response, StreamEnd};
 use crate::control::server::write_response;
-use crate::dataplane::tap::{TapMode, TapSpec};
+use crate::dataplane::readers::{ReaderKind, ReaderSpec};
 use crate::observe::filter::Filter;
 
 /// How often a quiet stream checks that its client is still there.
@@ -35,7 +35,7 @@ fn client_gone(out: &mut UnixStream) -> bool {
     gone
 }
 
-fn spec(req: Request) -> Result<TapSpec, String> {
+fn spec(req: Request) -> Result<ReaderSpec, String> {
     let parse = |f: Option<String>| match f {
         Some(expr) if !expr.trim().is_empty() => Filter::parse(&expr)
             .map_err(|e| format!("bad filter at column {}: {}", e.pos + 1, e.msg)),
@@ -47,10 +47,10 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             filter,
             count,
             snaplen,
-        } => Ok(TapSpec {
+        } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
-            mode: TapMode::Capture {
+            mode: ReaderKind::Capture {
                 snaplen: snaplen.unwrap_or(0) as usize,
             },
             count,
@@ -59,10 +59,10 @@ fn spec(req: Request) -> Result<TapSpec, String> {
             ports,
             filter,
             count,
-        } => Ok(TapSpec {
+        } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
-            mode: TapMode::Trace,
+            mode: ReaderKind::Trace,
             count,
         }),
         _ => Err("not a streaming request".into()),
@@ -93,7 +93,7 @@ impl Inner {
         } else {
             spec.ports.clone()
         };
-        let tap = match self.dp.add_tap(spec) {
+        let tap = match self.dp.add_reader(spec) {
             Ok(t) => t,
             Err(e) => {
                 let _ = write_response(out, &Response::err(e.to_string()));
@@ -106,7 +106,7 @@ impl Inner {
         )
         .is_err()
         {
-            let _ = self.dp.remove_tap(tap.id);
+            let _ = self.dp.remove_reader(tap.id);
             return;
         }
         let mut line = Vec::with_capacity(4096);
@@ -137,7 +137,7 @@ impl Inner {
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let _ = self.dp.remove_tap(tap.id);
+        let _ = self.dp.remove_reader(tap.id);
         if alive {
             let end = StreamEnd {
                 end: true,

@@ -28,7 +28,7 @@ pub fn plan_batch(
         let frame = rx.slot(i).frame();
         if !receive::complete(rx, i) {
             if let Some(o) = obs {
-                o.truncated(&mut st.taps, ingress, i, frame);
+                o.truncated(&mut st.readers, ingress, i, frame);
             }
             continue;
         }
@@ -36,13 +36,13 @@ pub fn plan_batch(
         // live trace reads; the included ports are the same either way.
         let explain = obs
             .as_ref()
-            .is_some_and(|o| o.wants_trace(&st.taps, ingress, frame));
+            .is_some_and(|o| o.wants_trace(&st.readers, ingress, frame));
         plan.set_explain(explain);
         st.switch.plan(ingress, frame, now, Mode::Apply, plan);
         let State {
             switch,
             ports,
-            taps,
+            readers,
             ..
         } = &mut *st;
         if let Some(reason) = plan.drop_reason() {
@@ -58,13 +58,13 @@ pub fn plan_batch(
                 e.pending.push(Pending {
                     frame: i as u16,
                     shape: eg.shape,
-                    via: eg.via,
+                    cause: eg.cause,
                     variant: None,
                 });
             }
         }
         if let Some(o) = obs {
-            o.planned(switch, taps, i, frame, plan, now);
+            o.planned(switch, readers, i, frame, plan, now);
         }
     }
 }

@@ -10,11 +10,11 @@ use mio::{Poll, Waker};
 use super::event_loop::run;
 pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
 use super::poll_mode::BusyPoll;
+use super::readers::{ActiveReader, ReaderHandle, ReaderSpec};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
 use super::state::{Job, PortEntry, State, WAKER_TOKEN};
-use super::tap::{ActiveTap, TapHandle, TapSpec};
 use crate::observe::explain::explain;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
@@ -438,7 +438,7 @@ impl DataplaneHandle {
 
     /// Starts a capture or live-trace tap. Port names (in `spec.ports` and in
     /// the filter) must exist.
-    pub fn add_tap(&self, spec: TapSpec) -> Result<TapHandle, DataplaneError> {
+    pub fn add_reader(&self, spec: ReaderSpec) -> Result<ReaderHandle, DataplaneError> {
         self.call(move |st| {
             for n in spec.filter.ports() {
                 if st.find(&n).is_none() {
@@ -457,16 +457,16 @@ impl DataplaneHandle {
                 }
                 Some(ids)
             };
-            let id = st.next_tap_id;
-            st.next_tap_id += 1;
-            let (tap, handle) = ActiveTap::new(id, ports, spec);
-            st.taps.push(tap);
+            let id = st.next_reader_id;
+            st.next_reader_id += 1;
+            let (tap, handle) = ActiveReader::new(id, ports, spec);
+            st.readers.push(tap);
             Ok(handle)
         })?
     }
 
-    pub fn remove_tap(&self, id: u64) -> Result<(), DataplaneError> {
-        self.call(move |st| st.taps.retain(|t| t.id != id))
+    pub fn remove_reader(&self, id: u64) -> Result<(), DataplaneError> {
+        self.call(move |st| st.readers.retain(|t| t.id != id))
     }
 
     /// Runs `frame` through the decision as if received on `ingress`,

@@ -16,12 +16,12 @@ mod offload;
 mod pipeline;
 mod poll_mode;
 mod rate_limit;
+pub mod readers;
 mod receive;
 mod send;
 mod shape;
 mod snapshot;
 mod state;
-pub mod tap;
 
 pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,

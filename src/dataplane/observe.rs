@@ -1,20 +1,20 @@
-//! Stage 6, observe: what capture and live-trace taps get from a batch.
+//! Stage 6, observe: what capture and live-trace readers get from a batch.
 //!
-//! An [`Observer`] exists for a batch only while some tap is open (the hot
+//! An [`Observer`] exists for a batch only while some reader is open (the hot
 //! path pays one emptiness check per batch otherwise). It hands the capture
-//! taps a record of every frame in and out, with the plan's verdict as the
-//! comment, and builds a live trace of every frame a trace tap wants: the
+//! readers a record of every frame in and out, with the plan's verdict as the
+//! comment, and builds a live trace of every frame a trace reader wants: the
 //! frame's explained plan, then, as the egress stages run, what each port's
 //! I/O did with it. Traces are delivered when the batch is done.
 
 use smallvec::SmallVec;
 
+use super::readers::{self, ActiveReader, Seen};
 use super::state::State;
-use super::tap::{self, ActiveTap, Seen};
 use crate::observe::explain::{explain, verdict};
 use crate::observe::records::{Dir, EgressIo, TraceReport};
 use crate::port::{RxBatch, BATCH_SIZE};
-use crate::switch::{Action, Decision, DropReason, Plan, PortId, Switch, Timestamp, Via};
+use crate::switch::{Action, Cause, Decision, DropReason, Plan, PortId, Switch, Timestamp};
 
 /// A frame a live trace wants, and its report so far.
 struct Traced {
@@ -39,10 +39,10 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// An observer for a batch of `n` frames, if any tap is open; reserves
+    /// An observer for a batch of `n` frames, if any reader is open; reserves
     /// the batch's packet ids.
     pub fn start(st: &mut State, n: usize) -> Option<Observer> {
-        if st.taps.is_empty() {
+        if st.readers.is_empty() {
             return None;
         }
         let o = Observer {
@@ -73,21 +73,21 @@ impl Observer {
 
     /// Whether a live trace wants frame `frame` received on `ingress`: then
     /// its plan is made explained (with every exclusion and its reason).
-    pub fn wants_trace(&self, taps: &[ActiveTap], ingress: PortId, frame: &[u8]) -> bool {
-        tap::trace_wanted(taps, ingress, self.name(ingress), frame)
+    pub fn wants_trace(&self, readers: &[ActiveReader], ingress: PortId, frame: &[u8]) -> bool {
+        readers::trace_wanted(readers, ingress, self.name(ingress), frame)
     }
 
     /// A frame the kernel truncated: captured with its drop, never planned.
-    pub fn truncated(&self, taps: &mut [ActiveTap], ingress: PortId, i: usize, frame: &[u8]) {
+    pub fn truncated(&self, readers: &mut [ActiveReader], ingress: PortId, i: usize, frame: &[u8]) {
         let seen = self.seen(ingress, Dir::In, i);
-        tap::capture(taps, &seen, frame, &|| "drop: rx_truncated".into());
+        readers::capture(readers, &seen, frame, &|| "drop: rx_truncated".into());
     }
 
     /// Frame `i` was planned: its ingress record, and its trace if wanted.
     pub fn planned(
         &mut self,
         sw: &Switch,
-        taps: &mut [ActiveTap],
+        readers: &mut [ActiveReader],
         i: usize,
         frame: &[u8],
         plan: &Plan,
@@ -97,7 +97,7 @@ impl Observer {
         let names = &self.names;
         let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
         let seen = self.seen(plan.ingress, Dir::In, i);
-        tap::capture(taps, &seen, frame, &|| verdict(&plan.decision, &name));
+        readers::capture(readers, &seen, frame, &|| verdict(&plan.decision, &name));
         if plan.explains() {
             let mut report = explain(sw, &name, frame, plan, now, false);
             for row in report.egress.iter_mut().filter(|r| r.included) {
@@ -131,7 +131,7 @@ impl Observer {
     /// what was not sent when the frame never reached the port's send.
     pub fn not_sent(
         &mut self,
-        taps: &mut [ActiveTap],
+        readers: &mut [ActiveReader],
         port: PortId,
         i: usize,
         data: Option<&[u8]>,
@@ -140,36 +140,43 @@ impl Observer {
         if let Some(data) = data {
             let seen = self.seen(port, Dir::Out, i);
             let text = format!("drop: {} (not sent)", reason.name());
-            tap::capture(taps, &seen, data, &|| text.clone());
+            readers::capture(readers, &seen, data, &|| text.clone());
         }
         self.io(i, port, |io| io.dropped = Some(reason.name().to_string()));
     }
 
     /// Frame `i` (or a segment of it) left `port` as `data`.
-    pub fn sent(&mut self, taps: &mut [ActiveTap], port: PortId, i: usize, data: &[u8], via: Via) {
+    pub fn sent(
+        &mut self,
+        readers: &mut [ActiveReader],
+        port: PortId,
+        i: usize,
+        data: &[u8],
+        cause: Cause,
+    ) {
         let seen = self.seen(port, Dir::Out, i);
-        let comment = || match via {
-            Via::Mirror { mirror, .. } => format!(
+        let comment = || match cause {
+            Cause::Mirror { mirror, .. } => format!(
                 "mirror: {}",
                 self.mirrors
                     .get(mirror as usize)
                     .map(String::as_str)
                     .unwrap_or("")
             ),
-            Via::Switched => match self.decisions.get(i).and_then(|d| d.map(|d| d.action)) {
+            Cause::Switched => match self.decisions.get(i).and_then(|d| d.map(|d| d.action)) {
                 Some(Action::Forward { .. }) => "forward: known unicast".into(),
                 Some(Action::Flood { kind }) => format!("flood: {}", kind.name()),
                 _ => "flood".into(),
             },
         };
-        tap::capture(taps, &seen, data, &comment);
+        readers::capture(readers, &seen, data, &comment);
         if self.traced(i) {
             self.io(i, port, |io| io.sent += 1);
         }
     }
 
-    /// The batch is done: hands each live trace to the taps that want it.
-    pub fn finish(self, taps: &mut [ActiveTap], rx: &RxBatch) {
+    /// The batch is done: hands each live trace to the readers that want it.
+    pub fn finish(self, readers: &mut [ActiveReader], rx: &RxBatch) {
         for t in self.traces {
             let i = t.frame as usize;
             let seen = Seen {
@@ -179,7 +186,7 @@ impl Observer {
                 id: self.base_id + i as u64,
                 ts_ns: self.ts_ns,
             };
-            tap::trace(taps, &seen, rx.slot(i).frame(), &t.report);
+            readers::trace(readers, &seen, rx.slot(i).frame(), &t.report);
         }
     }
 }

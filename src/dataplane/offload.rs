@@ -9,12 +9,12 @@
 use smallvec::SmallVec;
 
 use super::observe::Observer;
+use super::readers::ActiveReader;
 use super::shape::Variants;
 use super::state::PortEntry;
-use super::tap::ActiveTap;
 use crate::observe::PortCounters;
 use crate::port::{Gso, GsoKind, Offload, OffloadCaps, RxBatch, BATCH_SIZE};
-use crate::switch::{DropReason, PortId, Via};
+use crate::switch::{Cause, DropReason, PortId};
 use crate::wire::gro::{self, TcpSegment, TCP_CSUM_OFFSET};
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
 use crate::wire::{EthernetFrame, ETH_HEADER_LEN, VLAN_TAG_LEN};
@@ -72,7 +72,7 @@ pub struct Piece {
     /// The received frame it comes from (the first, for a merged run).
     pub frame: u16,
     /// Switched or a mirror copy (the same for every piece of one port).
-    pub via: Via,
+    pub cause: Cause,
     pub bytes: Bytes,
 }
 
@@ -182,7 +182,7 @@ pub fn coalesce(
         k += 1;
         let Piece {
             frame: i,
-            via,
+            cause,
             bytes: Bytes::Rx,
         } = pieces[start]
         else {
@@ -247,7 +247,7 @@ pub fn coalesce(
         }
         out.push(Piece {
             frame: i,
-            via,
+            cause,
             bytes: Bytes::Merged(c.start, c.len, offload),
         });
         counters.coalesced += 1;
@@ -266,7 +266,7 @@ pub fn fit(
     variants: &Variants,
     arenas: &mut Arenas,
     obs: &mut Option<Observer>,
-    taps: &mut [ActiveTap],
+    readers: &mut [ActiveReader],
 ) -> SmallVec<[Piece; BATCH_SIZE]> {
     let mut pieces = SmallVec::new();
     let mtu = e.port.mtu();
@@ -284,14 +284,20 @@ pub fn fit(
         if !fits_mtu(mtu, f, &o) {
             e.counters.drops.add(DropReason::EgressTooBig, 1);
             if let Some(obs) = obs {
-                obs.not_sent(taps, egress, i as usize, Some(f), DropReason::EgressTooBig);
+                obs.not_sent(
+                    readers,
+                    egress,
+                    i as usize,
+                    Some(f),
+                    DropReason::EgressTooBig,
+                );
             }
             continue;
         }
         if caps.accepts(&o) {
             pieces.push(Piece {
                 frame: i,
-                via: p.via,
+                cause: p.cause,
                 bytes: match var {
                     Some((s, l, o)) => Bytes::Var(s, l, o),
                     None => Bytes::Rx,
@@ -307,7 +313,13 @@ pub fn fit(
             GsoKind::Ufo => {
                 e.counters.drops.add(DropReason::GsoUnsupported, 1);
                 if let Some(obs) = obs {
-                    obs.not_sent(taps, egress, i as usize, None, DropReason::GsoUnsupported);
+                    obs.not_sent(
+                        readers,
+                        egress,
+                        i as usize,
+                        None,
+                        DropReason::GsoUnsupported,
+                    );
                 }
                 continue;
             }
@@ -330,7 +342,7 @@ pub fn fit(
                 for &(s, l) in &arenas.ranges[first..] {
                     pieces.push(Piece {
                         frame: i,
-                        via: p.via,
+                        cause: p.cause,
                         bytes: Bytes::Seg(s, l),
                     });
                 }
@@ -338,7 +350,13 @@ pub fn fit(
             Err(_) => {
                 e.counters.drops.add(DropReason::GsoUnsupported, 1);
                 if let Some(obs) = obs {
-                    obs.not_sent(taps, egress, i as usize, None, DropReason::GsoUnsupported);
+                    obs.not_sent(
+                        readers,
+                        egress,
+                        i as usize,
+                        None,
+                        DropReason::GsoUnsupported,
+                    );
                 }
             }
         }

@@ -67,7 +67,7 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
     let State {
         ports,
         log_limit,
-        taps,
+        readers,
         pairs,
         ..
     } = &mut *st;
@@ -77,7 +77,7 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
             continue;
         };
         let caps = e.port.offload_caps();
-        let mut pieces = offload::fit(egress, e, rx, &w.variants, &mut w.arenas, &mut obs, taps);
+        let mut pieces = offload::fit(egress, e, rx, &w.variants, &mut w.arenas, &mut obs, readers);
         e.pending.clear();
         w.arenas.coalesced.clear();
         w.arenas.merged.clear();
@@ -98,13 +98,13 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
             &src,
             pair,
             &mut obs,
-            taps,
+            readers,
             log_limit,
             &mut vanished,
         );
     }
     if let Some(o) = obs {
-        o.finish(&mut st.taps, rx);
+        o.finish(&mut st.readers, rx);
     }
     for (id, why) in vanished {
         st.remove_vanished(id, why);

@@ -12,9 +12,9 @@ use smallvec::SmallVec;
 use super::observe::Observer;
 use super::offload::{Arenas, Bytes, Piece};
 use super::rate_limit::RateLimit;
+use super::readers::ActiveReader;
 use super::shape::Variants;
 use super::state::PortEntry;
-use super::tap::ActiveTap;
 use crate::observe::LatencyHistogram;
 use crate::port::{RxBatch, SendError, TxFrame, BATCH_SIZE};
 use crate::switch::{DropReason, PortId, Timestamp};
@@ -63,7 +63,7 @@ pub fn send_share(
     src: &Sources<'_>,
     pair: &mut LatencyHistogram,
     obs: &mut Option<Observer>,
-    taps: &mut [ActiveTap],
+    readers: &mut [ActiveReader],
     log_limit: &mut RateLimit,
     vanished: &mut Vanished,
 ) {
@@ -96,7 +96,7 @@ pub fn send_share(
         if let Some(o) = obs {
             for (k, f) in frames[off..off + sent].iter().enumerate() {
                 let p = &pieces[off + k];
-                o.sent(taps, egress, p.frame_index(), f.data, p.via);
+                o.sent(readers, egress, p.frame_index(), f.data, p.cause);
                 if let Bytes::Merged(..) = p.bytes {
                     record(o, off + k, &mut |o, i| {
                         o.io(i, egress, |io| io.coalesced = true)
@@ -128,7 +128,9 @@ pub fn send_share(
         e.counters.drops.add(reason, count);
         if let Some(o) = obs {
             for k in off..off + count as usize {
-                record(o, k, &mut |o, i| o.not_sent(taps, egress, i, None, reason));
+                record(o, k, &mut |o, i| {
+                    o.not_sent(readers, egress, i, None, reason)
+                });
             }
         }
         if count == rest {

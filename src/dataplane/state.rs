@@ -10,11 +10,11 @@ use mio::{Interest, Registry, Token};
 
 use super::meta::{DataplaneEvent, PortMeta};
 use super::rate_limit::RateLimit;
+use super::readers::ActiveReader;
 use super::snapshot::RemovedPort;
-use super::tap::ActiveTap;
 use crate::observe::{LatencyHistogram, PortCounters};
 use crate::port::Port;
-use crate::switch::{DropReason, PortId, Shape, Switch, Timestamp, Via};
+use crate::switch::{Cause, DropReason, PortId, Shape, Switch, Timestamp};
 
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
@@ -31,7 +31,7 @@ pub struct Pending {
     /// The bytes it leaves as (from the plan).
     pub shape: Shape,
     /// Switched or a mirror copy (from the plan; capture comments say which).
-    pub via: Via,
+    pub cause: Cause,
     /// Which re-shaped copy of the frame carries `shape` (see `shape.rs`);
     /// `None`: the frame as received. Set once, before the sends.
     pub variant: Option<u8>,
@@ -60,8 +60,8 @@ pub struct State {
     pub stop: bool,
     pub log_limit: RateLimit,
     /// Capture and live-trace readers.
-    pub taps: Vec<ActiveTap>,
-    pub next_tap_id: u64,
+    pub readers: Vec<ActiveReader>,
+    pub next_reader_id: u64,
     /// Id of the next received frame (capture records and traces share it).
     pub next_packet_id: u64,
     /// Residence times per (ingress, egress) pair, made when a pair first
@@ -92,8 +92,8 @@ impl State {
             started: Timestamp::now(),
             stop: false,
             log_limit: RateLimit::new(10),
-            taps: Vec::new(),
-            next_tap_id: 1,
+            readers: Vec::new(),
+            next_reader_id: 1,
             next_packet_id: 1,
             pairs: HashMap::new(),
         }
@@ -212,7 +212,7 @@ impl State {
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
         self.switch.fdb_mut().age(now);
-        self.taps.retain(|t| !t.finished());
+        self.readers.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();
         for (i, slot) in self.ports.iter_mut().enumerate() {

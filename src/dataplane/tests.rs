@@ -513,9 +513,9 @@ mod trace_cannot_drift {
     //! and the synthetic trace of the same frame, asked for just before it
     //! is sent, names the same ports and shapes.
     use super::*;
-    use crate::dataplane::tap::{TapMode, TapSpec};
+    use crate::dataplane::readers::{ReaderKind, ReaderSpec};
     use crate::observe::filter::Filter;
-    use crate::observe::records::{EgressShape, TapEvent, TraceReport};
+    use crate::observe::records::{EgressShape, ReaderEvent, TraceReport};
     use crate::switch::{VlanMode, VlanSet};
     use proptest::prelude::*;
 
@@ -757,10 +757,10 @@ mod trace_cannot_drift {
             );
         }
         let tap = dp
-            .add_tap(TapSpec {
+            .add_reader(ReaderSpec {
                 ports: Vec::new(),
                 filter: Filter::match_all(),
-                mode: TapMode::Trace,
+                mode: ReaderKind::Trace,
                 count: None,
             })
             .unwrap();
@@ -771,7 +771,7 @@ mod trace_cannot_drift {
                 let synthetic = dp.trace(&ingress, bytes.clone()).unwrap();
                 peers[f.ingress].send(&bytes).unwrap();
                 let live = match tap.events.recv_timeout(Duration::from_secs(5)) {
-                    Ok(TapEvent::Trace(t)) => t,
+                    Ok(ReaderEvent::Trace(t)) => t,
                     other => return Err(TestCaseError::fail(format!("no trace: {other:?}"))),
                 };
                 prop_assert_eq!(&live.ingress, &ingress);

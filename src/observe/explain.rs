@@ -7,8 +7,8 @@
 
 use crate::observe::records::{EgressChoice, EgressShape, FrameSummary, TraceReport, TraceStep};
 use crate::switch::{
-    Action, Decision, DropReason, Exclusion, LearnOutcome, Lookup, MirrorCause, Plan, PortId,
-    Shape, Switch, Timestamp, Via, VlanMode,
+    Action, Cause, Decision, DropReason, Exclusion, LearnOutcome, Lookup, MirrorCause, Plan,
+    PortId, Shape, Switch, Timestamp, VlanMode,
 };
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 
@@ -171,8 +171,8 @@ fn egress_rows(sw: &Switch, name: &dyn Fn(PortId) -> String, plan: &Plan) -> Vec
                 io: None,
             };
             if let Some(e) = plan.egress().iter().find(|e| e.port == p) {
-                let mut r = match (e.via, d.action) {
-                    (Via::Mirror { mirror, cause }, _) => {
+                let mut r = match (e.cause, d.action) {
+                    (Cause::Mirror { mirror, cause }, _) => {
                         let m = sw
                             .mirrors()
                             .get(mirror as usize)
@@ -188,15 +188,15 @@ fn egress_rows(sw: &Switch, name: &dyn Fn(PortId) -> String, plan: &Plan) -> Vec
                         r.mirror = Some(m);
                         r
                     }
-                    (Via::Switched, Action::Flood { kind }) => {
+                    (Cause::Switched, Action::Flood { kind }) => {
                         row(true, format!("flood: {}", kind.name()), "flood")
                     }
-                    (Via::Switched, _) if p == plan.ingress => row(
+                    (Cause::Switched, _) if p == plan.ingress => row(
                         true,
                         "the destination was learned here (hairpin on)".into(),
                         "forward",
                     ),
-                    (Via::Switched, _) => {
+                    (Cause::Switched, _) => {
                         row(true, "the destination was learned here".into(), "forward")
                     }
                 };

@@ -1,4 +1,4 @@
-//! What taps hand out: captured frame records and decision traces, as they
+//! What readers (`dataplane::readers`) hand out: captured frame records and decision traces, as they
 //! travel from the dataplane to a `capture` or `trace --live` client.
 
 use serde::{Deserialize, Serialize};
@@ -230,10 +230,10 @@ impl TraceReport {
     }
 }
 
-/// What a tap delivers.
+/// What a reader delivers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum TapEvent {
+pub enum ReaderEvent {
     Frame(FrameRecord),
     Trace(TraceReport),
 }
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn frame_records_round_trip_through_json() {
-        let r = TapEvent::Frame(FrameRecord {
+        let r = ReaderEvent::Frame(FrameRecord {
             ts_ns: 1,
             id: 7,
             port: "red".into(),
@@ -256,6 +256,6 @@ mod tests {
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"data\":\"AQID/w==\""), "{j}");
         assert!(j.contains("\"kind\":\"frame\""), "{j}");
-        assert_eq!(serde_json::from_str::<TapEvent>(&j).unwrap(), r);
+        assert_eq!(serde_json::from_str::<ReaderEvent>(&j).unwrap(), r);
     }
 }

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
-pub use plan::{Egress, Lookup, MirrorCause, Plan, Shape, Via};
+pub use plan::{Cause, Egress, Lookup, MirrorCause, Plan, Shape};
 pub use time::Timestamp;
 pub use vlan::{Encap, VlanMode, VlanSet};
 
@@ -602,7 +602,7 @@ impl Switch {
                 port: p,
                 encap,
                 shape: Shape::for_encap(outer, encap, d.vlan),
-                via: Via::Switched,
+                cause: Cause::Switched,
             })
         };
         match d.action {
@@ -690,7 +690,7 @@ impl Switch {
                     port: m.output,
                     encap,
                     shape: Shape::for_encap(outer, encap, vlan),
-                    via: Via::Mirror {
+                    cause: Cause::Mirror {
                         mirror: i as u16,
                         cause,
                     },

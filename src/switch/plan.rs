@@ -77,7 +77,7 @@ impl Shape {
 
 /// Why a port gets the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub enum Cause {
     /// Normal switching: the decision's forward or flood.
     Switched,
     /// A copy for mirror number `mirror` (its index in `Switch::mirrors()`
@@ -102,7 +102,7 @@ pub struct Egress {
     pub encap: Encap,
     /// What that means for this frame's bytes.
     pub shape: Shape,
-    pub via: Via,
+    pub cause: Cause,
 }
 
 /// What the destination lookup in the FDB found.
@@ -215,7 +215,7 @@ impl Plan {
     pub fn mirror_copies(&self) -> impl Iterator<Item = &Egress> {
         self.egress
             .iter()
-            .filter(|e| matches!(e.via, Via::Mirror { .. }))
+            .filter(|e| matches!(e.cause, Cause::Mirror { .. }))
     }
 
     /// Why the frame is dropped, if it is.
@@ -237,7 +237,7 @@ impl Plan {
             return None;
         }
         match self.egress.as_slice() {
-            [e] if e.via == Via::Switched && e.shape.is_unchanged() => Some(e.port),
+            [e] if e.cause == Cause::Switched && e.shape.is_unchanged() => Some(e.port),
             _ => None,
         }
     }

@@ -1,5 +1,6 @@
-//! Taps: copies of frames (capture) or explanations of decisions (live
-//! trace) handed to a reader through a bounded channel. The dataplane never
+//! Readers: copies of frames (capture) or plans of frames (live trace)
+//! handed to a reader through a bounded channel. (They were called taps,
+//! which also names the TAP devices ports are made of.) The dataplane never
 //! waits for a reader: when the channel is full the record is skipped and
 //! counted, and the reader learns how many it missed.
 
@@ -9,35 +10,35 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::observe::filter::Filter;
-use crate::observe::records::{Dir, FrameRecord, TapEvent, TraceReport};
+use crate::observe::records::{Dir, FrameRecord, ReaderEvent, TraceReport};
 use crate::switch::PortId;
 
 /// Records a reader may fall behind by before the dataplane skips.
-pub const TAP_QUEUE: usize = 8192;
+pub const READER_QUEUE: usize = 8192;
 
-/// What a tap delivers.
+/// What a reader delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TapMode {
+pub enum ReaderKind {
     /// Frame records cut to `snaplen` bytes (0 = whole frames).
     Capture { snaplen: usize },
     /// One decision explanation per ingress frame.
     Trace,
 }
 
-/// What to tap.
+/// What to read.
 #[derive(Debug, Clone)]
-pub struct TapSpec {
-    /// Port names to tap; empty = every port.
+pub struct ReaderSpec {
+    /// Port names to read from; empty = every port.
     pub ports: Vec<String>,
     pub filter: Filter,
-    pub mode: TapMode,
+    pub mode: ReaderKind,
     /// Stop after this many records.
     pub count: Option<u64>,
 }
 
 /// Counters shared with the reader.
 #[derive(Debug, Default)]
-pub struct TapStats {
+pub struct ReaderStats {
     pub delivered: AtomicU64,
     /// Records dropped because the reader was too slow.
     pub skipped: AtomicU64,
@@ -46,30 +47,34 @@ pub struct TapStats {
 }
 
 /// The reader's end.
-pub struct TapHandle {
+pub struct ReaderHandle {
     pub id: u64,
-    pub events: Receiver<TapEvent>,
-    pub stats: Arc<TapStats>,
+    pub events: Receiver<ReaderEvent>,
+    pub stats: Arc<ReaderStats>,
 }
 
-/// A tap as the dataplane holds it.
-pub struct ActiveTap {
+/// A reader as the dataplane holds it.
+pub struct ActiveReader {
     pub id: u64,
     /// `None` = every port.
     pub ports: Option<Vec<PortId>>,
     pub filter: Filter,
-    pub mode: TapMode,
+    pub mode: ReaderKind,
     pub remaining: Option<u64>,
-    pub tx: Sender<TapEvent>,
-    pub stats: Arc<TapStats>,
+    pub tx: Sender<ReaderEvent>,
+    pub stats: Arc<ReaderStats>,
 }
 
-impl ActiveTap {
-    pub fn new(id: u64, ports: Option<Vec<PortId>>, spec: TapSpec) -> (ActiveTap, TapHandle) {
-        let (tx, rx) = crossbeam_channel::bounded(TAP_QUEUE);
-        let stats = Arc::new(TapStats::default());
+impl ActiveReader {
+    pub fn new(
+        id: u64,
+        ports: Option<Vec<PortId>>,
+        spec: ReaderSpec,
+    ) -> (ActiveReader, ReaderHandle) {
+        let (tx, rx) = crossbeam_channel::bounded(READER_QUEUE);
+        let stats = Arc::new(ReaderStats::default());
         (
-            ActiveTap {
+            ActiveReader {
                 id,
                 ports,
                 filter: spec.filter,
@@ -78,7 +83,7 @@ impl ActiveTap {
                 tx,
                 stats: stats.clone(),
             },
-            TapHandle {
+            ReaderHandle {
                 id,
                 events: rx,
                 stats,
@@ -92,7 +97,7 @@ impl ActiveTap {
             && self.filter.matches(frame, port_name)
     }
 
-    fn deliver(&mut self, ev: TapEvent) {
+    fn deliver(&mut self, ev: ReaderEvent) {
         match self.tx.try_send(ev) {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -106,12 +111,12 @@ impl ActiveTap {
             Err(TrySendError::Full(_)) => {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
             }
-            // The reader left; the tap is removed at the next cleanup.
+            // The reader left; the reader is removed at the next cleanup.
             Err(TrySendError::Disconnected(_)) => self.remaining = Some(0),
         }
     }
 
-    /// Whether the tap has nothing more to do (count reached, reader gone).
+    /// Whether the reader has nothing more to do (count reached, reader gone).
     pub fn finished(&self) -> bool {
         self.remaining == Some(0) || self.tx.is_empty() && self.stats.done.load(Ordering::Acquire)
     }
@@ -126,15 +131,15 @@ pub struct Seen<'a> {
     pub ts_ns: u64,
 }
 
-/// Offers a frame record to every capture tap that wants it.
+/// Offers a frame record to every capture reader that wants it.
 pub fn capture(
-    taps: &mut [ActiveTap],
+    readers: &mut [ActiveReader],
     seen: &Seen<'_>,
     frame: &[u8],
     comment: &dyn Fn() -> String,
 ) {
-    for t in taps.iter_mut() {
-        let TapMode::Capture { snaplen } = t.mode else {
+    for t in readers.iter_mut() {
+        let ReaderKind::Capture { snaplen } = t.mode else {
             continue;
         };
         if !t.wants(seen.port, seen.port_name, frame) {
@@ -145,7 +150,7 @@ pub fn capture(
         } else {
             frame.len().min(snaplen)
         };
-        t.deliver(TapEvent::Frame(FrameRecord {
+        t.deliver(ReaderEvent::Frame(FrameRecord {
             ts_ns: seen.ts_ns,
             id: seen.id,
             port: seen.port_name.to_string(),
@@ -157,21 +162,22 @@ pub fn capture(
     }
 }
 
-/// Whether any trace tap wants this ingress frame (so the explanation is
+/// Whether any trace reader wants this ingress frame (so the explanation is
 /// only built when someone reads it).
-pub fn trace_wanted(taps: &[ActiveTap], port: PortId, port_name: &str, frame: &[u8]) -> bool {
-    taps.iter()
-        .any(|t| t.mode == TapMode::Trace && t.wants(port, port_name, frame))
+pub fn trace_wanted(readers: &[ActiveReader], port: PortId, port_name: &str, frame: &[u8]) -> bool {
+    readers
+        .iter()
+        .any(|t| t.mode == ReaderKind::Trace && t.wants(port, port_name, frame))
 }
 
-/// Hands an explanation to every trace tap that wants the frame.
-pub fn trace(taps: &mut [ActiveTap], seen: &Seen<'_>, frame: &[u8], report: &TraceReport) {
-    for t in taps.iter_mut() {
-        if t.mode == TapMode::Trace && t.wants(seen.port, seen.port_name, frame) {
+/// Hands an explanation to every trace reader that wants the frame.
+pub fn trace(readers: &mut [ActiveReader], seen: &Seen<'_>, frame: &[u8], report: &TraceReport) {
+    for t in readers.iter_mut() {
+        if t.mode == ReaderKind::Trace && t.wants(seen.port, seen.port_name, frame) {
             let mut r = report.clone();
             r.id = Some(seen.id);
             r.ts_ns = seen.ts_ns;
-            t.deliver(TapEvent::Trace(r));
+            t.deliver(ReaderEvent::Trace(r));
         }
     }
 }

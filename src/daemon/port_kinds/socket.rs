@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::control::protocol::{AddKind, PortAdd};
 use crate::port::dgram::DgramPort;
 use crate::port::stream::StreamPort;
+use crate::port::unix_path::SocketAccess;
 
-use super::plug::Built;
+use crate::daemon::build::Built;
 
 /// MTU a socket port reports: what QEMU's virtio-net device uses by default.
 const SOCKET_MTU: u32 = 1500;
@@ -27,6 +28,11 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
     if !(68..=65535).contains(&mtu) {
         anyhow::bail!("--mtu {mtu}: expected 68..=65535");
     }
+    let access = SocketAccess {
+        uid: req.access.uid,
+        gid: req.access.gid,
+        mode: req.access.mode,
+    };
     let path = req
         .socket
         .clone()
@@ -38,7 +44,7 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
                     "--peer applies to dgram ports only (a stream port listens; QEMU connects)"
                 );
             }
-            Box::new(StreamPort::listen(name, &path, &req.access, mtu)?)
+            Box::new(StreamPort::listen(name, &path, &access, mtu)?)
         }
         AddKind::Dgram => {
             let Some(peer) = &req.peer else {
@@ -49,7 +55,7 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
             if peer == &path {
                 anyhow::bail!("--peer and --bind must be different paths");
             }
-            Box::new(DgramPort::bind(name, &path, peer, &req.access, mtu)?)
+            Box::new(DgramPort::bind(name, &path, peer, &access, mtu)?)
         }
         AddKind::Iface | AddKind::Tap => {
             anyhow::bail!("port kind {:?} has no socket", req.kind)
