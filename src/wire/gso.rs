@@ -65,7 +65,12 @@ fn layout(frame: &[u8], kind: SegmentKind) -> Option<Layout> {
         _ => return None,
     };
     let payload = match (kind, proto) {
-        (SegmentKind::Tcp, 6) => l4 + (*frame.get(l4 + 12)? >> 4) as usize * 4,
+        // A data offset under 5 words would put the sequence number, flags
+        // and checksum this rewrites outside the headers (found by fuzzing).
+        (SegmentKind::Tcp, 6) => match (*frame.get(l4 + 12)? >> 4) as usize * 4 {
+            doff if doff >= 20 => l4 + doff,
+            _ => return None,
+        },
         (SegmentKind::Udp, 17) => l4 + 8,
         _ => return None,
     };

@@ -1,5 +1,5 @@
 //! Zero-copy views over raw bytes: MAC addresses, Ethernet II headers and
-//! 802.1Q / 802.1ad tags.
+//! 802.1Q / 802.1ad tags, the VXLAN header.
 //!
 //! Nothing here allocates or panics on short input: a view is built with
 //! `new_checked`, which validates the length once, after which every accessor
@@ -10,6 +10,7 @@ mod ethernet;
 pub mod gro;
 pub mod gso;
 mod mac;
+pub mod vxlan;
 
 pub use ethernet::{write_header, EtherType, EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};
 pub use mac::{MacAddr, MacParseError};
