@@ -92,9 +92,18 @@ impl Inner {
                 // checking the same interface waits and then sees it.
                 let lock = match add.kind {
                     crate::control::protocol::AddKind::Iface => Some(self.claim_lock(&add.ifname)?),
-                    crate::control::protocol::AddKind::Tap => None,
+                    _ => None,
                 };
-                let built = build_port(&add, &name, &mut res)?;
+                let built = if add.kind.is_socket() {
+                    let dir = self
+                        .socket
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join(&self.name);
+                    super::port_kinds::build_socket_port(&add, &name, &dir)?
+                } else {
+                    build_port(&add, &name, &mut res)?
+                };
                 let meta = PortMeta {
                     name: name.clone(),
                     netns: built.netns.clone(),
