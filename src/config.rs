@@ -22,6 +22,9 @@ pub struct SwitchSection {
     pub fdb_max: Option<u64>,
     pub fdb_max_per_port: Option<u64>,
     pub group_fwd_mask: Option<u16>,
+    /// Where `/metrics` listens (`IP:PORT`, or `PORT` for loopback), as
+    /// `run --metrics`; the command line wins.
+    pub metrics: Option<String>,
 }
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may

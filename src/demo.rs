@@ -90,6 +90,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
         busy_poll: Default::default(),
+        access: crate::control::access::Access::root_only(),
     })?;
     let result = (|| -> anyhow::Result<bool> {
         daemon.apply(&lab)?;

@@ -15,6 +15,7 @@
 //! - [`config`]: TOML topology and the embedded default lab, as control
 //!   requests;
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
+//!   [`metrics`]: Prometheus `/metrics` from dataplane snapshots;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
 //!   [`probe`]: end-to-end latency between two namespaces, whatever joins them.
 #![deny(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
+pub mod metrics;
 pub mod netns;
 pub mod observe;
 pub mod port;

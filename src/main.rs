@@ -8,8 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
 use l2sw::config::Config;
+use l2sw::control::access::Access;
 use l2sw::control::client::Client;
-use l2sw::control::protocol::{AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via};
+use l2sw::control::protocol::{
+    AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
+};
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
 use l2sw::dataplane::BusyPoll;
@@ -86,6 +89,10 @@ enum Cmd {
         /// Keep at most N bytes of each frame.
         #[arg(long, short = 's')]
         snaplen: Option<u32>,
+        /// Only frames matching this pcap-filter expression (tcpdump's
+        /// language, e.g. 'tcp port 80'), besides --filter and --port.
+        #[arg(long, value_name = "EXPR")]
+        bpf: Option<String>,
         /// Output file, or - for stdout (e.g. `| wireshark -k -i -`).
         #[arg(short = 'w', long = "write")]
         write: String,
@@ -168,6 +175,10 @@ struct TraceArgs {
     /// With --live: stop after N frames.
     #[arg(long, short = 'c', requires = "live")]
     count: Option<u64>,
+    /// With --live: only frames matching this pcap-filter expression
+    /// (tcpdump's language), besides --filter and --port.
+    #[arg(long, requires = "live", value_name = "EXPR")]
+    bpf: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -201,19 +212,29 @@ struct RunArgs {
     /// (one core stays busy).
     #[arg(long, value_name = "MODE|USECS", num_args = 0..=1, default_missing_value = "always", value_parser = parse_busy_poll)]
     busy_poll: Option<BusyPoll>,
+    /// Let members of this group use the control socket (mode 0660); without
+    /// it the socket is root-only (0600).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics: IP:PORT, or PORT
+    /// alone for loopback (e.g. 9830). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum KindArg {
     Iface,
     Tap,
+    Vxlan,
 }
 
 #[derive(Subcommand)]
 enum PortCmd {
-    /// Attach an existing interface (iface) or create a TAP device (tap).
+    /// Attach an existing interface (iface), create a TAP device (tap) or a VXLAN tunnel port (vxlan NAME --vni N --local IP).
     Add {
         kind: KindArg,
+        /// The interface (iface, tap), or the port's name (vxlan).
         ifname: String,
         /// Port name (default: the interface name).
         #[arg(long = "port-name")]
@@ -239,6 +260,8 @@ enum PortCmd {
         /// Learned FDB entries allowed on this port (0 = unlimited).
         #[arg(long)]
         max_learned: Option<u32>,
+        #[command(flatten)]
+        vxlan: VxlanArgs,
     },
     /// Remove a port (and any device the switch created for it).
     Del { port: String },
@@ -290,6 +313,60 @@ enum PortCmd {
     },
 }
 
+/// Options of `port add vxlan` (with --netns: the underlay socket's
+/// namespace; with --mtu: the inner MTU).
+#[derive(Args)]
+struct VxlanArgs {
+    /// VXLAN: the VNI (0..=16777215).
+    #[arg(long)]
+    vni: Option<u32>,
+    /// VXLAN: local VTEP address (an address of an interface in --netns).
+    #[arg(long)]
+    local: Option<std::net::Ipv4Addr>,
+    /// VXLAN: a remote VTEP floods are replicated to (repeatable).
+    #[arg(long)]
+    remote: Vec<std::net::Ipv4Addr>,
+    /// VXLAN: UDP port to listen on and send to.
+    #[arg(long = "port", default_value_t = 4789)]
+    dstport: u16,
+    /// VXLAN: learn MACs and VTEPs from decapsulated frames (off: only VTEPs of the flood list are heard).
+    #[arg(long, value_parser = on_off)]
+    learning: Option<bool>,
+    /// VXLAN: map the VNI to this VLAN of a VLAN-aware switch (the bridge's vlan_tunnel).
+    #[arg(long)]
+    vlan: Option<u16>,
+    /// VXLAN: TTL of the outer IPv4 header (default 64).
+    #[arg(long)]
+    ttl: Option<u8>,
+    /// VXLAN: set DF on the outer header (default off).
+    #[arg(long, value_parser = on_off)]
+    df: Option<bool>,
+}
+
+impl VxlanArgs {
+    fn given(&self) -> Option<&'static str> {
+        if self.vni.is_some() {
+            Some("--vni")
+        } else if self.local.is_some() {
+            Some("--local")
+        } else if !self.remote.is_empty() {
+            Some("--remote")
+        } else if self.dstport != 4789 {
+            Some("--port")
+        } else if self.learning.is_some() {
+            Some("--learning")
+        } else if self.vlan.is_some() {
+            Some("--vlan")
+        } else if self.ttl.is_some() {
+            Some("--ttl")
+        } else if self.df.is_some() {
+            Some("--df")
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum MirrorCmd {
     /// Copy what --src ports receive and --dst ports send to port --to (which then does no switching).
@@ -319,12 +396,15 @@ enum FdbCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Add a static entry: MAC is always sent to PORT, never learned elsewhere.
+    /// Add a static entry: MAC is always sent to PORT (behind VTEP --dst on a VXLAN port), never learned elsewhere.
     Add {
         mac: MacAddr,
         port: String,
         #[arg(long, default_value_t = 0)]
         vlan: u16,
+        /// VXLAN port: the remote VTEP the MAC sits behind.
+        #[arg(long)]
+        dst: Option<std::net::Ipv4Addr>,
     },
     /// Remove an entry (learned or static).
     Del {
@@ -429,11 +509,16 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
     });
 
     let busy_poll = args.busy_poll.unwrap_or_default();
+    let access = match &args.group {
+        Some(g) => Access::with_group(g)?,
+        None => Access::root_only(),
+    };
     let mut daemon = Daemon::start(DaemonOptions {
         name: name.to_string(),
         run_dir: run_dir.to_path_buf(),
         settings: Settings::default(),
         busy_poll,
+        access,
     })?;
     let setup = (|| -> anyhow::Result<()> {
         if let Some(c) = &config {
@@ -457,12 +542,30 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         }
         Ok(())
     })();
-    if let Err(e) = setup {
-        for c in daemon.shutdown() {
-            eprintln!("l2sw: cleanup: {c}");
+    // Metrics (the command line wins over the config file), once set up.
+    let metrics = setup.and_then(|()| {
+        let (addr, what) = match (
+            &args.metrics,
+            config.as_ref().and_then(|c| c.switch.metrics.as_ref()),
+        ) {
+            (Some(a), _) => (a, "--metrics"),
+            (None, Some(a)) => (a, "config [switch] metrics"),
+            (None, None) => return Ok(None),
+        };
+        let addr = l2sw::metrics::parse_listen_addr(addr).with_context(|| what.to_string())?;
+        let server = l2sw::metrics::MetricsServer::start(addr, daemon.dataplane().clone())?;
+        eprintln!("l2sw: metrics at http://{}/metrics", server.addr());
+        Ok(Some(server))
+    });
+    let metrics = match metrics {
+        Ok(m) => m,
+        Err(e) => {
+            for c in daemon.shutdown() {
+                eprintln!("l2sw: cleanup: {c}");
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     daemon.serve();
     eprintln!(
         "l2sw: switch {name} running; control socket {}; Ctrl-C stops it",
@@ -474,6 +577,7 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
         recv(shutdown_rx) -> m => m.unwrap_or_else(|_| "shutdown".into()),
     };
     eprintln!("l2sw: stopping switch {name} ({why})");
+    drop(metrics);
     let errors = daemon.shutdown();
     for e in &errors {
         eprintln!("l2sw: cleanup: {e}");
@@ -508,7 +612,41 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 mtu,
                 mac,
                 max_learned,
+                vxlan,
             } => {
+                if let KindArg::Vxlan = kind {
+                    let tap_only = [
+                        (port_name.is_some(), "--port-name (the port's name is NAME)"),
+                        (host, "--host"),
+                        (vm, "--vm"),
+                        (!ip.is_empty(), "--ip"),
+                        (mac.is_some(), "--mac"),
+                    ];
+                    if let Some((_, what)) = tap_only.iter().find(|(g, _)| *g) {
+                        anyhow::bail!("{what} does not apply to VXLAN ports");
+                    }
+                    let (Some(vni), Some(local)) = (vxlan.vni, vxlan.local) else {
+                        anyhow::bail!("port add vxlan NAME needs --vni N and --local IP");
+                    };
+                    let req = Request::PortAddVxlan(VxlanAdd {
+                        name: ifname,
+                        vni,
+                        local,
+                        remote: vxlan.remote,
+                        dstport: Some(vxlan.dstport),
+                        learning: vxlan.learning,
+                        netns,
+                        vlan: vxlan.vlan,
+                        ttl: vxlan.ttl,
+                        df: vxlan.df,
+                        mtu,
+                        max_learned,
+                    });
+                    return finish(&mut c, req);
+                }
+                if let Some(flag) = vxlan.given() {
+                    anyhow::bail!("{flag} applies to VXLAN ports only (port add vxlan ...)");
+                }
                 let mode = match (host, vm) {
                     (true, _) => Some(TapSetup::Host),
                     (_, true) => Some(TapSetup::Vm),
@@ -517,6 +655,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 let kind = match kind {
                     KindArg::Iface => AddKind::Iface,
                     KindArg::Tap => AddKind::Tap,
+                    KindArg::Vxlan => unreachable!("handled above"),
                 };
                 let req = Request::PortAdd(PortAdd {
                     kind,
@@ -605,7 +744,21 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         },
         Cmd::Fdb(f) => match f {
             FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),
-            FdbCmd::Add { mac, port, vlan } => (Request::FdbAdd { mac, port, vlan }, false, None),
+            FdbCmd::Add {
+                mac,
+                port,
+                vlan,
+                dst,
+            } => (
+                Request::FdbAdd {
+                    mac,
+                    port,
+                    vlan,
+                    dst,
+                },
+                false,
+                None,
+            ),
             FdbCmd::Del { mac, vlan } => (Request::FdbDel { mac, vlan }, false, None),
             FdbCmd::Flush {
                 port,
@@ -670,13 +823,16 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             count,
             snaplen,
             write,
+            bpf,
         } => {
             check_filter(filter.as_deref())?;
+            check_bpf(bpf.as_deref())?;
             let req = Request::Capture {
                 ports: port,
                 filter,
                 count,
                 snaplen,
+                bpf,
             };
             let stop = interrupt_flag()?;
             let snap = snaplen.unwrap_or(0);
@@ -697,10 +853,12 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         }
         Cmd::Trace(t) if t.live => {
             check_filter(t.filter.as_deref())?;
+            check_bpf(t.bpf.as_deref())?;
             let req = Request::TraceLive {
                 ports: t.port,
                 filter: t.filter,
                 count: t.count,
+                bpf: t.bpf,
             };
             let stop = interrupt_flag()?;
             let out = std::io::stdout().lock();
@@ -749,6 +907,13 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Sends a change and prints what it did.
+fn finish(c: &mut Client, req: Request) -> anyhow::Result<()> {
+    let v = c.call(&req)?;
+    print_result(&v, false, None);
+    Ok(())
+}
+
 /// `l2sw probe`: needs no switch, only the two namespaces.
 fn probe(p: ProbeArgs) -> anyhow::Result<()> {
     let mut opts = l2sw::probe::ProbeOptions::new(p.from, p.to);
@@ -772,7 +937,17 @@ fn probe(p: ProbeArgs) -> anyhow::Result<()> {
 /// Checks a filter before sending it, to show the caret under the problem.
 fn check_filter(expr: Option<&str>) -> anyhow::Result<()> {
     if let Some(e) = expr {
-        l2sw::observe::filter::Filter::parse(e).map_err(|err| anyhow::anyhow!("{err}"))?;
+        l2sw::observe::filter::Filter::parse(e)
+            .map_err(|err| anyhow::anyhow!("{err}{}", l2sw::observe::bpf::pcap_hint(e)))?;
+    }
+    Ok(())
+}
+
+/// Compiles a `--bpf` expression here too, so a bad one fails before
+/// anything is asked of the switch, with libpcap's message.
+fn check_bpf(expr: Option<&str>) -> anyhow::Result<()> {
+    if let Some(e) = expr {
+        l2sw::observe::bpf::BpfFilter::compile(e)?;
     }
     Ok(())
 }

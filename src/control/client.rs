@@ -19,6 +19,8 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    #[error("permission denied: cannot connect to the control socket {path} of switch {name}; it is root-only unless the switch was started with `run --group NAME` (and you are in that group)")]
+    Denied { name: String, path: PathBuf },
     #[error("control socket {path}: {source}")]
     Io {
         path: PathBuf,
@@ -42,10 +44,19 @@ pub struct Client {
 
 impl Client {
     pub fn connect(name: &str, path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
-            name: name.to_string(),
-            path: path.to_path_buf(),
-            source,
+        let stream = UnixStream::connect(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                ClientError::Denied {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ClientError::NotRunning {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let io = |source| ClientError::Io {
             path: path.to_path_buf(),
@@ -69,9 +80,13 @@ impl Client {
             path: self.path.clone(),
             source,
         };
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .map_err(io)?;
+        if let Err(e) = self.writer.write_all(format!("{line}\n").as_bytes()) {
+            // A switch that refuses a client answers before reading and
+            // closes: its answer is still there to be read.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(io(e));
+            }
+        }
         let mut resp = String::new();
         let n = self
             .reader

@@ -3,11 +3,13 @@
 //!
 //! See `docs/control.md` for the protocol.
 
+pub mod access;
 pub mod client;
 pub mod protocol;
 pub mod render;
 pub mod server;
 pub mod streams;
+mod sys;
 
 use std::path::{Path, PathBuf};
 

@@ -74,6 +74,44 @@ pub struct PortAdd {
     pub max_learned: Option<u32>,
 }
 
+/// `port add vxlan` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanAdd {
+    /// Port name.
+    pub name: String,
+    pub vni: u32,
+    /// Local VTEP address (an address of an interface in `netns`).
+    pub local: std::net::Ipv4Addr,
+    /// Static flood-list members (head-end replication).
+    #[serde(default)]
+    pub remote: Vec<std::net::Ipv4Addr>,
+    /// UDP port (default 4789).
+    #[serde(default)]
+    pub dstport: Option<u16>,
+    /// Learn MACs and VTEPs from decapsulated frames (default on).
+    #[serde(default)]
+    pub learning: Option<bool>,
+    /// Namespace of the underlay socket.
+    #[serde(default)]
+    pub netns: Option<String>,
+    /// Map the VNI to this VLAN of a VLAN-aware switch (the port becomes an
+    /// access port of it).
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// Outer TTL (default 64).
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    /// Set DF on the outer header (default off).
+    #[serde(default)]
+    pub df: Option<bool>,
+    /// Inner MTU (default: the underlay interface's MTU minus 50).
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub max_learned: Option<u32>,
+}
+
 /// A learned-entry limit to set: a number (0 = unlimited) or the switch default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -245,6 +283,8 @@ pub enum Request {
     /// Name, uptime, settings, port and namespace counts.
     Status,
     PortAdd(PortAdd),
+    /// Adds a VXLAN tunnel port.
+    PortAddVxlan(VxlanAdd),
     PortDel {
         name: String,
     },
@@ -285,6 +325,9 @@ pub enum Request {
         port: String,
         #[serde(default)]
         vlan: u16,
+        /// On a VXLAN port: the remote VTEP the MAC sits behind.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dst: Option<std::net::Ipv4Addr>,
     },
     FdbDel {
         mac: MacAddr,
@@ -327,6 +370,9 @@ pub enum Request {
         /// Bytes kept per frame; 0 or absent = whole frames.
         #[serde(default)]
         snaplen: Option<u32>,
+        /// A pcap-filter expression (tcpdump's language) frames must also match.
+        #[serde(default)]
+        bpf: Option<String>,
     },
     /// Explains what the switch would do with a frame; nothing is sent or learned.
     Trace {
@@ -347,6 +393,9 @@ pub enum Request {
         filter: Option<String>,
         #[serde(default)]
         count: Option<u64>,
+        /// A pcap-filter expression (tcpdump's language) frames must also match.
+        #[serde(default)]
+        bpf: Option<String>,
     },
     /// Residence-time histograms (per egress port and per port pair).
     Latency {
@@ -368,6 +417,7 @@ impl Request {
     pub const COMMANDS: &'static [&'static str] = &[
         "status",
         "port-add",
+        "port-add-vxlan",
         "port-del",
         "port-list",
         "port-set",
@@ -487,7 +537,8 @@ mod tests {
             Request::FdbAdd {
                 mac: "02:00:00:00:00:09".parse().unwrap(),
                 port: "veth-x".into(),
-                vlan: 0
+                vlan: 0,
+                dst: None,
             }
         );
         let r = Request::parse(r#"{"cmd":"port-add","kind":"tap","ifname":"tap7"}"#).unwrap();
@@ -565,6 +616,26 @@ mod tests {
                 value: Value::from(60),
             },
             Request::NsUnplug { ns: "red".into() },
+            Request::FdbAdd {
+                mac: "02:00:00:00:00:09".parse().unwrap(),
+                port: "vx100".into(),
+                vlan: 0,
+                dst: Some("10.201.0.2".parse().unwrap()),
+            },
+            Request::PortAddVxlan(VxlanAdd {
+                name: "vx100".into(),
+                vni: 100,
+                local: "10.201.0.1".parse().unwrap(),
+                remote: vec!["10.201.0.2".parse().unwrap()],
+                dstport: Some(4789),
+                learning: Some(false),
+                netns: Some("underlay".into()),
+                vlan: Some(10),
+                ttl: None,
+                df: Some(true),
+                mtu: None,
+                max_learned: None,
+            }),
             Request::PortSet(PortSet {
                 name: "red".into(),
                 hairpin: Some(true),

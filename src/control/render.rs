@@ -106,7 +106,45 @@ pub fn ports(v: &Value) -> String {
             s(&p["capabilities"]),
         ]);
     }
-    t.render()
+    let mut out = t.render();
+    for p in v.as_array().into_iter().flatten() {
+        if let Some(x) = p.get("vxlan").filter(|x| x.is_object()) {
+            out.push_str(&vxlan_text(&p["name"], &p["mtu"], x));
+        }
+    }
+    out
+}
+
+/// The lines under `port list` for one VXLAN port: endpoint, MTUs, flood list.
+fn vxlan_text(name: &Value, mtu: &Value, x: &Value) -> String {
+    let flood: Vec<String> = x["flood"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} ({})", s(&m["vtep"]), s(&m["origin"])))
+        .collect();
+    let netns = match x["netns"].as_str() {
+        Some(n) => format!(" in netns {n}"),
+        None => String::new(),
+    };
+    format!(
+        "\nvxlan {}: vni {} local {}:{}{netns}, underlay {} (mtu {}), inner mtu {}, ttl {}, df {}, source ports {}\n  flood list: {}\n",
+        s(name),
+        s(&x["vni"]),
+        s(&x["local"]),
+        s(&x["dstport"]),
+        s(&x["underlay"]),
+        s(&x["underlay_mtu"]),
+        s(mtu),
+        s(&x["ttl"]),
+        if x["df"].as_bool() == Some(true) { "on" } else { "off" },
+        s(&x["source_ports"]),
+        if flood.is_empty() {
+            "(empty: floods reach no remote VTEP)".to_string()
+        } else {
+            flood.join(", ")
+        },
+    )
 }
 
 /// `mirror list`
@@ -168,7 +206,7 @@ fn flags_text(p: &Value) -> String {
 
 /// `fdb show`
 pub fn fdb(v: &Value) -> String {
-    let mut t = Table::new(&["MAC", "VLAN", "PORT", "TYPE", "AGE_S"]);
+    let mut t = Table::new(&["MAC", "VLAN", "PORT", "TYPE", "AGE_S", "DST"]);
     for e in v.as_array().into_iter().flatten() {
         t.row(vec![
             s(&e["mac"]),
@@ -176,6 +214,11 @@ pub fn fdb(v: &Value) -> String {
             s(&e["port"]),
             s(&e["type"]),
             s(&e["age_s"]),
+            // `bridge fdb show`'s "dst IP" for entries behind a VTEP.
+            e["dst"]
+                .as_str()
+                .map(|d| format!("dst {d}"))
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     t.render()
@@ -377,6 +420,14 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.lines().count(), 3);
+        let remote = json!([
+            {"mac":"02:00:00:00:00:07","vlan":0,"port":"vx100","type":"static","age_s":0,"dst":"10.201.0.2"}
+        ]);
+        assert!(
+            fdb(&remote).contains("vx100  static      0  dst 10.201.0.2"),
+            "{}",
+            fdb(&remote)
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A broken client costs nothing: malformed lines get an error response, a
 //! client that disconnects half-way is dropped, and each client has its own
-//! thread so a slow one cannot hold up the rest.
+//! thread so a slow one cannot hold up the rest. Who may connect is
+//! decided by [`Access`] (file mode, then the peer's credentials).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::access::{Access, AccessError, RefusalLog};
 use super::protocol::{Request, Response, MAX_REQUEST_LEN};
 
 /// Most clients served at once; more are told to come back later.
@@ -45,6 +47,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 /// A running control server. `stop` removes the socket file.
@@ -56,8 +60,9 @@ pub struct ControlServer {
 
 impl ControlServer {
     /// Binds `path`, replacing a stale socket file but refusing to take over
-    /// a socket a live switch still answers on.
-    pub fn bind(name: &str, path: &Path) -> Result<UnixListener, ServerError> {
+    /// a socket a live switch still answers on, and gives the file the owner
+    /// and mode `access` asks for.
+    pub fn bind(name: &str, path: &Path, access: &Access) -> Result<UnixListener, ServerError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| ServerError::RunDir {
                 path: dir.to_path_buf(),
@@ -74,22 +79,36 @@ impl ControlServer {
             // Left behind by a switch that died without cleaning up.
             let _ = std::fs::remove_file(path);
         }
-        UnixListener::bind(path).map_err(|source| ServerError::Bind {
+        let listener = UnixListener::bind(path).map_err(|source| ServerError::Bind {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+        if let Err(e) = access.apply_to_socket(path) {
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(listener)
     }
 
+    /// Serves `listener` for switch `name`, refusing peers `access` does not
+    /// let in.
     pub fn spawn(
         listener: UnixListener,
         path: PathBuf,
         handler: Arc<dyn Handler>,
+        name: &str,
+        access: Access,
     ) -> ControlServer {
         let stopping = Arc::new(AtomicBool::new(false));
         let stop2 = stopping.clone();
+        let gate = Gate {
+            name: name.to_string(),
+            access,
+            log: RefusalLog::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("l2sw-control".into())
-            .spawn(move || accept_loop(listener, handler, stop2))
+            .spawn(move || accept_loop(listener, handler, stop2, gate))
             .expect("spawn control thread");
         ControlServer {
             path,
@@ -123,7 +142,19 @@ impl Drop for ControlServer {
     }
 }
 
-fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, stopping: Arc<AtomicBool>) {
+/// The access check of one server.
+struct Gate {
+    name: String,
+    access: Access,
+    log: RefusalLog,
+}
+
+fn accept_loop(
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    stopping: Arc<AtomicBool>,
+    gate: Gate,
+) {
     let clients = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
@@ -137,6 +168,10 @@ fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, stopping: Arc<
                 continue;
             }
         };
+        if let Err(msg) = gate.access.check(&gate.name, &stream, &gate.log) {
+            let _ = write_response(&mut stream, &Response::err(msg));
+            continue;
+        }
         if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
             clients.fetch_sub(1, Ordering::SeqCst);
             let _ = write_response(

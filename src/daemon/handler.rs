@@ -108,6 +108,7 @@ impl Inner {
                     }
                 }
             }
+            Request::PortAddVxlan(add) => self.add_vxlan(add)?,
             Request::PortDel { name } => {
                 let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(plug) = res.plugs.get(&name) {
@@ -164,10 +165,25 @@ impl Inner {
                 }
                 to_value(rows)
             }
-            Request::FdbAdd { mac, port, vlan } => {
+            Request::FdbAdd {
+                mac,
+                port,
+                vlan,
+                dst,
+            } => {
                 check_vlan(vlan)?;
-                dp.fdb_add(mac, vlan, &port)?;
-                json!({"mac": mac, "vlan": vlan, "port": port, "type": "static"})
+                match (dst, dp.is_tunnel(&port)?) {
+                    (_, None) => anyhow::bail!("no port named {port}"),
+                    (Some(d), Some(true)) => dp.fdb_add_remote(mac, vlan, &port, d)?,
+                    (Some(_), Some(false)) => {
+                        anyhow::bail!("--dst applies to VXLAN ports only; {port} is not one")
+                    }
+                    (None, Some(true)) => anyhow::bail!(
+                        "{port} is a VXLAN port: give the remote VTEP the MAC sits behind with --dst IP"
+                    ),
+                    (None, Some(false)) => dp.fdb_add(mac, vlan, &port)?,
+                }
+                json!({"mac": mac, "vlan": vlan, "port": port, "type": "static", "dst": dst})
             }
             Request::FdbDel { mac, vlan } => {
                 check_vlan(vlan)?;

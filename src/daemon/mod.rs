@@ -8,6 +8,7 @@ mod plug;
 mod port_kinds;
 mod resources;
 mod stream;
+mod vxlan;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
+use crate::control::access::Access;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::{ControlServer, Handler};
 use crate::control::{socket_path, validate_switch_name};
@@ -33,6 +35,8 @@ pub struct DaemonOptions {
     pub run_dir: PathBuf,
     pub settings: Settings,
     pub busy_poll: BusyPoll,
+    /// Who may use the control socket.
+    pub access: Access,
 }
 
 /// Shared between the control threads and the daemon.
@@ -45,6 +49,7 @@ pub(crate) struct Inner {
     res: Mutex<Resources>,
     shutdown: Sender<String>,
     busy_poll: BusyPoll,
+    access: Access,
 }
 
 /// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
@@ -67,7 +72,7 @@ impl Daemon {
     pub fn start(opts: DaemonOptions) -> anyhow::Result<Daemon> {
         validate_switch_name(&opts.name).map_err(anyhow::Error::msg)?;
         let socket = socket_path(&opts.run_dir, &opts.name);
-        let listener = ControlServer::bind(&opts.name, &socket)?;
+        let listener = ControlServer::bind(&opts.name, &socket, &opts.access)?;
         let spawned = DataplaneHandle::spawn_with(opts.settings, opts.busy_poll)
             .map_err(|e| anyhow::anyhow!("cannot start the dataplane thread: {e}"))?;
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::unbounded();
@@ -79,6 +84,7 @@ impl Daemon {
             res: Mutex::new(Resources::default()),
             shutdown: shutdown_tx,
             busy_poll: opts.busy_poll,
+            access: opts.access.clone(),
         });
         let events_thread = {
             let inner = inner.clone();
@@ -104,6 +110,8 @@ impl Daemon {
                 listener,
                 self.inner.socket.clone(),
                 self.inner.clone() as Arc<dyn Handler>,
+                &self.inner.name,
+                self.inner.access.clone(),
             );
             self.server = Some(server);
         }

@@ -14,6 +14,7 @@ use super::Inner;
 use crate::control::protocol::{Request, Response, StreamEnd};
 use crate::control::server::write_response;
 use crate::dataplane::readers::{ReaderKind, ReaderSpec};
+use crate::observe::bpf::{pcap_hint, BpfFilter};
 use crate::observe::filter::Filter;
 
 /// How often a quiet stream checks that its client is still there.
@@ -37,9 +38,18 @@ fn client_gone(out: &mut UnixStream) -> bool {
 
 fn spec(req: Request) -> Result<ReaderSpec, String> {
     let parse = |f: Option<String>| match f {
-        Some(expr) if !expr.trim().is_empty() => Filter::parse(&expr)
-            .map_err(|e| format!("bad filter at column {}: {}", e.pos + 1, e.msg)),
+        Some(expr) if !expr.trim().is_empty() => Filter::parse(&expr).map_err(|e| {
+            let mut msg = format!("bad filter at column {}: {}", e.pos + 1, e.msg);
+            msg.push_str(&pcap_hint(&expr));
+            msg
+        }),
         _ => Ok(Filter::match_all()),
+    };
+    let bpf = |b: Option<String>| match b {
+        Some(expr) if !expr.trim().is_empty() => BpfFilter::compile(&expr)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        _ => Ok(None),
     };
     match req {
         Request::Capture {
@@ -47,9 +57,11 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
             filter,
             count,
             snaplen,
+            bpf: b,
         } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
+            bpf: bpf(b)?,
             mode: ReaderKind::Capture {
                 snaplen: snaplen.unwrap_or(0) as usize,
             },
@@ -59,9 +71,11 @@ fn spec(req: Request) -> Result<ReaderSpec, String> {
             ports,
             filter,
             count,
+            bpf: b,
         } => Ok(ReaderSpec {
             ports,
             filter: parse(filter)?,
+            bpf: bpf(b)?,
             mode: ReaderKind::Trace,
             count,
         }),

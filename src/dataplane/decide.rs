@@ -28,7 +28,7 @@ pub fn plan_batch(
         let frame = rx.slot(i).frame();
         if !receive::complete(rx, i) {
             if let Some(o) = obs {
-                o.truncated(&mut st.readers, ingress, i, frame);
+                o.truncated(&mut st.readers, ingress, i, frame, receive::refusal(rx, i));
             }
             continue;
         }
@@ -38,7 +38,9 @@ pub fn plan_batch(
             .as_ref()
             .is_some_and(|o| o.wants_trace(&st.readers, ingress, frame));
         plan.set_explain(explain);
-        st.switch.plan(ingress, frame, now, Mode::Apply, plan);
+        let remote = rx.slot(i).tunnel_src();
+        st.switch
+            .plan_from(ingress, remote, frame, now, Mode::Apply, plan);
         let State {
             switch,
             ports,
@@ -60,6 +62,7 @@ pub fn plan_batch(
                     shape: eg.shape,
                     cause: eg.cause,
                     variant: None,
+                    remote: eg.remote,
                 });
             }
         }

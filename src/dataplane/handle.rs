@@ -38,6 +38,8 @@ pub enum Setting {
 pub enum DataplaneError {
     #[error("no port named {0}")]
     NoSuchPort(String),
+    #[error("port {0} is not a VXLAN port (--dst and flood lists apply to VXLAN ports only)")]
+    NotTunnel(String),
     #[error("a port named {0} already exists")]
     DuplicatePort(String),
     #[error(transparent)]
@@ -97,7 +99,7 @@ impl DataplaneHandle {
     }
 
     /// Runs `f` on the dataplane thread and returns its result.
-    fn call<R: Send + 'static>(
+    pub(super) fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut State) -> R + Send + 'static,
     ) -> Result<R, DataplaneError> {
@@ -111,30 +113,7 @@ impl DataplaneHandle {
     }
 
     pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
-        self.call(move |st| {
-            if st.find(&meta.name).is_some() {
-                return Err(DataplaneError::DuplicatePort(meta.name));
-            }
-            let id = st.switch.add_port(meta.policy.clone())?;
-            if let Err(source) = st.register(port.raw_fd(), id) {
-                let _ = st.switch.remove_port(id);
-                return Err(DataplaneError::Register {
-                    name: meta.name,
-                    source,
-                });
-            }
-            st.insert(
-                id,
-                PortEntry {
-                    meta,
-                    port,
-                    counters: PortCounters::default(),
-                    pending: Vec::with_capacity(BATCH_SIZE),
-                    latency: LatencyHistogram::new(),
-                },
-            );
-            Ok(id)
-        })?
+        self.call(move |st| insert_port(st, port, meta))?
     }
 
     /// Removes a port and hands it back (dropping it closes its fd).
@@ -163,6 +142,7 @@ impl DataplaneHandle {
                     max_learned: e.meta.policy.max_learned,
                     learned: st.switch.fdb().learned_on(id),
                     policy: e.meta.policy.clone(),
+                    vxlan: super::tunnel::row(st, id, e.port.as_ref()),
                 })
                 .collect()
         })
@@ -254,6 +234,7 @@ impl DataplaneHandle {
                     port: st.name_of(e.port),
                     kind: e.kind,
                     age_s: fdb.age_secs(&e, now),
+                    dst: e.remote,
                 })
                 .collect();
             rows.sort_by_key(|r| (r.vlan, r.mac));
@@ -490,4 +471,33 @@ impl DataplaneHandle {
     pub fn stop(&self) {
         let _ = self.call(|st| st.stop = true);
     }
+}
+/// Adds a port to the switch and the loop (on the dataplane thread).
+pub(super) fn insert_port(
+    st: &mut State,
+    port: Box<dyn Port>,
+    meta: PortMeta,
+) -> Result<PortId, DataplaneError> {
+    if st.find(&meta.name).is_some() {
+        return Err(DataplaneError::DuplicatePort(meta.name));
+    }
+    let id = st.switch.add_port(meta.policy.clone())?;
+    if let Err(source) = st.register(port.raw_fd(), id) {
+        let _ = st.switch.remove_port(id);
+        return Err(DataplaneError::Register {
+            name: meta.name,
+            source,
+        });
+    }
+    st.insert(
+        id,
+        PortEntry {
+            meta,
+            port,
+            counters: PortCounters::default(),
+            pending: Vec::with_capacity(BATCH_SIZE),
+            latency: LatencyHistogram::new(),
+        },
+    );
+    Ok(id)
 }

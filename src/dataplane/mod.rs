@@ -22,15 +22,19 @@ mod send;
 mod shape;
 mod snapshot;
 mod state;
+mod tunnel;
 
 pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
-    FdbRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
+    FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
+    VxlanRow,
 };
 
 pub use poll_mode::BusyPoll;
 
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;

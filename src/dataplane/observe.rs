@@ -77,10 +77,18 @@ impl Observer {
         readers::trace_wanted(readers, ingress, self.name(ingress), frame)
     }
 
-    /// A frame the kernel truncated: captured with its drop, never planned.
-    pub fn truncated(&self, readers: &mut [ActiveReader], ingress: PortId, i: usize, frame: &[u8]) {
+    /// A frame the kernel truncated (or a tunnel packet that did not
+    /// decapsulate): captured with its drop, never planned.
+    pub fn truncated(
+        &self,
+        readers: &mut [ActiveReader],
+        ingress: PortId,
+        i: usize,
+        frame: &[u8],
+        why: crate::switch::DropReason,
+    ) {
         let seen = self.seen(ingress, Dir::In, i);
-        readers::capture(readers, &seen, frame, &|| "drop: rx_truncated".into());
+        readers::capture(readers, &seen, frame, &|| format!("drop: {}", why.name()));
     }
 
     /// Frame `i` was planned: its ingress record, and its trace if wanted.

@@ -74,6 +74,8 @@ pub struct Piece {
     /// Switched or a mirror copy (the same for every piece of one port).
     pub cause: Cause,
     pub bytes: Bytes,
+    /// On a tunnel port: the VTEP it goes to (from the plan).
+    pub remote: Option<std::net::Ipv4Addr>,
 }
 
 /// Where a piece's bytes are.
@@ -184,6 +186,7 @@ pub fn coalesce(
             frame: i,
             cause,
             bytes: Bytes::Rx,
+            remote,
         } = pieces[start]
         else {
             out.push(pieces[start]);
@@ -249,6 +252,7 @@ pub fn coalesce(
             frame: i,
             cause,
             bytes: Bytes::Merged(c.start, c.len, offload),
+            remote,
         });
         counters.coalesced += 1;
         counters.coalesced_segments += (k - start) as u64;
@@ -302,6 +306,7 @@ pub fn fit(
                     Some((s, l, o)) => Bytes::Var(s, l, o),
                     None => Bytes::Rx,
                 },
+                remote: p.remote,
             });
             continue;
         }
@@ -344,6 +349,7 @@ pub fn fit(
                         frame: i,
                         cause: p.cause,
                         bytes: Bytes::Seg(s, l),
+                        remote: p.remote,
                     });
                 }
             }

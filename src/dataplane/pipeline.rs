@@ -69,6 +69,7 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
         log_limit,
         readers,
         pairs,
+        switch,
         ..
     } = &mut *st;
     let rx: &RxBatch = rx;
@@ -81,7 +82,9 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
         e.pending.clear();
         w.arenas.coalesced.clear();
         w.arenas.merged.clear();
-        if gro && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
+        // Toward a tunnel, neighbours may go to different VTEPs: no merging.
+        let tunnel = switch.tunnel(egress).is_some();
+        if gro && !tunnel && pieces.len() > 1 && caps.csum && (caps.tso4 || caps.tso6) {
             let seen = seen.get_or_insert_with(|| Candidates::new(n));
             pieces = offload::coalesce(&pieces, rx, caps, &mut w.arenas, seen, &mut e.counters);
         }
@@ -92,7 +95,7 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
         };
         let pair = pairs.entry((ingress, egress)).or_default();
         send_share(
-            egress,
+            (egress, tunnel),
             e,
             &pieces,
             &src,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::observe::bpf::BpfFilter;
 use crate::observe::filter::Filter;
 use crate::observe::records::{Dir, FrameRecord, ReaderEvent, TraceReport};
 use crate::switch::PortId;
@@ -26,11 +27,13 @@ pub enum ReaderKind {
 }
 
 /// What to read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ReaderSpec {
     /// Port names to read from; empty = every port.
     pub ports: Vec<String>,
     pub filter: Filter,
+    /// A compiled pcap-filter expression frames must also match.
+    pub bpf: Option<BpfFilter>,
     pub mode: ReaderKind,
     /// Stop after this many records.
     pub count: Option<u64>,
@@ -59,6 +62,7 @@ pub struct ActiveReader {
     /// `None` = every port.
     pub ports: Option<Vec<PortId>>,
     pub filter: Filter,
+    pub bpf: Option<BpfFilter>,
     pub mode: ReaderKind,
     pub remaining: Option<u64>,
     pub tx: Sender<ReaderEvent>,
@@ -78,6 +82,7 @@ impl ActiveReader {
                 id,
                 ports,
                 filter: spec.filter,
+                bpf: spec.bpf,
                 mode: spec.mode,
                 remaining: spec.count,
                 tx,
@@ -95,6 +100,7 @@ impl ActiveReader {
         self.remaining != Some(0)
             && self.ports.as_ref().is_none_or(|p| p.contains(&port))
             && self.filter.matches(frame, port_name)
+            && self.bpf.as_ref().is_none_or(|b| b.matches(frame))
     }
 
     fn deliver(&mut self, ev: ReaderEvent) {

@@ -47,8 +47,10 @@ pub fn receive(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Result<usiz
         if slot.offload().gso.is_some() {
             c.rx_gso += 1;
         }
-        if let RxStatus::Truncated { .. } = slot.status() {
-            c.drops.add(DropReason::RxTruncated, 1);
+        match slot.status() {
+            RxStatus::Complete => {}
+            RxStatus::Truncated { .. } => c.drops.add(DropReason::RxTruncated, 1),
+            RxStatus::Invalid(why) => c.drops.add(super::tunnel::drop_reason(why), 1),
         }
         // Checksums a sender left unfinished with no header saying where
         // they start (no virtio-net header): finish them by parsing; see
@@ -62,7 +64,16 @@ pub fn receive(st: &mut State, ingress: PortId, rx: &mut RxBatch) -> Result<usiz
 }
 
 /// Whether received frame `i` is to be forwarded at all (truncated frames
-/// were counted as dropped by `receive`).
+/// and tunnel packets that did not decapsulate were counted as dropped by
+/// `receive`).
 pub fn complete(rx: &RxBatch, i: usize) -> bool {
-    !matches!(rx.slot(i).status(), RxStatus::Truncated { .. })
+    matches!(rx.slot(i).status(), RxStatus::Complete)
+}
+
+/// Why received frame `i` was refused, for its capture record.
+pub fn refusal(rx: &RxBatch, i: usize) -> DropReason {
+    match rx.slot(i).status() {
+        RxStatus::Invalid(why) => super::tunnel::drop_reason(why),
+        _ => DropReason::RxTruncated,
+    }
 }

@@ -57,7 +57,7 @@ pub type Vanished = SmallVec<[(PortId, String); 2]>;
 /// histogram.
 #[allow(clippy::too_many_arguments)]
 pub fn send_share(
-    egress: PortId,
+    (egress, tunnel): (PortId, bool),
     e: &mut PortEntry,
     pieces: &[Piece],
     src: &Sources<'_>,
@@ -68,6 +68,9 @@ pub fn send_share(
     vanished: &mut Vanished,
 ) {
     let frames: SmallVec<[TxFrame<'_>; BATCH_SIZE]> = pieces.iter().map(|p| src.frame(p)).collect();
+    // A tunnel port sends each piece toward the VTEP the plan named.
+    let remotes: SmallVec<[Option<std::net::Ipv4Addr>; BATCH_SIZE]> =
+        pieces.iter().map(|p| p.remote).collect();
     // Outcome of piece `k` for a live trace: for the frame it comes from and
     // for every frame merged into it.
     let record = |obs: &mut Observer, k: usize, f: &mut dyn FnMut(&mut Observer, usize)| {
@@ -80,7 +83,11 @@ pub fn send_share(
     };
     let mut off = 0;
     while off < frames.len() {
-        let (sent, err) = e.port.send_batch(&frames[off..]);
+        let (sent, err) = if tunnel {
+            e.port.send_batch_to(&frames[off..], &remotes[off..])
+        } else {
+            e.port.send_batch(&frames[off..])
+        };
         // Residence: from the kernel's receive stamp to the send's return.
         let done = crate::port::realtime_ns();
         for (k, f) in frames[off..off + sent].iter().enumerate() {

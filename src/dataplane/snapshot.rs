@@ -1,10 +1,12 @@
 //! What the dataplane hands out: plain, serializable copies of its state.
 
+use std::net::Ipv4Addr;
+
 use serde::{Deserialize, Serialize};
 
 use crate::observe::{LatencyHistogram, LatencySummary, PortCounters};
-use crate::port::PortInfo;
-use crate::switch::{EntryKind, FdbCounters, PortPolicy, Settings};
+use crate::port::{PortInfo, TunnelInfo};
+use crate::switch::{EntryKind, FdbCounters, PortPolicy, Settings, VtepOrigin};
 use crate::wire::MacAddr;
 
 /// One row of `port list`.
@@ -22,6 +24,25 @@ pub struct PortRow {
     pub learned: u32,
     /// Flags and VLAN mode.
     pub policy: PortPolicy,
+    /// A VXLAN port's endpoint and flood list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanRow>,
+}
+
+/// What `port list` shows of a VXLAN port.
+#[derive(Debug, Clone, Serialize)]
+pub struct VxlanRow {
+    #[serde(flatten)]
+    pub endpoint: TunnelInfo,
+    /// The VTEPs floods are replicated to, and why each is there.
+    pub flood: Vec<FloodRow>,
+}
+
+/// One member of a flood list.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloodRow {
+    pub vtep: Ipv4Addr,
+    pub origin: Vec<VtepOrigin>,
 }
 
 /// One row of `mirror list`.
@@ -42,6 +63,9 @@ pub struct FdbRow {
     #[serde(rename = "type")]
     pub kind: EntryKind,
     pub age_s: u64,
+    /// On a tunnel port: the remote VTEP (`bridge fdb show`'s `dst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<Ipv4Addr>,
 }
 
 /// A port the dataplane removed on its own (its interface vanished).

@@ -35,6 +35,8 @@ pub struct Pending {
     /// Which re-shaped copy of the frame carries `shape` (see `shape.rs`);
     /// `None`: the frame as received. Set once, before the sends.
     pub variant: Option<u8>,
+    /// On a tunnel port: the VTEP to send it to (the core's decision).
+    pub remote: Option<std::net::Ipv4Addr>,
 }
 
 /// An open port as the dataplane holds it.
@@ -205,6 +207,7 @@ impl State {
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
         self.switch.fdb_mut().age(now);
+        self.switch.age_tunnels(now);
         self.readers.retain(|t| !t.finished());
         self.collect_kernel_drops();
         let mut gone = Vec::new();

@@ -760,6 +760,7 @@ mod trace_cannot_drift {
             .add_reader(ReaderSpec {
                 ports: Vec::new(),
                 filter: Filter::match_all(),
+                bpf: None,
                 mode: ReaderKind::Trace,
                 count: None,
             })

@@ -139,6 +139,26 @@ impl LatencyHistogram {
         }
     }
 
+    /// Samples per bucket for Prometheus-style export: `out[i]` counts the
+    /// samples at most `bounds_ns[i]` (and above the previous bound), the
+    /// extra last entry those above every bound. Each HdrHistogram bin goes
+    /// wholly to one bucket (by its highest equivalent value), so the counts
+    /// add up to [`count`](Self::count) exactly.
+    pub fn bucket_counts(&self, bounds_ns: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; bounds_ns.len() + 1];
+        for v in self.hist.iter_recorded() {
+            let at = bounds_ns.partition_point(|&b| b < v.value_iterated_to());
+            out[at] += v.count_at_value();
+        }
+        out
+    }
+
+    /// Sum of all samples in nanoseconds (from the mean, so within the
+    /// histogram's precision).
+    pub fn sum_ns(&self) -> f64 {
+        self.hist.mean() * self.hist.len() as f64
+    }
+
     /// Forgets all samples; keeps the allocation.
     pub fn reset(&mut self) {
         self.hist.reset();

@@ -5,6 +5,7 @@
 //! writer, no atomics on the hot path) and copies them into snapshots when
 //! asked.
 
+pub mod bpf;
 mod counters;
 pub mod explain;
 pub mod filter;

@@ -1,5 +1,7 @@
 //! `RxBatch`: preallocated receive buffers, filled by a port in one call.
 
+use std::net::Ipv4Addr;
+
 use super::offload::Offload;
 
 /// Frames moved per receive call.
@@ -19,6 +21,22 @@ pub enum RxStatus {
     Complete,
     /// The kernel delivered `len` of `wire_len` bytes.
     Truncated { wire_len: usize },
+    /// The port received it but cannot hand it on (a tunnel packet that
+    /// does not decapsulate): counted, never switched.
+    Invalid(RxInvalid),
+}
+
+/// Why a port refused what it received, for the drop counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxInvalid {
+    /// Shorter than a VXLAN header and an inner Ethernet header.
+    VxlanShort,
+    /// The I flag is missing or reserved bits are set.
+    VxlanBadFlags,
+    /// A VNI other than the port's.
+    VxlanUnknownVni,
+    /// Sent from the port's own local address (a loop in the underlay).
+    VxlanOwnSource,
 }
 
 /// One receive buffer and the frame in it.
@@ -31,6 +49,7 @@ pub struct RxSlot {
     csum_partial: bool,
     offload: Offload,
     rx_ts_ns: u64,
+    tunnel_src: Option<Ipv4Addr>,
 }
 
 impl RxSlot {
@@ -43,6 +62,7 @@ impl RxSlot {
             csum_partial: false,
             offload: Offload::NONE,
             rx_ts_ns: 0,
+            tunnel_src: None,
         }
     }
 
@@ -65,6 +85,17 @@ impl RxSlot {
         self.csum_partial = false;
         self.offload = Offload::NONE;
         self.rx_ts_ns = 0;
+        self.tunnel_src = None;
+    }
+
+    /// The remote tunnel endpoint (outer source address) a decapsulated
+    /// frame came from; `None` for frames of ports that are no tunnel.
+    pub fn set_tunnel_src(&mut self, vtep: Option<Ipv4Addr>) {
+        self.tunnel_src = vtep;
+    }
+
+    pub fn tunnel_src(&self) -> Option<Ipv4Addr> {
+        self.tunnel_src
     }
 
     /// When the frame was received, ns since the Unix epoch: the kernel's

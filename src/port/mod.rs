@@ -7,7 +7,9 @@
 //!   queue to a VM (QEMU `-netdev tap,ifname=...`) and attaching to the
 //!   netdev through AF_PACKET;
 //! - [`pipe`]: a Unix datagram socket pair, one frame per datagram: a port
-//!   with no device behind it, so forwarding can be tested without root.
+//!   with no device behind it, so forwarding can be tested without root;
+//! - [`vxlan`]: a VXLAN tunnel (RFC 7348) over a UDP socket: frames leave
+//!   encapsulated toward the remote tunnel endpoint the switch names.
 //!
 //! Every ioctl, socket option and `unsafe` block lives in [`sys`].
 //!
@@ -24,12 +26,14 @@ pub mod sys;
 pub mod tap;
 #[cfg(test)]
 mod testutil;
+pub mod vxlan;
 
+use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 
 use serde::Serialize;
 
-pub use batch::{RxBatch, RxSlot, RxStatus, BATCH_SIZE, RX_BUF_SIZE, RX_HEADROOM};
+pub use batch::{RxBatch, RxInvalid, RxSlot, RxStatus, BATCH_SIZE, RX_BUF_SIZE, RX_HEADROOM};
 pub use error::{PortError, SendError};
 pub use offload::{Gso, GsoKind, Offload, OffloadCaps, TxFrame, VNET_HDR_LEN};
 
@@ -49,6 +53,8 @@ pub enum PortKind {
     /// One end of a Unix datagram socket pair: a port without a device, for
     /// tests and for programs that speak frames over a socket.
     Pipe,
+    /// A VXLAN tunnel over a UDP socket.
+    Vxlan,
 }
 
 impl PortKind {
@@ -58,6 +64,7 @@ impl PortKind {
             PortKind::Tap => "tap",
             PortKind::TapVm => "tap-vm",
             PortKind::Pipe => "pipe",
+            PortKind::Vxlan => "vxlan",
         }
     }
 }
@@ -123,6 +130,43 @@ pub trait Port: Send {
     fn take_kernel_drops(&mut self) -> u64 {
         0
     }
+
+    /// A tunnel port's endpoint settings; `None` for ports that are no
+    /// tunnel. A tunnel port sends each frame toward the remote endpoint
+    /// given with it ([`send_batch_to`](Self::send_batch_to)).
+    fn tunnel(&self) -> Option<TunnelInfo> {
+        None
+    }
+
+    /// Sends `frames[i]` toward remote tunnel endpoint `to[i]`: what a
+    /// tunnel port does instead of `send_batch`. Other ports ignore `to`.
+    fn send_batch_to(
+        &mut self,
+        frames: &[TxFrame<'_>],
+        to: &[Option<Ipv4Addr>],
+    ) -> (usize, Option<SendError>) {
+        let _ = to;
+        self.send_batch(frames)
+    }
+}
+
+/// What `port list` shows of a tunnel port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelInfo {
+    pub vni: u32,
+    pub local: Ipv4Addr,
+    /// UDP port it listens on and sends to.
+    pub dstport: u16,
+    pub ttl: u8,
+    pub df: bool,
+    /// The namespace of the underlay socket (`None`: the switch's own).
+    pub netns: Option<String>,
+    /// The interface holding `local`, and its MTU, when found.
+    pub underlay: Option<String>,
+    pub underlay_mtu: Option<u32>,
+    /// UDP source ports encapsulated packets leave from, chosen per inner
+    /// flow.
+    pub source_ports: Vec<u16>,
 }
 
 /// Sends frames without offloads: a convenience for tests and tools.

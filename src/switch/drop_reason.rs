@@ -91,6 +91,21 @@ drop_reasons! {
     /// Any other error the kernel returned on send.
     EgressError = "egress_error",
         "the kernel refused to send the frame on the egress port";
+    /// A UDP datagram on a VXLAN port too short for the headers.
+    VxlanShort = "vxlan_short",
+        "VXLAN packet shorter than a VXLAN header (8 bytes) plus an inner Ethernet header";
+    /// VXLAN flags other than exactly the I flag, or reserved bits set.
+    VxlanBadFlags = "vxlan_bad_flags",
+        "VXLAN header without the I flag, or with reserved bits or extension flags (GBP, GPE) set";
+    /// A VNI this port does not carry.
+    VxlanUnknownVni = "vxlan_unknown_vni",
+        "VXLAN packet for a VNI other than the port's";
+    /// A VXLAN packet from the port's own local address.
+    VxlanOwnSource = "vxlan_own_source",
+        "VXLAN packet whose outer source is the port's own local address (an underlay loop)";
+    /// From a VTEP the port does not know while it does not learn.
+    VxlanUnknownVtep = "vxlan_unknown_vtep",
+        "VXLAN packet from a VTEP that is not on the port's flood list, on a port with learning off";
 }
 
 #[cfg(test)]

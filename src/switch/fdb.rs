@@ -11,10 +11,14 @@
 //!   static MAC on another port is still forwarded, the entry stays;
 //! - the limits count learned entries only; when one is reached new MACs are
 //!   refused (and counted) rather than evicting, so a MAC flood cannot push
-//!   out established stations.
+//!   out established stations;
+//! - an entry on a tunnel port names the remote tunnel endpoint (VTEP) the
+//!   MAC sits behind, as the Linux vxlan device's FDB does (`dst IP`); the
+//!   same MAC showing up behind another VTEP of the same port is a move.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -43,12 +47,16 @@ pub enum EntryKind {
     Static,
 }
 
+/// 16 bytes: the remote VTEP fits in what would be padding, so entries of
+/// tunnel ports cost the table and the lookup nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdbEntry {
     pub port: PortId,
     pub kind: EntryKind,
     /// Last time a frame from this MAC was seen (learned) or when it was added (static).
     pub updated: Timestamp,
+    /// On a tunnel port: the VTEP frames to this MAC are sent to.
+    pub remote: Option<Ipv4Addr>,
 }
 
 /// What learning a source address did (or, in preview, would do).
@@ -275,6 +283,21 @@ impl Fdb {
         now: Timestamp,
         apply: bool,
     ) -> LearnOutcome {
+        self.learn_from(key, port, None, port_limit, now, apply)
+    }
+
+    /// Learns `key` on `port` behind tunnel endpoint `remote` (`None` for
+    /// ports that are no tunnel). A known MAC behind another VTEP of the same
+    /// port moves there.
+    pub fn learn_from(
+        &mut self,
+        key: FdbKey,
+        port: PortId,
+        remote: Option<Ipv4Addr>,
+        port_limit: usize,
+        now: Timestamp,
+        apply: bool,
+    ) -> LearnOutcome {
         let existing = self.map.get(&key).copied();
         match existing {
             Some(e) if e.kind == EntryKind::Static => {
@@ -282,6 +305,26 @@ impl Fdb {
                     self.counters.static_conflicts += 1;
                 }
                 LearnOutcome::Static { port: e.port }
+            }
+            Some(e) if e.port == port && e.remote != remote => {
+                // Same tunnel port, another VTEP: the station moved hosts.
+                let expired = self.is_expired(&e, now);
+                if apply {
+                    if let Some(slot) = self.map.get_mut(&key) {
+                        slot.updated = now;
+                        slot.remote = remote;
+                    }
+                    if expired {
+                        self.counters.learned += 1;
+                    } else {
+                        self.counters.moved += 1;
+                    }
+                }
+                if expired {
+                    LearnOutcome::New
+                } else {
+                    LearnOutcome::Moved { from: port }
+                }
             }
             Some(e) if e.port == port => {
                 // Same port: a refresh, even if it had expired unseen.
@@ -317,6 +360,7 @@ impl Fdb {
                             port,
                             kind: EntryKind::Learned,
                             updated: now,
+                            remote,
                         },
                     );
                     if expired {
@@ -352,6 +396,7 @@ impl Fdb {
                             port,
                             kind: EntryKind::Learned,
                             updated: now,
+                            remote,
                         },
                     );
                     self.counters.learned += 1;
@@ -368,6 +413,17 @@ impl Fdb {
         port: PortId,
         now: Timestamp,
     ) -> Result<Option<FdbEntry>, FdbError> {
+        self.add_static_to(key, port, None, now)
+    }
+
+    /// Adds (or replaces) a static entry behind tunnel endpoint `remote`.
+    pub fn add_static_to(
+        &mut self,
+        key: FdbKey,
+        port: PortId,
+        remote: Option<Ipv4Addr>,
+        now: Timestamp,
+    ) -> Result<Option<FdbEntry>, FdbError> {
         if key.mac.is_multicast() {
             return Err(FdbError::NotUnicast(key.mac));
         }
@@ -380,6 +436,7 @@ impl Fdb {
                 port,
                 kind: EntryKind::Static,
                 updated: now,
+                remote,
             },
         );
         if let Some(o) = old {
@@ -634,5 +691,43 @@ mod tests {
         assert_eq!(fdb.lookup(FdbKey::new(10, mac(1)), t(0)).unwrap().port, A);
         assert_eq!(fdb.lookup(FdbKey::new(20, mac(1)), t(0)).unwrap().port, B);
         assert_eq!(fdb.len(), 2);
+    }
+
+    #[test]
+    fn a_remote_vtep_costs_the_entry_no_room() {
+        assert_eq!(std::mem::size_of::<FdbEntry>(), 16);
+    }
+
+    #[test]
+    fn a_mac_behind_another_vtep_of_the_port_moves() {
+        let mut fdb = Fdb::default();
+        let (x, y) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(
+            fdb.learn_from(key(1), A, Some(x), 0, t(1), true),
+            LearnOutcome::New
+        );
+        assert_eq!(
+            fdb.learn_from(key(1), A, Some(x), 0, t(2), true),
+            LearnOutcome::Refreshed
+        );
+        assert_eq!(
+            fdb.learn_from(key(1), A, Some(y), 0, t(3), true),
+            LearnOutcome::Moved { from: A }
+        );
+        let e = fdb.lookup(key(1), t(3)).unwrap();
+        assert_eq!((e.port, e.remote), (A, Some(y)));
+        assert_eq!(fdb.counters().moved, 1);
+        assert_eq!(
+            fdb.learned_on(A),
+            1,
+            "a move within the port keeps the count"
+        );
+        // A static remote entry does not move.
+        fdb.add_static_to(key(2), A, Some(x), t(4)).unwrap();
+        assert_eq!(
+            fdb.learn_from(key(2), A, Some(y), 0, t(5), true),
+            LearnOutcome::Static { port: A }
+        );
+        assert_eq!(fdb.lookup(key(2), t(5)).unwrap().remote, Some(x));
     }
 }

@@ -30,8 +30,10 @@ pub mod drop_reason;
 pub mod fdb;
 pub mod plan;
 pub mod time;
+pub mod tunnel;
 pub mod vlan;
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,7 @@ pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
 pub use plan::{Cause, Egress, Lookup, MirrorCause, Plan, Shape};
 pub use time::Timestamp;
+pub use tunnel::{FloodList, FloodMember, VtepOrigin};
 pub use vlan::{Encap, VlanMode, VlanSet};
 
 use crate::wire::{EthernetFrame, MacAddr};
@@ -220,6 +223,9 @@ pub struct Decision {
     pub dst: Option<MacAddr>,
     pub learn: LearnOutcome,
     pub action: Action,
+    /// For known unicast to a tunnel port: the VTEP the entry names, which
+    /// the port encapsulates toward.
+    pub remote: Option<Ipv4Addr>,
 }
 
 impl Decision {
@@ -230,6 +236,7 @@ impl Decision {
             dst: None,
             learn: LearnOutcome::NotLearned,
             action: Action::Drop { reason },
+            remote: None,
         }
     }
 }
@@ -287,6 +294,8 @@ pub struct Switch {
     mirrors: Vec<Mirror>,
     /// Some port has a VLAN mode: frames are classified into VLANs.
     vlan_aware: bool,
+    /// Flood lists of tunnel ports, indexed by `PortId`.
+    tunnels: Vec<Option<FloodList>>,
 }
 
 impl Default for Switch {
@@ -306,6 +315,7 @@ impl Switch {
             settings,
             mirrors: Vec::new(),
             vlan_aware: false,
+            tunnels: Vec::new(),
         }
     }
 
@@ -381,6 +391,9 @@ impl Switch {
         match self.ports.get_mut(id.index()) {
             Some(slot @ Some(_)) => {
                 *slot = None;
+                if let Some(t) = self.tunnels.get_mut(id.index()) {
+                    *t = None;
+                }
                 self.update_vlan_aware();
                 // A mirror without its output goes; others forget the port.
                 self.mirrors.retain(|m| m.output != id);
@@ -391,6 +404,36 @@ impl Switch {
                 Ok(self.fdb.flush(Some(id), true))
             }
             _ => Err(SwitchError::NoSuchPort(id.0)),
+        }
+    }
+
+    /// Makes port `id` a tunnel port: frames to it name a remote VTEP, and
+    /// floods are replicated to every member of its flood list.
+    pub fn make_tunnel(&mut self, id: PortId, list: FloodList) -> Result<(), SwitchError> {
+        if !self.has_port(id) {
+            return Err(SwitchError::NoSuchPort(id.0));
+        }
+        if self.tunnels.len() <= id.index() {
+            self.tunnels.resize(id.index() + 1, None);
+        }
+        self.tunnels[id.index()] = Some(list);
+        Ok(())
+    }
+
+    /// The flood list of a tunnel port; `None` for other ports.
+    pub fn tunnel(&self, id: PortId) -> Option<&FloodList> {
+        self.tunnels.get(id.index()).and_then(|t| t.as_ref())
+    }
+
+    pub fn tunnel_mut(&mut self, id: PortId) -> Option<&mut FloodList> {
+        self.tunnels.get_mut(id.index()).and_then(|t| t.as_mut())
+    }
+
+    /// Forgets learned flood-list members older than the ageing time.
+    pub fn age_tunnels(&mut self, now: Timestamp) {
+        let ageing = self.fdb.ageing();
+        for t in self.tunnels.iter_mut().flatten() {
+            t.age(now, ageing);
         }
     }
 
@@ -546,6 +589,7 @@ impl Switch {
             action: Action::Flood {
                 kind: FloodKind::Broadcast,
             },
+            remote: None,
         };
         self.ports()
             .filter(move |p| self.egress_choice(ingress, &d, *p).is_ok())
@@ -583,8 +627,22 @@ impl Switch {
         mode: Mode,
         plan: &mut Plan,
     ) {
+        self.plan_from(ingress, None, frame, now, mode, plan)
+    }
+
+    /// [`plan`](Self::plan) for a frame that a tunnel port decapsulated from
+    /// a packet of VTEP `remote`.
+    pub fn plan_from(
+        &mut self,
+        ingress: PortId,
+        remote: Option<Ipv4Addr>,
+        frame: &[u8],
+        now: Timestamp,
+        mode: Mode,
+        plan: &mut Plan,
+    ) {
         plan.reset(ingress, self.vlan_aware);
-        let mut d = self.classify(ingress, frame, now, mode, plan);
+        let mut d = self.classify(ingress, remote, frame, now, mode, plan);
         self.plan_egress(ingress, &mut d, plan);
         plan.decision = d;
         if !self.mirrors.is_empty() {
@@ -597,13 +655,25 @@ impl Switch {
     /// one rule; a flood nobody takes becomes a `NoEgress` drop.
     fn plan_egress(&self, ingress: PortId, d: &mut Decision, plan: &mut Plan) {
         let outer = plan.outer_tag;
+        // A tunnel port gets the frame once per VTEP: the one the FDB entry
+        // names, or (floods) every member of its flood list.
         let include = |plan: &mut Plan, p: PortId, encap: Encap| {
-            plan.include(Egress {
+            let egress = |remote| Egress {
                 port: p,
                 encap,
                 shape: Shape::for_encap(outer, encap, d.vlan),
                 cause: Cause::Switched,
-            })
+                remote,
+            };
+            match (self.tunnel(p), d.action) {
+                (None, _) => plan.include(egress(None)),
+                (Some(_), Action::Forward { .. }) => plan.include(egress(d.remote)),
+                (Some(list), _) => {
+                    for v in list.vteps() {
+                        plan.include(egress(Some(v)));
+                    }
+                }
+            }
         };
         match d.action {
             Action::Drop { .. } => {
@@ -694,6 +764,7 @@ impl Switch {
                         mirror: i as u16,
                         cause,
                     },
+                    remote: None,
                 });
                 plan.unexclude(m.output);
             }
@@ -705,6 +776,7 @@ impl Switch {
     fn classify(
         &mut self,
         ingress: PortId,
+        remote: Option<Ipv4Addr>,
         frame: &[u8],
         now: Timestamp,
         mode: Mode,
@@ -727,6 +799,7 @@ impl Switch {
             action: Action::Drop {
                 reason: DropReason::NoEgress,
             },
+            remote: None,
         };
         let drop = |mut d: Decision, reason| {
             d.action = Action::Drop { reason };
@@ -757,12 +830,25 @@ impl Switch {
             return drop(decision, DropReason::MacControl);
         }
         let (learning, port_mask) = (pol.learning, pol.group_fwd_mask);
+        // A tunnel port that learns takes packets from any VTEP and adds it
+        // to its flood list; one that does not hears only its list.
+        let remote = remote.filter(|_| self.tunnel(ingress).is_some());
+        if let (Some(vtep), Some(list)) = (remote, self.tunnel_mut(ingress)) {
+            if learning {
+                if mode == Mode::Apply {
+                    list.learn(vtep, now);
+                }
+            } else if !list.contains(vtep) {
+                return drop(decision, DropReason::VxlanUnknownVtep);
+            }
+        }
 
         if learning {
             let limit = self.port_limit(ingress);
-            decision.learn = self.fdb.learn(
+            decision.learn = self.fdb.learn_from(
                 FdbKey::new(vlan, src),
                 ingress,
+                remote,
                 limit,
                 now,
                 mode == Mode::Apply,
@@ -825,6 +911,7 @@ impl Switch {
                             reason: DropReason::Isolated,
                         }
                     } else {
+                        decision.remote = e.remote;
                         Action::Forward { port: e.port }
                     }
                 }

@@ -103,6 +103,9 @@ pub struct Egress {
     /// What that means for this frame's bytes.
     pub shape: Shape,
     pub cause: Cause,
+    /// On a tunnel port: the remote VTEP this copy is encapsulated toward
+    /// (a flood to a tunnel port is one egress per flood-list member).
+    pub remote: Option<std::net::Ipv4Addr>,
 }
 
 /// What the destination lookup in the FDB found.
@@ -237,7 +240,10 @@ impl Plan {
             return None;
         }
         match self.egress.as_slice() {
-            [e] if e.cause == Cause::Switched && e.shape.is_unchanged() => Some(e.port),
+            // A frame toward a VTEP needs encapsulating: never "unchanged".
+            [e] if e.cause == Cause::Switched && e.shape.is_unchanged() && e.remote.is_none() => {
+                Some(e.port)
+            }
             _ => None,
         }
     }

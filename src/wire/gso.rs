@@ -50,7 +50,12 @@ fn layout(frame: &[u8], kind: SegmentKind) -> Option<Layout> {
     let h = IpHeaders::locate_behind_tags(frame, usize::MAX).ok()?;
     let (ip, v4, l4, proto) = (h.ip, h.v4, h.l4(), h.proto);
     let payload = match (kind, proto) {
-        (SegmentKind::Tcp, 6) => l4 + (*frame.get(l4 + 12)? >> 4) as usize * 4,
+        // A data offset under 5 words would put the sequence number, flags
+        // and checksum this rewrites outside the headers (found by fuzzing).
+        (SegmentKind::Tcp, 6) => match (*frame.get(l4 + 12)? >> 4) as usize * 4 {
+            doff if doff >= 20 => l4 + doff,
+            _ => return None,
+        },
         (SegmentKind::Udp, 17) => l4 + 8,
         _ => return None,
     };

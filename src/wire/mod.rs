@@ -1,5 +1,6 @@
 //! Zero-copy views over raw bytes: MAC addresses, Ethernet II headers and
-//! 802.1Q / 802.1ad tags, and the IP/L4 header locator the offloads share.
+//! 802.1Q / 802.1ad tags, the VXLAN header, and the IP/L4 header locator
+//! the offloads share.
 //!
 //! Nothing here allocates or panics on short input: a view is built with
 //! `new_checked`, which validates the length once, after which every accessor
@@ -11,6 +12,7 @@ pub mod gro;
 pub mod gso;
 pub mod ip;
 mod mac;
+pub mod vxlan;
 
 pub use ethernet::{write_header, EtherType, EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};
 pub use mac::{MacAddr, MacParseError};

@@ -58,16 +58,37 @@ impl Switch {
 
     /// Starts `l2sw run EXTRA...` and waits for its control socket.
     pub fn start_with(tag: &str, extra: &[&str]) -> Switch {
+        Self::spawn(tag, extra, false)
+    }
+
+    /// Like `start_with`, with the switch's stderr going to a file that
+    /// [`log`](Self::log) reads.
+    pub fn start_logged(tag: &str, extra: &[&str]) -> Switch {
+        Self::spawn(tag, extra, true)
+    }
+
+    /// What a switch started with `start_logged` wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.run_dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    fn spawn(tag: &str, extra: &[&str], logged: bool) -> Switch {
         require_root();
         let name = unique(tag);
         let run_dir = std::env::temp_dir().join(format!("l2sw-test-{name}"));
         std::fs::create_dir_all(&run_dir).unwrap();
+        let stderr = if logged {
+            Stdio::from(std::fs::File::create(run_dir.join("stderr.log")).unwrap())
+        } else {
+            Stdio::inherit()
+        };
         let child = Command::new(BIN)
             .args(["--name", &name, "--run-dir"])
             .arg(&run_dir)
             .arg("run")
             .args(extra)
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start l2sw");
         let mut sw = Switch {

@@ -372,3 +372,16 @@ fn sub_bucket_count_matches_hdrhistogram() {
         );
     }
 }
+
+#[test]
+fn bucket_counts_partition_every_sample() {
+    let mut h = LatencyHistogram::new();
+    for ns in [500, 1_000, 1_500, 9_000, 50_000, 2_000_000_000] {
+        h.record(ns);
+    }
+    let b = h.bucket_counts(&[1_000, 10_000, 1_000_000]);
+    assert_eq!(b, vec![2, 2, 1, 1]);
+    assert_eq!(b.iter().sum::<u64>(), h.count());
+    assert!((h.sum_ns() - 2_000_062_000.0).abs() / 2e9 < 0.001);
+    assert_eq!(LatencyHistogram::new().bucket_counts(&[1]), vec![0, 0]);
+}

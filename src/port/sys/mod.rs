@@ -12,6 +12,7 @@ pub mod netdev;
 pub mod packet;
 pub mod ring;
 pub mod tun;
+pub mod udp;
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -353,7 +353,7 @@ struct Auxdata {
 ///
 /// Parsed from bytes rather than through `CMSG_*` pointers: the layout is the
 /// kernel ABI (`struct cmsghdr` then the data, each aligned to `size_t`).
-fn find_cmsg(ctrl: &[u8], level: i32, ty: i32) -> Option<&[u8]> {
+pub(super) fn find_cmsg(ctrl: &[u8], level: i32, ty: i32) -> Option<&[u8]> {
     const ALIGN: usize = size_of::<usize>();
     let align = |n: usize| (n + ALIGN - 1) & !(ALIGN - 1);
     let hdr_len = align(size_of::<libc::cmsghdr>());
@@ -394,7 +394,7 @@ fn parse_auxdata(ctrl: &[u8]) -> Option<Auxdata> {
 
 /// The kernel receive time (SCM_TIMESTAMPNS, CLOCK_REALTIME) in ns since the
 /// Unix epoch.
-fn parse_timestamp(ctrl: &[u8]) -> Option<u64> {
+pub(super) fn parse_timestamp(ctrl: &[u8]) -> Option<u64> {
     let d = find_cmsg(ctrl, libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS)?;
     // struct timespec: two 64-bit fields on the 64-bit targets this runs on.
     let sec = i64::from_ne_bytes(d.get(..8)?.try_into().ok()?);
