@@ -150,6 +150,7 @@ fn mem_info(name: &str) -> PortInfo {
         mtu: MTU,
         mac: None,
         capabilities: Vec::new(),
+        peer: None,
     }
 }
 

@@ -226,12 +226,18 @@ struct RunArgs {
 enum KindArg {
     Iface,
     Tap,
+    /// QEMU -netdev stream (Unix socket the switch listens on).
+    Stream,
+    /// QEMU -netdev dgram (Unix datagram sockets).
+    Dgram,
     Vxlan,
 }
 
+// Parsed once per command line; the size of `Add` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum PortCmd {
-    /// Attach an existing interface (iface), create a TAP device (tap) or a VXLAN tunnel port (vxlan NAME --vni N --local IP).
+    /// Attach an existing interface (iface), create a TAP device (tap), a VXLAN tunnel port (vxlan NAME --vni N --local IP) or a socket for a VM (stream, dgram).
     Add {
         kind: KindArg,
         /// The interface (iface, tap), or the port's name (vxlan).
@@ -260,6 +266,21 @@ enum PortCmd {
         /// Learned FDB entries allowed on this port (0 = unlimited).
         #[arg(long)]
         max_learned: Option<u32>,
+        /// stream: the socket to listen on (default RUN_DIR/SWITCH/NAME.sock).
+        #[arg(long, conflicts_with = "bind")]
+        listen: Option<PathBuf>,
+        /// dgram: the switch's socket to bind (default RUN_DIR/SWITCH/NAME.sock).
+        #[arg(long)]
+        bind: Option<PathBuf>,
+        /// dgram: the VM's socket (QEMU's local.path) to send frames to.
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// stream/dgram: give the socket to USER[:GROUP] (names or numbers), so their QEMU may open it.
+        #[arg(long)]
+        owner: Option<String>,
+        /// stream/dgram: permission bits of the socket, in octal (e.g. 0660).
+        #[arg(long)]
+        socket_mode: Option<String>,
         #[command(flatten)]
         vxlan: VxlanArgs,
     },
@@ -612,8 +633,14 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 mtu,
                 mac,
                 max_learned,
+                listen,
+                bind,
+                peer,
+                owner,
+                socket_mode,
                 vxlan,
             } => {
+                let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
                 if let KindArg::Vxlan = kind {
                     let tap_only = [
                         (port_name.is_some(), "--port-name (the port's name is NAME)"),
@@ -655,8 +682,16 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 let kind = match kind {
                     KindArg::Iface => AddKind::Iface,
                     KindArg::Tap => AddKind::Tap,
+                    KindArg::Stream => AddKind::Stream,
+                    KindArg::Dgram => AddKind::Dgram,
                     KindArg::Vxlan => unreachable!("handled above"),
                 };
+                if bind.is_some() && !matches!(kind, AddKind::Dgram) {
+                    anyhow::bail!("--bind applies to dgram ports (stream ports take --listen)");
+                }
+                if listen.is_some() && !matches!(kind, AddKind::Stream) {
+                    anyhow::bail!("--listen applies to stream ports (dgram ports take --bind)");
+                }
                 let req = Request::PortAdd(PortAdd {
                     kind,
                     ifname,
@@ -667,6 +702,9 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     mtu,
                     mac,
                     max_learned,
+                    socket: listen.or(bind),
+                    peer,
+                    access,
                 });
                 (req, false, None)
             }
@@ -1003,4 +1041,30 @@ fn print_result(v: &Value, json: bool, show: Option<Renderer>) {
         // Changes print what they did as one JSON line: scriptable and still readable.
         _ => println!("{v}"),
     }
+}
+
+/// `--owner USER[:GROUP]` and `--socket-mode OCTAL` for sockets the switch creates.
+fn socket_access(
+    owner: Option<&str>,
+    mode: Option<&str>,
+) -> anyhow::Result<l2sw::control::protocol::SocketAccess> {
+    use l2sw::control::protocol::SocketAccess;
+    use l2sw::port::unix_path::{lookup_group, lookup_user, parse_mode};
+    let mut access = SocketAccess::default();
+    if let Some(o) = owner {
+        let (user, group) = match o.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (o, None),
+        };
+        let (uid, gid) = lookup_user(user).map_err(anyhow::Error::msg)?;
+        access.uid = Some(uid);
+        access.gid = match group {
+            Some(g) => Some(lookup_group(g).map_err(anyhow::Error::msg)?),
+            None => (gid != u32::MAX).then_some(gid),
+        };
+    }
+    if let Some(m) = mode {
+        access.mode = Some(parse_mode(m).map_err(anyhow::Error::msg)?);
+    }
+    Ok(access)
 }

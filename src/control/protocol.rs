@@ -44,6 +44,17 @@ pub enum AddKind {
     Iface,
     /// A TAP device the switch creates.
     Tap,
+    /// QEMU `-netdev stream`: a Unix stream socket the switch listens on.
+    Stream,
+    /// QEMU `-netdev dgram`: a Unix datagram socket bound by the switch.
+    Dgram,
+}
+
+impl AddKind {
+    /// Kinds whose peer is a program behind a socket (a VM), not a device.
+    pub fn is_socket(self) -> bool {
+        matches!(self, AddKind::Stream | AddKind::Dgram)
+    }
 }
 
 /// `port add` arguments.
@@ -72,6 +83,36 @@ pub struct PortAdd {
     pub mac: Option<MacAddr>,
     #[serde(default)]
     pub max_learned: Option<u32>,
+    /// Socket kinds: the switch's socket path (stream: where it listens;
+    /// dgram: what it binds). Default: `RUN_DIR/SWITCH/PORT.sock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<std::path::PathBuf>,
+    /// dgram only: the VM's socket path (QEMU's `local.path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<std::path::PathBuf>,
+    /// Socket kinds: owner and mode of the socket, so an unprivileged
+    /// user's QEMU may open it.
+    #[serde(default, skip_serializing_if = "SocketAccess::is_default")]
+    pub access: SocketAccess,
+}
+
+/// Owner and mode for a socket the switch creates for a VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketAccess {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Permission bits, e.g. 0o660.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl SocketAccess {
+    pub fn is_default(&self) -> bool {
+        self.uid.is_none() && self.gid.is_none() && self.mode.is_none()
+    }
 }
 
 /// `port add vxlan` arguments.

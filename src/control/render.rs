@@ -74,6 +74,24 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A socket port's peer: `up`/`down`, then what was negotiated.
+fn peer_text(p: &Value) -> String {
+    if p.is_null() {
+        return "-".into();
+    }
+    let mut t = if p["connected"] == true {
+        "up".to_string()
+    } else {
+        "down".to_string()
+    };
+    if let Some(f) = p["negotiated"].as_array().filter(|f| !f.is_empty()) {
+        let names: Vec<&str> = f.iter().filter_map(|x| x.as_str()).collect();
+        t.push(' ');
+        t.push_str(&names.join(","));
+    }
+    t
+}
+
 /// `port list`
 pub fn ports(v: &Value) -> String {
     let mut t = Table::new(&[
@@ -89,6 +107,7 @@ pub fn ports(v: &Value) -> String {
         "VLAN",
         "FLAGS",
         "CAPABILITIES",
+        "PEER",
     ]);
     for p in v.as_array().into_iter().flatten() {
         t.row(vec![
@@ -104,6 +123,7 @@ pub fn ports(v: &Value) -> String {
             vlan_text(&p["policy"]["vlan"]),
             flags_text(&p["policy"]),
             s(&p["capabilities"]),
+            peer_text(&p["peer"]),
         ]);
     }
     let mut out = t.render();

@@ -86,7 +86,16 @@ impl Inner {
                 {
                     anyhow::bail!("interface {} is already port {}", add.ifname, p.name);
                 }
-                let built = build_port(&add)?;
+                let built = if add.kind.is_socket() {
+                    let dir = self
+                        .socket
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join(&self.name);
+                    super::port_kinds::build_socket_port(&add, &name, &dir)?
+                } else {
+                    build_port(&add)?
+                };
                 let meta = PortMeta {
                     name: name.clone(),
                     netns: built.netns.clone(),

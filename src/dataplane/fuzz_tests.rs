@@ -43,6 +43,7 @@ impl Port for VnetPipe {
             mtu: 1500,
             mac: None,
             capabilities: Vec::new(),
+            peer: None,
         }
     }
     fn raw_fd(&self) -> std::os::fd::RawFd {

@@ -200,6 +200,13 @@ impl State {
         for e in self.ports.iter_mut().flatten() {
             let lost = e.port.take_kernel_drops();
             e.counters.drops.add(DropReason::RxQueueFull, lost);
+            let f = e.port.take_framing_drops();
+            e.counters.drops.add(DropReason::BadLength, f.bad_length);
+            e.counters.drops.add(DropReason::RxOversized, f.oversized);
+            e.counters
+                .drops
+                .add(DropReason::PeerGoneMidFrame, f.cut_short);
+            e.counters.drops.add(DropReason::ForeignSender, f.foreign);
         }
     }
 

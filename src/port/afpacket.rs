@@ -377,6 +377,7 @@ impl Port for AfPacketPort {
             mtu: self.mtu,
             mac: self.mac,
             capabilities: self.capabilities.clone(),
+            peer: None,
         }
     }
 

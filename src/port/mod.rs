@@ -6,6 +6,8 @@
 //!   netdev is the endpoint, e.g. moved into a namespace) or leaving the
 //!   queue to a VM (QEMU `-netdev tap,ifname=...`) and attaching to the
 //!   netdev through AF_PACKET;
+//! - [`stream`] and [`dgram`]: QEMU's `-netdev stream` / `-netdev dgram`
+//!   over Unix sockets the switch creates, for VMs run without root;
 //! - [`pipe`]: a Unix datagram socket pair, one frame per datagram: a port
 //!   with no device behind it, so forwarding can be tested without root;
 //! - [`vxlan`]: a VXLAN tunnel (RFC 7348) over a UDP socket: frames leave
@@ -18,14 +20,17 @@
 
 pub mod afpacket;
 mod batch;
+pub mod dgram;
 mod error;
 mod ifname;
 pub mod offload;
 pub mod pipe;
+pub mod stream;
 pub mod sys;
 pub mod tap;
 #[cfg(test)]
 mod testutil;
+pub mod unix_path;
 pub mod vxlan;
 
 use std::net::Ipv4Addr;
@@ -53,6 +58,10 @@ pub enum PortKind {
     /// One end of a Unix datagram socket pair: a port without a device, for
     /// tests and for programs that speak frames over a socket.
     Pipe,
+    /// QEMU `-netdev stream`: a Unix stream socket the switch listens on.
+    Stream,
+    /// QEMU `-netdev dgram`: Unix datagram sockets, one frame per datagram.
+    Dgram,
     /// A VXLAN tunnel over a UDP socket.
     Vxlan,
 }
@@ -64,6 +73,8 @@ impl PortKind {
             PortKind::Tap => "tap",
             PortKind::TapVm => "tap-vm",
             PortKind::Pipe => "pipe",
+            PortKind::Stream => "stream",
+            PortKind::Dgram => "dgram",
             PortKind::Vxlan => "vxlan",
         }
     }
@@ -83,6 +94,37 @@ pub struct PortInfo {
     /// Capabilities probed when the port was opened, e.g. "ignore-outgoing",
     /// "auxdata-vlan", "vnet-hdr".
     pub capabilities: Vec<&'static str>,
+    /// For ports that talk to one program over a socket (a VM): whether it
+    /// is there and what was agreed with it. `None` for device ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerInfo>,
+}
+
+/// The program at the far end of a socket port, as `port list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerInfo {
+    pub connected: bool,
+    /// Where the peer is reached (socket paths).
+    pub endpoint: String,
+    /// Connections accepted since the port was added (0 where the
+    /// transport has no connections).
+    pub connects: u64,
+    /// Features agreed with the current peer (empty for stream/dgram).
+    pub negotiated: Vec<String>,
+}
+
+/// Frames a socket backend threw away because the transport's framing was
+/// broken, since the last [`Port::take_framing_drops`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FramingDrops {
+    /// A length field that cannot be a frame (zero or absurd).
+    pub bad_length: u64,
+    /// A frame larger than the switch takes.
+    pub oversized: u64,
+    /// The peer went away in the middle of a frame.
+    pub cut_short: u64,
+    /// A datagram from someone other than the configured peer.
+    pub foreign: u64,
 }
 
 /// One switch port's I/O.
@@ -131,6 +173,11 @@ pub trait Port: Send {
         0
     }
 
+    /// Frames lost to broken transport framing since the last call
+    /// (socket ports); counted by the dataplane under their drop reasons.
+    fn take_framing_drops(&mut self) -> FramingDrops {
+        FramingDrops::default()
+    }
     /// A tunnel port's endpoint settings; `None` for ports that are no
     /// tunnel. A tunnel port sends each frame toward the remote endpoint
     /// given with it ([`send_batch_to`](Self::send_batch_to)).

@@ -53,6 +53,7 @@ impl Port for PipePort {
             mtu: self.mtu,
             mac: None,
             capabilities: Vec::new(),
+            peer: None,
         }
     }
 

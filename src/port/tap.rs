@@ -165,6 +165,7 @@ impl Port for TapPort {
             mtu: self.mtu,
             mac: self.mac,
             capabilities: self.capabilities.clone(),
+            peer: None,
         }
     }
 

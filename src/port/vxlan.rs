@@ -268,6 +268,7 @@ impl Port for VxlanPort {
             mtu: self.mtu,
             mac: None,
             capabilities,
+            peer: None,
         }
     }
 

@@ -49,6 +49,18 @@ drop_reasons! {
     /// The kernel handed over only part of the frame.
     RxTruncated = "rx_truncated",
         "frame larger than the receive buffer; the kernel truncated it";
+    /// A socket port's peer sent a length that cannot be a frame.
+    BadLength = "bad_length",
+        "a VM's socket (QEMU stream/dgram) announced a frame length that cannot be a frame (zero or absurd); a stream peer is disconnected to resynchronise";
+    /// A socket port's peer sent a frame larger than the switch takes.
+    RxOversized = "rx_oversized",
+        "a VM sent a frame larger than the switch's receive buffer (64 KiB); it was skipped";
+    /// A stream peer went away with a frame half sent.
+    PeerGoneMidFrame = "peer_gone_mid_frame",
+        "the VM's stream socket closed in the middle of a frame";
+    /// A datagram port got a datagram from someone other than its peer.
+    ForeignSender = "foreign_sender",
+        "a datagram reached a dgram port from a socket other than the configured peer";
     /// Source MAC multicast, broadcast or zero (the Linux bridge drops these too).
     InvalidSource = "invalid_source",
         "source MAC is multicast, broadcast or all-zero";

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 pub mod diff;
 pub mod frames;
+pub mod guest;
 pub mod reference;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_l2sw");

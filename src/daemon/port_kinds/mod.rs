@@ -4,7 +4,10 @@
 //! returning a `Built`, and one arm in `build_port`.
 
 mod iface;
+mod socket;
 mod tap;
+
+pub use socket::build_socket_port;
 
 use crate::control::protocol::{AddKind, PortAdd};
 use crate::netns;
@@ -15,9 +18,18 @@ use super::build::{check_mac, Built};
 pub fn build_port(req: &PortAdd) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
+    if req.socket.is_some() || req.peer.is_some() || !req.access.is_default() {
+        anyhow::bail!(
+            "--listen, --bind, --peer, --owner and --socket-mode apply to stream and dgram ports only"
+        );
+    }
     match req.kind {
         AddKind::Iface => iface::build(req),
         AddKind::Tap => tap::build(req),
+        // Built by `build_socket_port`, which knows the switch's socket directory.
+        AddKind::Stream | AddKind::Dgram => {
+            anyhow::bail!("stream and dgram ports have no device to build")
+        }
     }
 }
 
