@@ -7,7 +7,7 @@
 //! unchanged, it would be dropped by the receiver: ping works, TCP does not.
 //! The switch therefore completes such checksums before forwarding.
 
-use super::ethernet::{ETH_HEADER_LEN, VLAN_TAG_LEN};
+use super::ip::{IpHeaders, LocateError};
 
 /// Why a checksum was left alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,55 +64,17 @@ pub fn finish(mut sum: u32) -> u16 {
     !(sum as u16)
 }
 
-/// Offset of the L3 header and its EtherType, skipping up to two VLAN tags.
-fn l3(frame: &[u8]) -> Option<(usize, u16)> {
-    let mut off = ETH_HEADER_LEN - 2;
-    for _ in 0..3 {
-        let et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
-        if et == 0x8100 || et == 0x88a8 {
-            off += VLAN_TAG_LEN;
-            continue;
-        }
-        return Some((off + 2, et));
-    }
-    None
-}
-
 /// Recomputes the TCP or UDP checksum of `frame` from scratch, in place.
 pub fn complete_l4_checksum(frame: &mut [u8]) -> Result<(), ChecksumSkip> {
-    let (ip, et) = l3(frame).ok_or(ChecksumSkip::Truncated)?;
-    let (l4, l4_len, proto, pseudo) = match et {
-        0x0800 => {
-            let h = frame.get(ip..ip + 20).ok_or(ChecksumSkip::Truncated)?;
-            let ihl = ((h[0] & 0x0f) as usize) * 4;
-            let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-            let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
-            if h[0] >> 4 != 4 || ihl < 20 || frag != 0 {
-                return Err(ChecksumSkip::NotTcpUdp);
-            }
-            if total < ihl || ip + total > frame.len() {
-                return Err(ChecksumSkip::Truncated);
-            }
-            let proto = h[9];
-            let mut s = sum16(0, &h[12..20]);
-            s = s.wrapping_add(proto as u32);
-            s = s.wrapping_add((total - ihl) as u32);
-            (ip + ihl, total - ihl, proto, s)
-        }
-        0x86dd => {
-            let h = frame.get(ip..ip + 40).ok_or(ChecksumSkip::Truncated)?;
-            let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
-            if ip + 40 + plen > frame.len() {
-                return Err(ChecksumSkip::Truncated);
-            }
-            let proto = h[6];
-            let mut s = sum16(0, &h[8..40]);
-            s = s.wrapping_add(proto as u32);
-            s = s.wrapping_add(plen as u32);
-            (ip + 40, plen, proto, s)
-        }
-        _ => return Err(ChecksumSkip::NotTcpUdp),
-    };
+    let h = IpHeaders::locate(frame).map_err(|e| match e {
+        LocateError::NotIp => ChecksumSkip::NotTcpUdp,
+        LocateError::Truncated => ChecksumSkip::Truncated,
+    })?;
+    if h.is_fragment() {
+        return Err(ChecksumSkip::NotTcpUdp);
+    }
+    let l4_len = h.l4_len_within(frame).ok_or(ChecksumSkip::Truncated)?;
+    let (l4, proto, pseudo) = (h.l4(), h.proto, h.pseudo_header_sum(frame, l4_len));
     let field = match proto {
         6 if l4_len >= 20 => l4 + 16,
         17 if l4_len >= 8 => l4 + 6,

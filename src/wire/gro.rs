@@ -16,8 +16,8 @@
 //! checksum, which a receiver trusts.
 
 use super::checksum::{finish, sum16};
-use super::ethernet::{ETH_HEADER_LEN, VLAN_TAG_LEN};
-use super::gso::{be16, put16};
+use super::gso::put16;
+use super::ip::IpHeaders;
 
 const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
@@ -57,39 +57,14 @@ impl TcpSegment {
     /// Parses `frame` as a TCP segment that may be coalesced; `None` for
     /// anything else (not TCP, no payload, flags or headers that never merge).
     pub fn parse(frame: &[u8]) -> Option<TcpSegment> {
-        let mut et_at = ETH_HEADER_LEN - 2;
-        let mut et = be16(frame.get(..et_at + 2)?, et_at);
-        // At most two tags, as everywhere else in the switch.
-        for _ in 0..2 {
-            if et != 0x8100 && et != 0x88a8 {
-                break;
-            }
-            et_at += VLAN_TAG_LEN;
-            et = be16(frame.get(..et_at + 2)?, et_at);
-        }
-        let ip = et_at + 2;
-        let (v4, l4, id, df) = match et {
-            0x0800 => {
-                let h = frame.get(ip..ip + 20)?;
-                let frag = be16(h, 6);
-                // No options (ihl 5), not a fragment, TCP, and no padding
-                // after the datagram: the length fields can be rewritten.
-                let ok = h[0] == 0x45
-                    && frag & 0x3fff == 0
-                    && h[9] == 6
-                    && be16(h, 2) as usize == frame.len() - ip;
-                ok.then_some(())?;
-                (true, ip + 20, be16(h, 4), frag & 0x4000 != 0)
-            }
-            0x86dd => {
-                let h = frame.get(ip..ip + 40)?;
-                let ok =
-                    h[0] >> 4 == 6 && h[6] == 6 && be16(h, 4) as usize == frame.len() - ip - 40;
-                ok.then_some(())?;
-                (false, ip + 40, 0, true)
-            }
-            _ => return None,
-        };
+        let h = IpHeaders::locate(frame).ok()?;
+        // TCP, no IPv4 options or IPv6 extension headers, not a fragment,
+        // and no padding after the datagram: the length fields can be
+        // rewritten.
+        let ok =
+            h.proto == 6 && !h.has_options() && !h.is_fragment() && h.ip + h.ip_len == frame.len();
+        ok.then_some(())?;
+        let (ip, l4, v4, id, df) = (h.ip, h.l4(), h.v4, h.id, h.dont_fragment());
         let th = frame.get(l4..l4 + 20)?;
         let doff = (th[12] >> 4) as usize * 4;
         let flags = th[13];

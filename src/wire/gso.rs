@@ -8,7 +8,7 @@
 //! way the kernel's own GSO does it.
 
 use super::checksum::{finish, sum16};
-use super::ethernet::{ETH_HEADER_LEN, VLAN_TAG_LEN};
+use super::ip::IpHeaders;
 
 /// Which kind of segmentation a super-frame asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,24 +46,9 @@ pub(super) fn put16(b: &mut [u8], o: usize, v: u16) {
 }
 
 fn layout(frame: &[u8], kind: SegmentKind) -> Option<Layout> {
-    let mut off = ETH_HEADER_LEN - 2;
-    let mut et = be16(frame.get(..off + 2)?, off);
-    while et == 0x8100 || et == 0x88a8 {
-        off += VLAN_TAG_LEN;
-        et = be16(frame.get(..off + 2)?, off);
-    }
-    let ip = off + 2;
-    let (v4, l4, proto) = match et {
-        0x0800 => {
-            let h = frame.get(ip..ip + 20)?;
-            let ihl = (h[0] & 0x0f) as usize * 4;
-            (ihl >= 20).then_some(())?;
-            (true, ip + ihl, h[9])
-        }
-        // Extension headers in a GSO frame are rare enough not to carry.
-        0x86dd => (false, ip + 40, *frame.get(ip + 6)?),
-        _ => return None,
-    };
+    // Extension headers in a GSO frame are rare enough not to carry.
+    let h = IpHeaders::locate_behind_tags(frame, usize::MAX).ok()?;
+    let (ip, v4, l4, proto) = (h.ip, h.v4, h.l4(), h.proto);
     let payload = match (kind, proto) {
         // A data offset under 5 words would put the sequence number, flags
         // and checksum this rewrites outside the headers (found by fuzzing).

@@ -1,5 +1,6 @@
 //! Zero-copy views over raw bytes: MAC addresses, Ethernet II headers and
-//! 802.1Q / 802.1ad tags, the VXLAN header.
+//! 802.1Q / 802.1ad tags, the VXLAN header, and the IP/L4 header locator
+//! the offloads share.
 //!
 //! Nothing here allocates or panics on short input: a view is built with
 //! `new_checked`, which validates the length once, after which every accessor
@@ -9,6 +10,7 @@ pub mod checksum;
 mod ethernet;
 pub mod gro;
 pub mod gso;
+pub mod ip;
 mod mac;
 pub mod vxlan;
 
