@@ -181,7 +181,11 @@ pub struct Config {
     pub mirrors: Vec<ConfigMirror>,
     /// `[ports.NAME]`: settings for a port by name (whether declared as a
     /// `[[port]]` or plugged as a `[[namespace]]`), applied last.
-    #[serde(default, rename = "ports", skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(
+        default,
+        rename = "ports",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
     pub port_settings: std::collections::BTreeMap<String, PortSettings>,
 }
 
@@ -347,6 +351,28 @@ impl Config {
             ));
         }
         out
+    }
+}
+
+/// `config dump`: the topology, and the ports a config cannot express.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDump {
+    pub config: Config,
+    /// "port P (kind K)": left out, with why.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+}
+
+impl ConfigDump {
+    /// The TOML `run --config` accepts, with a header saying where it came from.
+    pub fn render(&self, name: &str) -> Result<String, toml::ser::Error> {
+        let mut out = format!("# l2sw config dump of switch {name}; start it again with\n#   l2sw --name {name} run --config FILE\n");
+        for s in &self.skipped {
+            out.push_str(&format!("# not expressible in a config file: {s}\n"));
+        }
+        out.push('\n');
+        out.push_str(&self.config.to_toml()?);
+        Ok(out)
     }
 }
 

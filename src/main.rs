@@ -836,7 +836,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         }
         Cmd::Config(ConfigCmd::Dump) => {
             let v = c.call(&Request::ConfigDump)?;
-            let d: l2sw::control::views::ConfigDump = serde_json::from_value(v)
+            let d: l2sw::config::ConfigDump = serde_json::from_value(v)
                 .context("the switch sent a config this l2sw cannot read")?;
             write_stdout(&d.render(name).context("cannot write the config as TOML")?)?;
             return Ok(());

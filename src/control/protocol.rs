@@ -473,7 +473,7 @@ pub enum Request {
     /// One overview of the switch (`l2sw show`): a [`ShowReport`](super::views::ShowReport).
     Show,
     /// The running topology as a config (`l2sw config dump`): a
-    /// [`ConfigDump`](super::views::ConfigDump).
+    /// [`ConfigDump`](crate::config::ConfigDump).
     ConfigDump,
     /// Streams switch events (one `EventRecord` per line) until `count`
     /// events, or until the client closes the connection.

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::control::protocol::Via;
 use crate::dataplane::{BusyPoll, MirrorRow};
 use crate::netns::Cidr;
@@ -64,28 +63,6 @@ pub struct ShowReport {
     pub fdb_learned: usize,
     pub ports: Vec<ShowPort>,
     pub mirrors: Vec<MirrorRow>,
-}
-
-/// `config dump`: the topology, and the ports a config cannot express.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigDump {
-    pub config: Config,
-    /// "port P (kind K)": left out, with why.
-    #[serde(default)]
-    pub skipped: Vec<String>,
-}
-
-impl ConfigDump {
-    /// The TOML `run --config` accepts, with a header saying where it came from.
-    pub fn render(&self, name: &str) -> Result<String, toml::ser::Error> {
-        let mut out = format!("# l2sw config dump of switch {name}; start it again with\n#   l2sw --name {name} run --config FILE\n");
-        for s in &self.skipped {
-            out.push_str(&format!("# not expressible in a config file: {s}\n"));
-        }
-        out.push('\n');
-        out.push_str(&self.config.to_toml()?);
-        Ok(out)
-    }
 }
 
 /// How a switch found under the run directory is doing.

@@ -3,9 +3,10 @@
 
 use super::resources::Origin;
 use super::Inner;
+use crate::config::ConfigDump;
 use crate::config::{Config, ConfigFdb, ConfigMirror, PolicyFields, SwitchSection, WithPolicy};
 use crate::control::protocol::TapSetup as TapMode;
-use crate::control::views::{ConfigDump, Link, ShowPort, ShowReport};
+use crate::control::views::{Link, ShowPort, ShowReport};
 use crate::port::PortKind;
 use crate::switch::EntryKind;
 

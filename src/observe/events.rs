@@ -112,7 +112,9 @@ pub struct EventRecord {
 impl EventRecord {
     pub fn new(event: SwitchEvent) -> EventRecord {
         EventRecord {
-            ts_ns: crate::port::realtime_ns(),
+            ts_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             event,
         }
     }
