@@ -315,7 +315,6 @@ enum KindArg {
 // Parsed once per command line; the size of `Add` does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
-#[allow(clippy::large_enum_variant)]
 enum PortCmd {
     /// Attach an existing interface (iface), create a TAP device (tap), a VXLAN tunnel port (vxlan NAME --vni N --local IP) or a socket for a VM (stream, dgram).
     Add {
