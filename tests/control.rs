@@ -261,14 +261,19 @@ fn static_entries_settings_and_limits_through_the_cli() {
 
     sw.ok(&["fdb", "del", "02:00:00:00:00:09"]);
     sw.ok(&["fdb", "flush"]);
+    // Only learned entries go; the namespaces' own stacks may be learned
+    // again at once, so look at the entries this test made.
     assert!(sw
         .json(&["fdb", "show"])
         .as_array()
         .unwrap()
         .iter()
-        .all(|e| e["type"] == "static"));
+        .all(|e| e["type"] == "static" || !e["mac"].as_str().unwrap().starts_with("02:aa")));
 
     // Switch-wide limit: 1 learned entry, the second source is refused.
+    // The namespaces' own stacks (IPv6 DAD, MLD) may send a frame at any
+    // time and take the one slot first: the check below allows for that.
+    sw.ok(&["fdb", "flush"]);
     sw.ok(&["set", "fdb-max", "1"]);
     ea.send(&test_frame(
         mac("ff:ff:ff:ff:ff:ff"),
@@ -292,10 +297,10 @@ fn static_entries_settings_and_limits_through_the_cli() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["mac"].as_str().unwrap().starts_with("02:aa"))
+        .filter(|e| e["type"] == "learned")
         .cloned()
         .collect();
-    assert_eq!(learned.len(), 1, "{learned:?}");
+    assert_eq!(learned.len(), 1, "the limit holds: {learned:?}");
     assert!(
         sw.json(&["stats"])["totals"]["fdb"]["refused_full"]
             .as_u64()

@@ -146,7 +146,11 @@ fn capture_shows_a_flood_as_one_ingress_and_all_egress_records_and_drops_with_re
     let out = tshark.wait_with_output().unwrap();
     let _ = cap.wait();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim(), format!("{c}\tflood: broadcast"), "{text}");
+    assert_eq!(
+        text.trim(),
+        format!("{c}\tout {c}: flood: broadcast"),
+        "{text}"
+    );
 }
 
 #[test]
