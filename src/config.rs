@@ -28,6 +28,12 @@ pub struct SwitchSection {
     pub metrics: Option<String>,
     /// The kernel fast path (default on); `run --fastpath` overrides it.
     pub fastpath: Option<bool>,
+    /// "off", "report" (default) or "block", as `run --loop-protect`.
+    pub loop_protect: Option<String>,
+    /// Moves per second beyond which a MAC is flapping (`--flap-threshold`).
+    pub flap_threshold: Option<u64>,
+    /// Seconds a blocked port stays blocked, 0 = until `port unblock` (`--loop-hold`).
+    pub loop_hold: Option<u64>,
 }
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may
@@ -197,6 +203,35 @@ pub struct PortSettings {
     /// (`delay = "10ms"`, `loss = "1%"`, `gemodel = { p = "1%", ... }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impair: Option<crate::impair::ImpairSpec>,
+    /// Storm control limits in packets per second (0 = none), as
+    /// `port set --storm-bcast/--storm-mcast/--storm-unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_bcast: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_mcast: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_unknown: Option<u32>,
+    /// `port set --bpdu-guard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpdu_guard: Option<bool>,
+}
+
+impl PortSettings {
+    /// The protection fields of a policy that differ from a new port's.
+    pub fn protection_of(p: &crate::switch::PortPolicy) -> PortSettings {
+        let nz = |n: u32| (n != 0).then_some(n);
+        PortSettings {
+            impair: None,
+            storm_bcast: nz(p.storm_bcast),
+            storm_mcast: nz(p.storm_mcast),
+            storm_unknown: nz(p.storm_unknown),
+            bpdu_guard: p.bpdu_guard.then_some(true),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == PortSettings::default()
+    }
 }
 
 /// The `port set` and `port vlan` requests for one port's policy fields.
@@ -221,6 +256,7 @@ fn policy_requests(name: &str, f: PolicyFields) -> Vec<Request> {
         hairpin: f.hairpin,
         gro: f.gro,
         group_fwd_mask: f.group_fwd_mask,
+        ..PortSet::default()
     };
     if !set.is_empty() {
         out.push(Request::PortSet(set));
@@ -290,6 +326,8 @@ impl Config {
             ("fdb-max", s.fdb_max),
             ("fdb-max-per-port", s.fdb_max_per_port),
             ("group-fwd-mask", s.group_fwd_mask.map(u64::from)),
+            ("flap-threshold", s.flap_threshold),
+            ("loop-hold", s.loop_hold),
         ];
         for (key, v) in settings {
             if let Some(v) = v {
@@ -301,6 +339,15 @@ impl Config {
                     },
                 ));
             }
+        }
+        if let Some(m) = &s.loop_protect {
+            out.push((
+                "[switch] loop-protect".into(),
+                Request::Set {
+                    key: "loop-protect".into(),
+                    value: Value::from(m.clone()),
+                },
+            ));
         }
         for p in &self.ports {
             let what = format!("[[port]] {}", p.item.ifname);
@@ -329,6 +376,17 @@ impl Config {
             ));
         }
         for (name, p) in &self.port_settings {
+            let set = PortSet {
+                name: name.clone(),
+                storm_bcast: p.storm_bcast,
+                storm_mcast: p.storm_mcast,
+                storm_unknown: p.storm_unknown,
+                bpdu_guard: p.bpdu_guard,
+                ..PortSet::default()
+            };
+            if !set.is_empty() {
+                out.push((format!("[ports.{name}]"), Request::PortSet(set)));
+            }
             if let Some(spec) = &p.impair {
                 out.push((
                     format!("[ports.{name}.impair]"),

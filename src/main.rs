@@ -290,6 +290,18 @@ struct RunArgs {
     /// user space). Overrides `[switch] fastpath` of the config.
     #[arg(long, env = "L2SW_FASTPATH", value_name = "on|off", value_parser = on_off)]
     fastpath: Option<bool>,
+    /// What a flapping MAC (a loop) does: off, report (default: monitor,
+    /// metrics, log) or block (also block the port the MAC moved to).
+    /// Overrides `[switch] loop_protect`.
+    #[arg(long, value_name = "off|report|block")]
+    loop_protect: Option<String>,
+    /// Moves within a second beyond which a MAC is flapping (default 5).
+    #[arg(long, value_name = "MOVES")]
+    flap_threshold: Option<u64>,
+    /// How long a blocked port stays blocked: 30s (default), 5m, or 0
+    /// (until `l2sw port unblock`).
+    #[arg(long, value_name = "DURATION")]
+    loop_hold: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -402,6 +414,23 @@ enum PortCmd {
         /// Reserved groups 01:80:c2:00:00:0X to forward when received here (bit X), e.g. 0x4000 for LLDP.
         #[arg(long, value_parser = parse_mask)]
         group_fwd_mask: Option<u16>,
+        /// Storm control: broadcasts received here per second, excess dropped (a number, or off).
+        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
+        storm_bcast: Option<u32>,
+        /// Storm control: multicast frames received here per second (a number, or off).
+        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
+        storm_mcast: Option<u32>,
+        /// Storm control: unknown-unicast frames received here per second (a number, or off).
+        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
+        storm_unknown: Option<u32>,
+        /// Block the port when an STP BPDU arrives on it (for edge ports).
+        #[arg(long, value_parser = on_off)]
+        bpdu_guard: Option<bool>,
+    },
+    /// Reopen a port blocked by loop protection or BPDU guard.
+    Unblock {
+        /// The blocked port.
+        port: String,
     },
     /// Impair a port's link like netem: delay, jitter, loss, duplication, reordering, corruption, rate (--clear removes it).
     Impair(impair_cli::ImpairArgs),
@@ -737,11 +766,19 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
             ("fdb-max", args.fdb_max),
             ("fdb-max-per-port", args.fdb_max_per_port),
         ];
+        let overrides = overrides
+            .into_iter()
+            .map(|(k, v)| (k, v.map(Value::from)))
+            .chain([
+                ("flap-threshold", args.flap_threshold.map(Value::from)),
+                ("loop-protect", args.loop_protect.clone().map(Value::from)),
+                ("loop-hold", args.loop_hold.clone().map(Value::from)),
+            ]);
         for (key, v) in overrides {
-            if let Some(v) = v {
+            if let Some(value) = v {
                 let r = daemon.request(Request::Set {
                     key: key.into(),
-                    value: Value::from(v),
+                    value,
                 });
                 if !r.ok {
                     anyhow::bail!("--{key}: {}", r.error.unwrap_or_default());
@@ -954,6 +991,10 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 hairpin,
                 gro,
                 group_fwd_mask,
+                storm_bcast,
+                storm_mcast,
+                storm_unknown,
+                bpdu_guard,
             } => {
                 let max = match max_learned.as_deref() {
                     None => None,
@@ -975,9 +1016,14 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     hairpin,
                     gro,
                     group_fwd_mask,
+                    storm_bcast,
+                    storm_mcast,
+                    storm_unknown,
+                    bpdu_guard,
                 };
                 (Request::PortSet(set), false, None)
             }
+            PortCmd::Unblock { port } => (Request::PortUnblock { name: port }, false, None),
             PortCmd::Impair(args) => (args.request()?, false, None),
             PortCmd::Vlan {
                 port,
@@ -1234,6 +1280,16 @@ fn check_bpf(expr: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// `on`/`off` (also yes/no, true/false, 1/0) for port flags.
+/// A rate in packets per second; `off` (or 0) for no limit.
+fn parse_pps(s: &str) -> Result<u32, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(0);
+    }
+    s.trim_end_matches("pps")
+        .parse()
+        .map_err(|_| format!("expected packets per second (e.g. 1000) or off, not {s:?}"))
+}
+
 fn on_off(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "on" | "yes" | "true" | "1" => Ok(true),

@@ -211,6 +211,16 @@ pub struct PortSet {
     pub gro: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_fwd_mask: Option<u16>,
+    /// Storm control limits in packets per second received (0 = no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_bcast: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_mcast: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_unknown: Option<u32>,
+    /// An STP BPDU received here blocks the port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpdu_guard: Option<bool>,
 }
 
 impl PortSet {
@@ -230,6 +240,7 @@ impl PortSet {
             (self.isolated, &mut p.isolated),
             (self.hairpin, &mut p.hairpin),
             (self.gro, &mut p.gro),
+            (self.bpdu_guard, &mut p.bpdu_guard),
         ];
         for (v, slot) in flags {
             if let Some(v) = v {
@@ -238,6 +249,16 @@ impl PortSet {
         }
         if let Some(m) = self.group_fwd_mask {
             p.group_fwd_mask = m;
+        }
+        let limits = [
+            (self.storm_bcast, &mut p.storm_bcast),
+            (self.storm_mcast, &mut p.storm_mcast),
+            (self.storm_unknown, &mut p.storm_unknown),
+        ];
+        for (v, slot) in limits {
+            if let Some(v) = v {
+                *slot = v;
+            }
         }
     }
 
@@ -339,6 +360,10 @@ pub enum Request {
     PortList,
     /// Changes a port's policy; fields left out stay as they are.
     PortSet(PortSet),
+    /// Opens a port blocked by loop protection or BPDU guard.
+    PortUnblock {
+        name: String,
+    },
     /// Impairs a port's link (netem's knobs); `impair` absent clears it.
     PortImpair {
         name: String,
@@ -492,6 +517,7 @@ impl Request {
         "port-del",
         "port-list",
         "port-set",
+        "port-unblock",
         "port-impair",
         "port-vlan",
         "mirror-add",

@@ -109,9 +109,19 @@ pub fn ports(v: &Value) -> String {
         "FLAGS",
         "CAPABILITIES",
         "PEER",
+        "STATE",
     ]);
     let mut impaired = Vec::new();
+    let mut blocked = Vec::new();
     for p in v.as_array().into_iter().flatten() {
+        let b = serde_json::from_value::<crate::dataplane::BlockedRow>(p["blocked"].clone()).ok();
+        if let Some(b) = &b {
+            blocked.push(format!(
+                "{}: {}",
+                s(&p["name"]),
+                crate::control::views::blocked_text(b)
+            ));
+        }
         if let Some(line) = impair_text(&p["impair"]) {
             impaired.push(format!("{}: {line}", s(&p["name"])));
         }
@@ -130,9 +140,16 @@ pub fn ports(v: &Value) -> String {
             flags_text(&p["policy"]),
             s(&p["capabilities"]),
             peer_text(&p["peer"]),
+            if b.is_some() { "BLOCKED" } else { "forwarding" }.into(),
         ]);
     }
     let mut out = t.render();
+    if !blocked.is_empty() {
+        out.push_str("\nblocked ports (l2sw port unblock PORT reopens one):\n");
+        for l in blocked {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
     for p in v.as_array().into_iter().flatten() {
         if let Some(x) = p.get("vxlan").filter(|x| x.is_object()) {
             out.push_str(&vxlan_text(&p["name"], &p["mtu"], x));
@@ -240,6 +257,18 @@ fn flags_text(p: &Value) -> String {
     for k in ["isolated", "hairpin"] {
         if p[k] == true {
             f.push(k.to_string());
+        }
+    }
+    if p["bpdu_guard"] == true {
+        f.push("bpdu-guard".into());
+    }
+    for (k, name) in [
+        ("storm_bcast", "storm-bcast"),
+        ("storm_mcast", "storm-mcast"),
+        ("storm_unknown", "storm-unknown"),
+    ] {
+        if let Some(n) = p[k].as_u64().filter(|n| *n != 0) {
+            f.push(format!("{name}={n}pps"));
         }
     }
     if let Some(m) = p["group_fwd_mask"].as_u64().filter(|m| *m != 0) {
@@ -356,6 +385,16 @@ pub fn settings(v: &Value) -> String {
         "group-fwd-mask".into(),
         format!("{:#06x}", v["group_fwd_mask"].as_u64().unwrap_or(0)),
     ]);
+    t.row(vec!["loop-protect".into(), show("loop_protect")]);
+    t.row(vec!["flap-threshold".into(), show("flap_threshold")]);
+    t.row(vec![
+        "loop-hold".into(),
+        match v["loop_hold_s"].as_u64() {
+            Some(0) => "0 (until port unblock)".into(),
+            Some(n) => format!("{n}s"),
+            None => "-".into(),
+        },
+    ]);
     t.render()
 }
 
@@ -450,6 +489,19 @@ pub fn status(v: &Value) -> String {
         ));
     } else if !f.is_null() {
         out.push_str(&format!("fast path {}\n", s(&f["reason"])));
+    }
+    let st = &v["settings"];
+    if !st["loop_protect"].is_null() {
+        out.push_str(&format!(
+            "loop protection {} (flap threshold {} moves/s, hold {} s)\n",
+            s(&st["loop_protect"]),
+            s(&st["flap_threshold"]),
+            s(&st["loop_hold_s"])
+        ));
+    }
+    if let Some(b) = v["blocked_ports"].as_array().filter(|b| !b.is_empty()) {
+        let names: Vec<String> = b.iter().map(s).collect();
+        out.push_str(&format!("BLOCKED ports: {}\n", names.join(", ")));
     }
     out
 }

@@ -47,6 +47,26 @@ pub struct ShowPort {
     pub owns_netns: bool,
     pub policy: PortPolicy,
     pub learned: u32,
+    /// Set while the port is blocked (loop protection or BPDU guard).
+    #[serde(default)]
+    pub blocked: Option<crate::dataplane::BlockedRow>,
+}
+
+/// "loop (MAC 02:.. vlan 0 from port p1) for 3 s, opens in 27 s".
+pub fn blocked_text(b: &crate::dataplane::BlockedRow) -> String {
+    let mut out = b.reason.name().to_string();
+    if let (Some(m), Some(f)) = (b.mac, &b.from) {
+        out.push_str(&format!(
+            " (MAC {m} vlan {} flapping from port {f})",
+            b.vlan.unwrap_or(0)
+        ));
+    }
+    out.push_str(&format!(" for {} s, ", b.for_s));
+    match b.remaining_s {
+        Some(r) => out.push_str(&format!("opens in {r} s")),
+        None => out.push_str("until port unblock"),
+    }
+    out
 }
 
 /// `show`: the whole switch at a glance.
@@ -132,6 +152,7 @@ pub fn flags_text(p: &PortPolicy) -> String {
         (p.gro, d.gro, "gro"),
         (p.isolated, d.isolated, "isolated"),
         (p.hairpin, d.hairpin, "hairpin"),
+        (p.bpdu_guard, d.bpdu_guard, "bpdu-guard"),
     ] {
         if v != dv {
             f.push(if v {
@@ -143,6 +164,15 @@ pub fn flags_text(p: &PortPolicy) -> String {
     }
     if p.group_fwd_mask != 0 {
         f.push(format!("group-fwd-mask={:#06x}", p.group_fwd_mask));
+    }
+    for (n, name) in [
+        (p.storm_bcast, "storm-bcast"),
+        (p.storm_mcast, "storm-mcast"),
+        (p.storm_unknown, "storm-unknown"),
+    ] {
+        if n != 0 {
+            f.push(format!("{name}={n}pps"));
+        }
     }
     if f.is_empty() {
         "-".into()
@@ -236,6 +266,9 @@ impl ShowReport {
                 vlan_text(&p.policy.vlan),
                 flags_text(&p.policy)
             ));
+            if let Some(b) = &p.blocked {
+                out.push_str(&format!("        BLOCKED: {}\n", blocked_text(b)));
+            }
             out.push_str(&format!(
                 "        learned: {} (limit: {})\n",
                 p.learned,

@@ -47,8 +47,38 @@ pub fn parse_setting(key: &str, value: &Value) -> Result<Setting, String> {
             Ok(Setting::FdbMaxPerPort(num(u32::MAX as u64)? as u32))
         }
         "group-fwd-mask" | "group_fwd_mask" => Ok(Setting::GroupFwdMask(num(0xffff)? as u16)),
+        "loop-protect" | "loop_protect" => match value {
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map(Setting::LoopProtect)
+                .map_err(|e| format!("{key}: {e}")),
+            other => Err(format!("{key}: {other} is not off, report or block")),
+        },
+        "flap-threshold" | "flap_threshold" => {
+            match num(u32::MAX as u64)? {
+                0 => Err(format!("{key}: must be at least 1 (moves per second)")),
+                n => Ok(Setting::FlapThreshold(n as u32)),
+            }
+        }
+        "loop-hold" | "loop_hold" => {
+            // Seconds, with an optional unit: 30, 30s, 5m.
+            let text = match value {
+                Value::String(s) => s.trim().to_string(),
+                Value::Number(n) => n.to_string(),
+                other => return Err(format!("{key}: {other} is not a duration")),
+            };
+            let (digits, mult) = match text.strip_suffix('m') {
+                Some(d) => (d, 60),
+                None => (text.strip_suffix('s').unwrap_or(&text), 1),
+            };
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("{key}: {text:?} is not a duration (e.g. 30s, 5m, 0 = until port unblock)"))?;
+            Ok(Setting::LoopHold(n.saturating_mul(mult).min(MAX_AGEING_S)))
+        }
         other => Err(format!(
-            "unknown setting {other:?} (known: ageing-time, fdb-max, fdb-max-per-port, group-fwd-mask)"
+            "unknown setting {other:?} (known: ageing-time, fdb-max, fdb-max-per-port, group-fwd-mask, loop-protect, flap-threshold, loop-hold)"
         )),
     }
 }
@@ -71,6 +101,7 @@ impl Inner {
                     "settings": to_value(dp.settings()?),
                     "busy_poll": to_value(self.busy_poll),
                     "fastpath": to_value(dp.fastpath_status()?),
+                    "blocked_ports": ports.iter().filter(|p| p.blocked.is_some()).map(|p| p.name.clone()).collect::<Vec<_>>(),
                 })
             }
             Request::PortAdd(add) => {
@@ -150,11 +181,15 @@ impl Inner {
             Request::PortList => to_value(self.port_views()?),
             Request::PortSet(set) => {
                 if set.is_empty() {
-                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned or --group-fwd-mask)", set.name);
+                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned, --group-fwd-mask, --storm-bcast, --storm-mcast, --storm-unknown or --bpdu-guard)", set.name);
                 }
                 let name = set.name.clone();
                 let policy = dp.update_policy(&name, move |p| set.apply(p))?;
                 json!({"name": name, "policy": to_value(policy)})
+            }
+            Request::PortUnblock { name } => {
+                let was = dp.unblock(&name)?;
+                json!({"name": name, "unblocked": was})
             }
             Request::PortImpair { name, impair } => {
                 // Without --seed a seed is drawn here (the dataplane reads no

@@ -44,6 +44,7 @@ impl Inner {
                     owns_netns: plug.is_some_and(|p| p.created_netns),
                     policy: r.policy.clone(),
                     learned: r.learned,
+                    blocked: r.blocked.clone(),
                 }
             })
             .collect();
@@ -79,6 +80,9 @@ impl Inner {
                 fdb_max: Some(settings.fdb_max as u64),
                 fdb_max_per_port: Some(settings.fdb_max_per_port as u64),
                 group_fwd_mask: Some(settings.group_fwd_mask),
+                loop_protect: Some(settings.loop_protect.name().to_string()),
+                flap_threshold: Some(settings.flap_threshold.into()),
+                loop_hold: Some(settings.loop_hold_s),
                 ..SwitchSection::default()
             },
             ..Config::default()
@@ -86,13 +90,10 @@ impl Inner {
         let mut skipped = Vec::new();
         for v in &views {
             let r = &v.row;
-            if let Some(imp) = &r.impair {
-                config.port_settings.insert(
-                    r.name.clone(),
-                    crate::config::PortSettings {
-                        impair: Some(imp.spec.clone()),
-                    },
-                );
+            let mut ps = crate::config::PortSettings::protection_of(&r.policy);
+            ps.impair = r.impair.as_ref().map(|imp| imp.spec.clone());
+            if !ps.is_empty() {
+                config.port_settings.insert(r.name.clone(), ps);
             }
             let policy = PolicyFields::from_policy(&r.policy);
             match res.origins.get(&r.name) {

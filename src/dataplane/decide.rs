@@ -12,7 +12,7 @@ use super::observe::Observer;
 use super::receive;
 use super::state::{Pending, State};
 use crate::port::RxBatch;
-use crate::switch::{LearnOutcome, Mode, Plan, PortId, Timestamp};
+use crate::switch::{Action, FloodKind, LearnOutcome, Mode, Plan, PortId, Timestamp};
 
 /// Plans the `n` frames of `rx` received on `ingress`; every egress port
 /// that gets a frame is listed once in `touched`, in first-use order.
@@ -43,6 +43,9 @@ pub fn plan_batch(
         let remote = rx.slot(i).tunnel_src();
         st.switch
             .plan_from(ingress, remote, frame, now, Mode::Apply, plan);
+        if let Some(note) = plan.protect {
+            super::protect::on_note(st, ingress, note, now);
+        }
         if st.fastpath.is_on() {
             if let (LearnOutcome::Moved { .. }, Some(src)) =
                 (plan.decision.learn, plan.decision.src)
@@ -61,9 +64,16 @@ pub fn plan_batch(
             readers,
             ..
         } = &mut *st;
-        if let Some(reason) = plan.drop_reason() {
-            if let Some(Some(e)) = ports.get_mut(ingress.index()) {
-                e.counters.drops.add(reason, 1);
+        if let Some(Some(e)) = ports.get_mut(ingress.index()) {
+            let c = &mut e.counters;
+            match plan.decision.action {
+                Action::Drop { reason } => c.drops.add(reason, 1),
+                Action::Forward { .. } => c.decisions.unicast += 1,
+                Action::Flood { kind } => match kind {
+                    FloodKind::Broadcast => c.decisions.flood_broadcast += 1,
+                    FloodKind::Multicast => c.decisions.flood_multicast += 1,
+                    FloodKind::UnknownUnicast => c.decisions.flood_unknown_unicast += 1,
+                },
             }
         }
         for eg in plan.egress() {

@@ -37,6 +37,9 @@ pub enum Setting {
     FdbMax(usize),
     FdbMaxPerPort(u32),
     GroupFwdMask(u16),
+    LoopProtect(crate::switch::LoopProtect),
+    FlapThreshold(u32),
+    LoopHold(u64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +150,7 @@ impl DataplaneHandle {
 
     pub fn ports(&self) -> Result<Vec<PortRow>, DataplaneError> {
         self.call(|st| {
+            let now = Timestamp::now();
             st.ports
                 .iter()
                 .enumerate()
@@ -165,9 +169,21 @@ impl DataplaneHandle {
                         .as_ref()
                         .and_then(|s| s.active.as_ref())
                         .map(|a| a.row()),
+                    blocked: super::protect::row(st, id, now),
                 })
                 .collect()
         })
+    }
+
+    /// Opens a port blocked by loop protection or BPDU guard; whether it was blocked.
+    pub fn unblock(&self, name: &str) -> Result<bool, DataplaneError> {
+        let name = name.to_string();
+        self.call(move |st| {
+            let id = st
+                .find(&name)
+                .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
+            Ok(super::protect::unblock(st, id)?)
+        })?
     }
 
     /// Impairs a port's link as `spec` says (checked with `validate`), or
@@ -375,6 +391,9 @@ impl DataplaneHandle {
                 Setting::FdbMax(n) => st.switch.set_fdb_max(n),
                 Setting::FdbMaxPerPort(n) => st.switch.set_fdb_max_per_port(n),
                 Setting::GroupFwdMask(m) => st.switch.set_group_fwd_mask(m)?,
+                Setting::LoopProtect(m) => st.switch.set_loop_protect(m),
+                Setting::FlapThreshold(n) => st.switch.set_flap_threshold(n)?,
+                Setting::LoopHold(s) => st.switch.set_loop_hold(s),
             }
             st.fastpath_flush();
             let settings = st.switch.settings();
@@ -416,6 +435,15 @@ impl DataplaneHandle {
                     counters: totals.with_fastpath(),
                 },
                 removed_ports: st.removed.clone(),
+                protect: super::snapshot::ProtectTotals {
+                    counters: st.switch.protect_counters(),
+                    blocked: st
+                        .switch
+                        .ports()
+                        .filter(|p| st.switch.is_blocked(*p))
+                        .map(|p| st.name_of(p))
+                        .collect(),
+                },
             }
         })
     }

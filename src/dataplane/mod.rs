@@ -18,6 +18,7 @@ mod observe;
 mod offload;
 mod pipeline;
 mod poll_mode;
+mod protect;
 mod rate_limit;
 pub mod readers;
 mod receive;
@@ -31,8 +32,8 @@ pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
-    FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
-    VxlanRow,
+    BlockedRow, FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, ProtectTotals, RemovedPort,
+    StatsSnapshot, SwitchTotals, VxlanRow,
 };
 
 pub use fastpath::{FastpathStatus, FlowRow};

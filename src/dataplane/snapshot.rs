@@ -30,6 +30,32 @@ pub struct PortRow {
     /// A VXLAN port's endpoint and flood list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vxlan: Option<VxlanRow>,
+    /// Set while the port is blocked (loop protection or BPDU guard).
+    pub blocked: Option<BlockedRow>,
+}
+
+/// Why and since when a port is blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedRow {
+    pub reason: crate::switch::BlockReason,
+    /// For a loop: the MAC that flapped onto the port, its VLAN, and the
+    /// port it came from.
+    pub mac: Option<MacAddr>,
+    pub vlan: Option<u16>,
+    pub from: Option<String>,
+    /// Seconds since it was blocked.
+    pub for_s: u64,
+    /// Seconds until the hold time passes; `None`: until `port unblock`.
+    pub remaining_s: Option<u64>,
+}
+
+/// Loop protection figures for `stats` and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectTotals {
+    #[serde(flatten)]
+    pub counters: crate::switch::ProtectCounters,
+    /// Ports blocked now.
+    pub blocked: Vec<String>,
 }
 
 /// What `port list` shows of a VXLAN port.
@@ -107,6 +133,8 @@ pub struct StatsSnapshot {
     pub ports: Vec<PortStats>,
     pub totals: SwitchTotals,
     pub removed_ports: Vec<RemovedPort>,
+    #[serde(default)]
+    pub protect: ProtectTotals,
 }
 
 /// One residence-time histogram, as `latency` shows it.

@@ -264,6 +264,7 @@ impl State {
             self.fastpath_after_ageing();
         }
         self.switch.age_tunnels(now);
+        super::protect::expire(self, now);
         monitor::check_links(self);
         self.readers.retain(|t| !t.finished());
         self.collect_kernel_drops();

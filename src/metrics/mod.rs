@@ -224,6 +224,80 @@ impl Collector for Scrape {
                 })
             }),
         )?;
+        Family {
+            name: "l2sw_decisions",
+            help: "Forwarding decisions made in user space for frames received on a port: known unicast forwarded to one port, or flooded (broadcast, multicast, unknown_unicast). Drops are in l2sw_port_drops_total, fast-path frames in l2sw_fastpath_packets_total.",
+            unit: None,
+            kind: COUNTER,
+        }
+        .encode(
+            &mut enc,
+            ports.iter().flat_map(|p| {
+                let d = &p.counters.decisions;
+                [
+                    ("unicast", d.unicast),
+                    ("broadcast", d.flood_broadcast),
+                    ("multicast", d.flood_multicast),
+                    ("unknown_unicast", d.flood_unknown_unicast),
+                ]
+                .map(|(k, v)| ([("port", p.name.clone()), ("kind", k.to_string())], v))
+            }),
+        )?;
+        Family {
+            name: "l2sw_fastpath_packets",
+            help: "Frames the kernel fast path carried (fast-path hits), received on (rx) or sent to (tx) a port; included in l2sw_port_packets_total.",
+            unit: None,
+            kind: COUNTER,
+        }
+        .encode(
+            &mut enc,
+            ports.iter().flat_map(|p| {
+                [
+                    (dir(&p.name, "rx"), p.counters.fastpath_rx_frames),
+                    (dir(&p.name, "tx"), p.counters.fastpath_tx_frames),
+                ]
+            }),
+        )?;
+        let pr = &s.protect;
+        Family {
+            name: "l2sw_port_blocked",
+            help: "1 while a port is blocked by loop protection or BPDU guard.",
+            unit: None,
+            kind: GAUGE,
+        }
+        .encode(
+            &mut enc,
+            ports
+                .iter()
+                .map(|p| (port(&p.name), u64::from(pr.blocked.contains(&p.name)))),
+        )?;
+        Family {
+            name: "l2sw_blocked_ports",
+            help: "Ports blocked now (loop protection or BPDU guard).",
+            unit: None,
+            kind: GAUGE,
+        }
+        .encode_one(&mut enc, pr.blocked.len() as u64)?;
+        Family {
+            name: "l2sw_mac_flaps",
+            help: "MACs detected flapping: moving between ports more often within a second than the flap threshold (at most one per MAC and second).",
+            unit: None,
+            kind: COUNTER,
+        }
+        .encode_one(&mut enc, pr.counters.mac_flaps)?;
+        Family {
+            name: "l2sw_port_blocks",
+            help: "Times a port was blocked, by reason (loop, bpdu_guard).",
+            unit: None,
+            kind: COUNTER,
+        }
+        .encode(
+            &mut enc,
+            [
+                ([("reason", "loop")], pr.counters.loop_blocks),
+                ([("reason", "bpdu_guard")], pr.counters.bpdu_guard_blocks),
+            ],
+        )?;
         for (name, help, get) in OFFLOAD_COUNTERS {
             Family {
                 name,

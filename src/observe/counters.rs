@@ -65,6 +65,27 @@ impl<'de> Deserialize<'de> for DropCounters {
     }
 }
 
+/// Forwarding decisions made in user space for frames received on a port
+/// (frames the kernel fast path carried are counted in `fastpath_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionCounters {
+    /// Known unicast forwarded to one port.
+    pub unicast: u64,
+    /// Floods, by kind.
+    pub flood_broadcast: u64,
+    pub flood_multicast: u64,
+    pub flood_unknown_unicast: u64,
+}
+
+impl DecisionCounters {
+    pub fn merge(&mut self, o: &DecisionCounters) {
+        self.unicast += o.unicast;
+        self.flood_broadcast += o.flood_broadcast;
+        self.flood_multicast += o.flood_multicast;
+        self.flood_unknown_unicast += o.flood_unknown_unicast;
+    }
+}
+
 /// Traffic of one port. Drops are counted on the port where they happened:
 /// ingress checks on the ingress port, egress failures on the egress port.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +128,9 @@ pub struct PortCounters {
     /// Frames its impairment flipped a bit in (`--corrupt`).
     #[serde(default)]
     pub impair_corrupted: u64,
+    /// Decisions for frames received here (the drops are in `drops`).
+    #[serde(default)]
+    pub decisions: DecisionCounters,
     pub drops: DropCounters,
 }
 
@@ -128,6 +152,7 @@ impl PortCounters {
         self.impair_duplicated += o.impair_duplicated;
         self.impair_reordered += o.impair_reordered;
         self.impair_corrupted += o.impair_corrupted;
+        self.decisions.merge(&o.decisions);
         self.drops.merge(&o.drops);
     }
 

@@ -94,6 +94,34 @@ pub enum SwitchEvent {
         port: String,
         policy: PortPolicy,
     },
+    /// A MAC moved between ports more often within a second than the flap
+    /// threshold allows (reported once per MAC and second).
+    MacFlap {
+        mac: MacAddr,
+        vlan: u16,
+        /// The port it moved from and the port it moved to (the later one).
+        from: String,
+        to: String,
+        moves: u32,
+    },
+    /// A port was blocked: it takes and gets no frames until unblocked.
+    PortBlocked {
+        port: String,
+        /// "loop" or "bpdu_guard".
+        reason: String,
+        /// For a loop: the flapping MAC and the port it moved from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<MacAddr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Seconds until it opens again by itself; `None`: only `port unblock` opens it.
+        hold_s: Option<u64>,
+    },
+    /// A blocked port is open again: "operator" (`port unblock`) or "hold_expired".
+    PortUnblocked {
+        port: String,
+        by: String,
+    },
     /// The reader was too slow: this many events were not delivered.
     Missed {
         count: u64,
@@ -179,6 +207,33 @@ impl EventRecord {
                 s.ageing_time_s, s.fdb_max, s.fdb_max_per_port, s.group_fwd_mask
             ),
             SwitchEvent::PortChanged { port, .. } => format!("port-changed {port}"),
+            SwitchEvent::MacFlap {
+                mac,
+                vlan,
+                from,
+                to,
+                moves,
+            } => {
+                format!("mac-flap {mac} vlan {vlan} port {from} -> {to} ({moves} moves within 1 s)")
+            }
+            SwitchEvent::PortBlocked {
+                port,
+                reason,
+                mac,
+                from,
+                hold_s,
+            } => format!(
+                "port-blocked {port}: {reason}{}{}",
+                match (mac, from) {
+                    (Some(m), Some(f)) => format!(" (MAC {m} flapping from port {f})"),
+                    _ => String::new(),
+                },
+                match hold_s {
+                    Some(s) => format!(", hold {s} s"),
+                    None => ", until port unblock".into(),
+                }
+            ),
+            SwitchEvent::PortUnblocked { port, by } => format!("port-unblocked {port} ({by})"),
             SwitchEvent::Missed { count } => {
                 format!("missed {count} events: the reader was too slow")
             }

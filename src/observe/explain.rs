@@ -285,6 +285,9 @@ pub fn explain(
         };
         step("lookup", r);
     }
+    if let Some(note) = &plan.protect {
+        step("protection", note.text(name));
+    }
     TraceReport {
         id: None,
         ts_ns: 0,

@@ -121,6 +121,21 @@ drop_reasons! {
     /// Lost on purpose by the port's impairment (`port impair --loss`).
     ImpairLoss = "impair_loss",
         "emulated loss: the port's impairment (port impair --loss/--loss-model) dropped the frame";
+    /// Storm control: broadcasts over the ingress port's limit.
+    StormBroadcast = "storm_broadcast",
+        "storm control: broadcasts arrived on the port faster than its limit (port set --storm-bcast)";
+    /// Storm control: multicast over the ingress port's limit.
+    StormMulticast = "storm_multicast",
+        "storm control: multicast frames arrived on the port faster than its limit (port set --storm-mcast)";
+    /// Storm control: unknown unicast over the ingress port's limit.
+    StormUnknownUnicast = "storm_unknown_unicast",
+        "storm control: unknown-unicast frames arrived on the port faster than its limit (port set --storm-unknown)";
+    /// The ingress port (or the known destination's port) is blocked.
+    PortBlocked = "port_blocked",
+        "the port is blocked by loop protection or BPDU guard (port unblock reopens it); also known unicast toward a blocked port";
+    /// An STP BPDU on a port with BPDU guard (the port is blocked with it).
+    BpduGuard = "bpdu_guard",
+        "an STP BPDU arrived on a port with BPDU guard on; the port is blocked";
     /// The port's impairment queue was full (`port impair --limit`).
     ImpairLimit = "impair_limit",
         "the port's impairment queue held --limit frames (or bytes) already, as netem's limit";

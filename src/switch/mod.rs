@@ -29,6 +29,7 @@
 pub mod drop_reason;
 pub mod fdb;
 pub mod plan;
+pub mod protect;
 pub mod time;
 pub mod tunnel;
 pub mod vlan;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 pub use drop_reason::DropReason;
 pub use fdb::{EntryKind, Fdb, FdbCounters, FdbEntry, FdbError, FdbKey, LearnOutcome};
 pub use plan::{Cause, Egress, Lookup, MirrorCause, Plan, Shape};
+pub use protect::{BlockReason, Blocked, LoopProtect, ProtectCounters, ProtectNote};
 pub use time::Timestamp;
 pub use tunnel::{FloodList, FloodMember, VtepOrigin};
 pub use vlan::{Encap, VlanMode, VlanSet};
@@ -94,6 +96,14 @@ pub struct PortPolicy {
     pub group_fwd_mask: u16,
     /// `None`: no VLAN configuration (a trunk of all VLANs once the switch is VLAN-aware).
     pub vlan: Option<VlanMode>,
+    /// Storm control: broadcasts received here per second; excess dropped (0 = no limit).
+    pub storm_bcast: u32,
+    /// Storm control: multicast frames received here per second (0 = no limit).
+    pub storm_mcast: u32,
+    /// Storm control: unknown-unicast frames received here per second (0 = no limit).
+    pub storm_unknown: u32,
+    /// An STP BPDU received here blocks the port (an edge port that must never see a bridge).
+    pub bpdu_guard: bool,
 }
 
 impl Default for PortPolicy {
@@ -109,6 +119,10 @@ impl Default for PortPolicy {
             gro: true,
             group_fwd_mask: 0,
             vlan: None,
+            storm_bcast: 0,
+            storm_mcast: 0,
+            storm_unknown: 0,
+            bpdu_guard: false,
         }
     }
 }
@@ -141,6 +155,8 @@ pub enum Exclusion {
     MirrorOutput,
     /// The frame is dropped altogether.
     Dropped,
+    /// The port is blocked (loop protection or BPDU guard).
+    Blocked,
 }
 
 impl Exclusion {
@@ -153,6 +169,7 @@ impl Exclusion {
             Exclusion::Isolated => "isolated from the ingress port",
             Exclusion::MirrorOutput => "a mirror output port",
             Exclusion::Dropped => "the frame is dropped",
+            Exclusion::Blocked => "the port is blocked (loop protection or BPDU guard)",
         }
     }
 
@@ -166,6 +183,7 @@ impl Exclusion {
             Exclusion::Isolated => "isolated",
             Exclusion::MirrorOutput => "mirror_output",
             Exclusion::Dropped => "dropped",
+            Exclusion::Blocked => "blocked",
         }
     }
 }
@@ -243,6 +261,7 @@ impl Decision {
 
 /// Switch-wide settings, changeable at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub ageing_time_s: u64,
     /// Learned-entry limit for the whole switch; 0 = unlimited.
@@ -251,6 +270,12 @@ pub struct Settings {
     pub fdb_max_per_port: u32,
     /// Bit n set: forward 01:80:c2:00:00:0n (the bridge's group_fwd_mask).
     pub group_fwd_mask: u16,
+    /// What a flapping MAC does: nothing, a report, or a blocked port.
+    pub loop_protect: LoopProtect,
+    /// Moves within a second beyond which a MAC is flapping.
+    pub flap_threshold: u32,
+    /// How long a blocked port stays blocked; 0 = until `port unblock`.
+    pub loop_hold_s: u64,
 }
 
 impl Default for Settings {
@@ -260,6 +285,9 @@ impl Default for Settings {
             fdb_max: fdb::DEFAULT_MAX_LEARNED,
             fdb_max_per_port: 0,
             group_fwd_mask: 0,
+            loop_protect: LoopProtect::default(),
+            flap_threshold: protect::DEFAULT_FLAP_THRESHOLD,
+            loop_hold_s: protect::DEFAULT_LOOP_HOLD_S,
         }
     }
 }
@@ -283,6 +311,8 @@ pub enum SwitchError {
     NoSuchMirror(String),
     #[error("a mirror's output port cannot also be one of its sources or destinations")]
     MirrorLoop,
+    #[error("the flap threshold must be at least 1 move per second")]
+    ZeroFlapThreshold,
 }
 
 /// The forwarding core of one switch.
@@ -296,6 +326,10 @@ pub struct Switch {
     vlan_aware: bool,
     /// Flood lists of tunnel ports, indexed by `PortId`.
     tunnels: Vec<Option<FloodList>>,
+    /// Storm buckets and blocked state, indexed by `PortId`.
+    guards: Vec<protect::PortGuard>,
+    flaps: protect::FlapTracker,
+    protect_counters: ProtectCounters,
 }
 
 impl Default for Switch {
@@ -316,6 +350,9 @@ impl Switch {
             mirrors: Vec::new(),
             vlan_aware: false,
             tunnels: Vec::new(),
+            guards: Vec::new(),
+            flaps: protect::FlapTracker::default(),
+            protect_counters: ProtectCounters::default(),
         }
     }
 
@@ -345,6 +382,23 @@ impl Switch {
         self.settings.fdb_max_per_port = max;
     }
 
+    pub fn set_loop_protect(&mut self, mode: LoopProtect) {
+        self.settings.loop_protect = mode;
+    }
+
+    pub fn set_flap_threshold(&mut self, moves: u32) -> Result<(), SwitchError> {
+        if moves == 0 {
+            return Err(SwitchError::ZeroFlapThreshold);
+        }
+        self.settings.flap_threshold = moves;
+        Ok(())
+    }
+
+    /// Applies to blocks made from now on.
+    pub fn set_loop_hold(&mut self, secs: u64) {
+        self.settings.loop_hold_s = secs;
+    }
+
     pub fn set_group_fwd_mask(&mut self, mask: u16) -> Result<(), SwitchError> {
         if mask & GROUP_FWD_RESTRICTED != 0 {
             return Err(SwitchError::RestrictedGroupMask(mask));
@@ -367,6 +421,10 @@ impl Switch {
             v.validate().map_err(SwitchError::BadVlan)?;
         }
         self.ports[idx] = Some(policy);
+        if self.guards.len() <= idx {
+            self.guards.resize_with(idx + 1, Default::default);
+        }
+        self.guards[idx] = protect::PortGuard::default();
         self.update_vlan_aware();
         Ok(PortId(idx as u16))
     }
@@ -393,6 +451,9 @@ impl Switch {
                 *slot = None;
                 if let Some(t) = self.tunnels.get_mut(id.index()) {
                     *t = None;
+                }
+                if let Some(g) = self.guards.get_mut(id.index()) {
+                    *g = protect::PortGuard::default();
                 }
                 self.update_vlan_aware();
                 // A mirror without its output goes; others forget the port.
@@ -435,6 +496,73 @@ impl Switch {
         for t in self.tunnels.iter_mut().flatten() {
             t.age(now, ageing);
         }
+    }
+
+    /// The port's blocked state, if it is blocked.
+    pub fn blocked(&self, id: PortId) -> Option<&Blocked> {
+        self.guards.get(id.index()).and_then(|g| g.blocked.as_ref())
+    }
+
+    pub fn is_blocked(&self, id: PortId) -> bool {
+        self.blocked(id).is_some()
+    }
+
+    pub fn protect_counters(&self) -> ProtectCounters {
+        self.protect_counters
+    }
+
+    /// Blocks port `id` for the hold time (`Settings::loop_hold_s`). Its
+    /// learned entries go: they may have been learned from looped frames,
+    /// and stations behind it are learned afresh once it is open again.
+    pub fn block(
+        &mut self,
+        id: PortId,
+        reason: BlockReason,
+        mac: Option<(MacAddr, u16)>,
+        from: Option<PortId>,
+        now: Timestamp,
+    ) -> Result<(), SwitchError> {
+        if !self.has_port(id) {
+            return Err(SwitchError::NoSuchPort(id.0));
+        }
+        let hold = self.settings.loop_hold_s;
+        self.guards[id.index()].blocked = Some(Blocked {
+            reason,
+            since: now,
+            until: (hold > 0).then(|| now.plus(Duration::from_secs(hold))),
+            mac,
+            from,
+        });
+        match reason {
+            BlockReason::Loop => self.protect_counters.loop_blocks += 1,
+            BlockReason::BpduGuard => self.protect_counters.bpdu_guard_blocks += 1,
+        }
+        self.fdb.flush(Some(id), false);
+        Ok(())
+    }
+
+    /// Opens a blocked port again; returns the block it had (`None`: it was not blocked).
+    pub fn unblock(&mut self, id: PortId) -> Result<Option<Blocked>, SwitchError> {
+        if !self.has_port(id) {
+            return Err(SwitchError::NoSuchPort(id.0));
+        }
+        Ok(self.guards[id.index()].blocked.take())
+    }
+
+    /// Once a second: opens the ports whose hold time has passed (returned
+    /// with the block they had) and forgets finished flap windows.
+    pub fn expire_protection(&mut self, now: Timestamp) -> Vec<(PortId, Blocked)> {
+        self.flaps.sweep(now);
+        let mut opened = Vec::new();
+        for (i, g) in self.guards.iter_mut().enumerate() {
+            if let Some(b) = g.blocked {
+                if b.until.is_some_and(|u| now >= u) {
+                    g.blocked = None;
+                    opened.push((PortId(i as u16), b));
+                }
+            }
+        }
+        opened
     }
 
     pub fn port_policy(&self, id: PortId) -> Option<&PortPolicy> {
@@ -532,6 +660,12 @@ impl Switch {
         d: &Decision,
         p: PortId,
     ) -> Result<Encap, Exclusion> {
+        if matches!(d.action, Action::Drop { .. }) {
+            return Err(Exclusion::Dropped);
+        }
+        if self.is_blocked(p) {
+            return Err(Exclusion::Blocked);
+        }
         let kind = match d.action {
             Action::Drop { .. } => return Err(Exclusion::Dropped),
             Action::Forward { port } if port == p => return Ok(self.encap(p, d.vlan)),
@@ -690,7 +824,9 @@ impl Switch {
                 if plan.explains() {
                     for p in self.ports().filter(|p| *p != port) {
                         let hairpin = self.port_policy(p).is_some_and(|x| x.hairpin);
-                        let why = if p == ingress && !hairpin {
+                        let why = if self.is_blocked(p) {
+                            Exclusion::Blocked
+                        } else if p == ingress && !hairpin {
                             Exclusion::IngressPort
                         } else if self.is_mirror_output(p) {
                             Exclusion::MirrorOutput
@@ -728,6 +864,7 @@ impl Switch {
                     | DropReason::VlanTaggedOnAccess
                     | DropReason::VlanNotCarried
                     | DropReason::MirrorOutput
+                    | DropReason::PortBlocked
             )
         );
         if unmirrored {
@@ -736,7 +873,9 @@ impl Switch {
         let (vlan, outer) = (plan.decision.vlan, plan.outer_tag);
         let switched = plan.egress().len();
         for (i, m) in self.mirrors.iter().enumerate() {
-            if plan.egress()[switched..].iter().any(|e| e.port == m.output) {
+            if plan.egress()[switched..].iter().any(|e| e.port == m.output)
+                || self.is_blocked(m.output)
+            {
                 continue;
             }
             let out = self.encap(m.output, vlan);
@@ -805,8 +944,26 @@ impl Switch {
             d.action = Action::Drop { reason };
             d
         };
+        if let Some(b) = self.blocked(ingress) {
+            plan.protect = Some(ProtectNote::Blocked { reason: b.reason });
+            return drop(decision, DropReason::PortBlocked);
+        }
+        let bpdu_guard = pol.bpdu_guard;
+        let storm = [pol.storm_bcast, pol.storm_mcast, pol.storm_unknown];
         if self.is_mirror_output(ingress) {
             return drop(decision, DropReason::MirrorOutput);
+        }
+        // Before VLAN checks: a bridge behind an edge port is the fault
+        // whatever VLAN its BPDUs come in.
+        if bpdu_guard
+            && dst == protect::STP_GROUP
+            && protect::is_stp_llc(eth.ethertype().to_u16(), eth.payload())
+        {
+            if mode == Mode::Apply {
+                let _ = self.block(ingress, BlockReason::BpduGuard, None, None, now);
+            }
+            plan.protect = Some(ProtectNote::BpduGuard);
+            return drop(decision, DropReason::BpduGuard);
         }
         // VLAN-unaware: every frame is in VLAN 0 and tags pass untouched.
         if self.vlan_aware {
@@ -853,6 +1010,11 @@ impl Switch {
                 now,
                 mode == Mode::Apply,
             );
+            if let (LearnOutcome::Moved { from }, Mode::Apply) = (decision.learn, mode) {
+                if let Some(d) = self.on_move(ingress, from, FdbKey::new(vlan, src), now, plan) {
+                    return drop(decision, d);
+                }
+            }
         }
 
         decision.action = if let Some(group) = dst.reserved_group() {
@@ -896,6 +1058,9 @@ impl Switch {
                         }
                     }
                 }
+                Some(e) if self.is_blocked(e.port) => Action::Drop {
+                    reason: DropReason::PortBlocked,
+                },
                 // An entry whose port no longer carries the VLAN (its
                 // configuration changed) is as good as unknown.
                 Some(e) if !self.carries(e.port, vlan) || self.is_mirror_output(e.port) => {
@@ -920,7 +1085,64 @@ impl Switch {
                 },
             }
         };
+        if let Action::Flood { kind } = decision.action {
+            let (rate, reason) = match kind {
+                FloodKind::Broadcast => (storm[0], DropReason::StormBroadcast),
+                FloodKind::Multicast => (storm[1], DropReason::StormMulticast),
+                FloodKind::UnknownUnicast => (storm[2], DropReason::StormUnknownUnicast),
+            };
+            let guard = &mut self.guards[ingress.index()];
+            if !guard.storm_pass(kind, rate, now, mode == Mode::Apply) {
+                plan.protect = Some(ProtectNote::Storm {
+                    kind,
+                    limit_pps: rate,
+                });
+                decision.action = Action::Drop { reason };
+            }
+        }
         decision
+    }
+
+    /// A learned MAC moved from `from` to `ingress`: counts it toward a
+    /// flap and, past the threshold, reports it in the plan and (loop
+    /// protection `block`) blocks `ingress`, the port it moved to. Returns
+    /// the drop reason when the frame's port is now blocked.
+    fn on_move(
+        &mut self,
+        ingress: PortId,
+        from: PortId,
+        key: FdbKey,
+        now: Timestamp,
+        plan: &mut Plan,
+    ) -> Option<DropReason> {
+        let mode = self.settings.loop_protect;
+        if mode == LoopProtect::Off {
+            return None;
+        }
+        let moves = self.flaps.on_move(key, now, self.settings.flap_threshold)?;
+        self.protect_counters.mac_flaps += 1;
+        let blocked = mode == LoopProtect::Block;
+        plan.protect = Some(ProtectNote::Flap {
+            mac: key.mac,
+            vlan: key.vlan,
+            from,
+            moves,
+            blocked,
+        });
+        if !blocked {
+            return None;
+        }
+        let _ = self.block(
+            ingress,
+            BlockReason::Loop,
+            Some((key.mac, key.vlan)),
+            Some(from),
+            now,
+        );
+        // The entry now names the blocked port: forget it, so that the
+        // station is learned again where it really is.
+        let _ = self.fdb.remove(key);
+        Some(DropReason::PortBlocked)
     }
 }
 

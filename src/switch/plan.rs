@@ -132,6 +132,8 @@ pub struct Plan {
     pub vlan_aware: bool,
     /// The frame's outer tag as received, if it has one.
     pub outer_tag: Option<VlanTag>,
+    /// What loop or storm protection did to the frame, if anything.
+    pub protect: Option<super::ProtectNote>,
     egress: Vec<Egress>,
     /// Ports that do not get the frame, with why; filled only when
     /// `explain` is set.
@@ -154,6 +156,7 @@ impl Plan {
             lookup: Lookup::NotDone,
             vlan_aware: false,
             outer_tag: None,
+            protect: None,
             egress: Vec::new(),
             excluded: Vec::new(),
             explain: false,
@@ -182,6 +185,7 @@ impl Plan {
         self.lookup = Lookup::NotDone;
         self.vlan_aware = vlan_aware;
         self.outer_tag = None;
+        self.protect = None;
         self.egress.clear();
         self.excluded.clear();
     }

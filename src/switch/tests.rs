@@ -698,3 +698,240 @@ mod model {
         }
     }
 }
+
+fn bpdu() -> Vec<u8> {
+    // 802.3 length field, then LLC 42 42 03 and a configuration BPDU.
+    let mut f = vec![0u8; 60];
+    write_header(&mut f, protect::STP_GROUP, mac(H1), 38).unwrap();
+    f[14..17].copy_from_slice(&[0x42, 0x42, 0x03]);
+    f
+}
+
+#[test]
+fn storm_control_drops_floods_over_the_limit_and_leaves_unicast_alone() {
+    let (mut sw, a, b, _c) = three_ports();
+    let mut p = sw.port_policy(a).unwrap().clone();
+    p.storm_bcast = 3;
+    p.storm_unknown = 2;
+    sw.set_port_policy(a, p).unwrap();
+    let bc = frame("ff:ff:ff:ff:ff:ff", H1);
+    let mut plan = Plan::new();
+    let verdicts: Vec<_> = (0..5)
+        .map(|_| {
+            sw.plan(a, &bc, t(10), Mode::Apply, &mut plan);
+            plan.drop_reason()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            None,
+            None,
+            None,
+            Some(DropReason::StormBroadcast),
+            Some(DropReason::StormBroadcast)
+        ]
+    );
+    assert_eq!(
+        plan.protect,
+        Some(ProtectNote::Storm {
+            kind: FloodKind::Broadcast,
+            limit_pps: 3
+        })
+    );
+    // A preview tells the truth without spending the budget.
+    sw.plan(a, &bc, t(10), Mode::Preview, &mut plan);
+    assert_eq!(plan.drop_reason(), Some(DropReason::StormBroadcast));
+    // Unknown unicast has its own bucket; known unicast none.
+    for _ in 0..2 {
+        assert!(
+            sw.decide(a, &frame(H2, H1), t(10), Mode::Apply).action
+                != Action::Drop {
+                    reason: DropReason::StormUnknownUnicast
+                }
+        );
+    }
+    let d = sw.decide(a, &frame(H2, H1), t(10), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::StormUnknownUnicast
+        }
+    );
+    sw.decide(b, &frame(H1, H2), t(10), Mode::Apply);
+    for _ in 0..20 {
+        let d = sw.decide(a, &frame(H2, H1), t(10), Mode::Apply);
+        assert_eq!(d.action, Action::Forward { port: b });
+    }
+    // A second later the budget is back.
+    sw.plan(a, &bc, t(11), Mode::Apply, &mut plan);
+    assert_eq!(plan.drop_reason(), None);
+}
+
+#[test]
+fn a_flapping_mac_is_reported_and_with_block_blocks_the_later_port() {
+    let (mut sw, a, b, c) = three_ports();
+    sw.set_flap_threshold(3).unwrap();
+    let bc = frame("ff:ff:ff:ff:ff:ff", H1);
+    let mut plan = Plan::new();
+    // Report: moves a->b->a->b (3 moves) pass, the 4th is a flap.
+    sw.plan(a, &bc, t(5), Mode::Apply, &mut plan);
+    for (i, p) in [b, a, b].into_iter().enumerate() {
+        sw.plan(
+            p,
+            &bc,
+            t(5).plus(Duration::from_millis(i as u64)),
+            Mode::Apply,
+            &mut plan,
+        );
+        assert_eq!(plan.protect, None);
+    }
+    sw.plan(
+        a,
+        &bc,
+        t(5).plus(Duration::from_millis(10)),
+        Mode::Apply,
+        &mut plan,
+    );
+    assert!(
+        matches!(plan.protect, Some(ProtectNote::Flap { from, moves: 4, blocked: false, .. }) if from == b)
+    );
+    assert!(!sw.is_blocked(a));
+    assert_eq!(sw.protect_counters().mac_flaps, 1);
+
+    sw.set_loop_protect(LoopProtect::Block);
+    sw.set_loop_hold(30);
+    let t0 = t(20);
+    sw.plan(a, &bc, t0, Mode::Apply, &mut plan);
+    for (i, p) in [b, a, b].into_iter().enumerate() {
+        sw.plan(
+            p,
+            &bc,
+            t0.plus(Duration::from_millis(i as u64)),
+            Mode::Apply,
+            &mut plan,
+        );
+    }
+    sw.plan(
+        c,
+        &bc,
+        t0.plus(Duration::from_millis(5)),
+        Mode::Apply,
+        &mut plan,
+    );
+    assert!(
+        matches!(plan.protect, Some(ProtectNote::Flap { from, blocked: true, .. }) if from == b)
+    );
+    assert_eq!(plan.drop_reason(), Some(DropReason::PortBlocked));
+    assert_eq!(sw.blocked(c).unwrap().reason, BlockReason::Loop);
+    assert_eq!(sw.blocked(c).unwrap().mac, Some((mac(H1), 0)));
+    assert!(!sw.is_blocked(a) && !sw.is_blocked(b));
+    // The flapping MAC is forgotten, to be learned where it really is.
+    assert!(sw.fdb().lookup(FdbKey::new(0, mac(H1)), t0).is_none());
+
+    // Blocked: nothing in (not learned), nothing out (floods skip it,
+    // known unicast toward it is dropped).
+    let mut ex = Plan::explained();
+    sw.plan(
+        c,
+        &frame("ff:ff:ff:ff:ff:ff", H2),
+        t0.plus(Duration::from_secs(1)),
+        Mode::Apply,
+        &mut ex,
+    );
+    assert_eq!(ex.drop_reason(), Some(DropReason::PortBlocked));
+    assert!(sw.fdb().lookup(FdbKey::new(0, mac(H2)), t0).is_none());
+    sw.plan(
+        a,
+        &frame("ff:ff:ff:ff:ff:ff", H2),
+        t0.plus(Duration::from_secs(1)),
+        Mode::Apply,
+        &mut ex,
+    );
+    assert_eq!(
+        ex.egress().iter().map(|e| e.port).collect::<Vec<_>>(),
+        vec![b]
+    );
+    assert!(ex.excluded().contains(&(c, Exclusion::Blocked)));
+    sw.fdb_mut()
+        .add_static(FdbKey::new(0, mac("02:00:00:00:00:09")), c, t0)
+        .unwrap();
+    let d = sw.decide(a, &frame("02:00:00:00:00:09", H2), t0, Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::PortBlocked
+        }
+    );
+
+    // The hold time opens it again.
+    assert!(sw
+        .expire_protection(t0.plus(Duration::from_secs(29)))
+        .is_empty());
+    // Blocked 5 ms after t0, for 30 s.
+    let opened = sw.expire_protection(t0.plus(Duration::from_secs(31)));
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].0, c);
+    assert!(!sw.is_blocked(c));
+    assert_eq!(sw.protect_counters().loop_blocks, 1);
+}
+
+#[test]
+fn loop_protect_off_watches_no_moves() {
+    let (mut sw, a, b, _) = three_ports();
+    sw.set_loop_protect(LoopProtect::Off);
+    sw.set_flap_threshold(1).unwrap();
+    let bc = frame("ff:ff:ff:ff:ff:ff", H1);
+    let mut plan = Plan::new();
+    for i in 0..10 {
+        let p = if i % 2 == 0 { a } else { b };
+        sw.plan(p, &bc, t(1), Mode::Apply, &mut plan);
+        assert_eq!(plan.protect, None);
+    }
+    assert_eq!(sw.protect_counters().mac_flaps, 0);
+    assert!(sw.set_flap_threshold(0).is_err());
+}
+
+#[test]
+fn bpdu_guard_blocks_the_port_a_bpdu_arrives_on() {
+    let (mut sw, a, b, _) = three_ports();
+    // Without the guard a BPDU floods (the bridge with STP off).
+    let d = sw.decide(a, &bpdu(), t(1), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    let mut p = sw.port_policy(a).unwrap().clone();
+    p.bpdu_guard = true;
+    sw.set_port_policy(a, p).unwrap();
+    // Other frames to the STP group without the LLC header are no BPDU.
+    let mut not_bpdu = bpdu();
+    not_bpdu[14] = 0xaa;
+    let d = sw.decide(a, &not_bpdu, t(1), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    // A preview says what would happen and blocks nothing.
+    let mut plan = Plan::new();
+    sw.plan(a, &bpdu(), t(2), Mode::Preview, &mut plan);
+    assert_eq!(plan.drop_reason(), Some(DropReason::BpduGuard));
+    assert_eq!(plan.protect, Some(ProtectNote::BpduGuard));
+    assert!(!sw.is_blocked(a));
+    sw.plan(a, &bpdu(), t(2), Mode::Apply, &mut plan);
+    assert_eq!(plan.drop_reason(), Some(DropReason::BpduGuard));
+    assert_eq!(sw.blocked(a).unwrap().reason, BlockReason::BpduGuard);
+    let d = sw.decide(a, &frame(H2, H1), t(3), Mode::Apply);
+    assert_eq!(
+        d.action,
+        Action::Drop {
+            reason: DropReason::PortBlocked
+        }
+    );
+    // Unblocking by hand opens it; hold 0 would have kept it shut.
+    assert!(sw.unblock(a).unwrap().is_some());
+    assert!(sw.unblock(a).unwrap().is_none());
+    let d = sw.decide(a, &frame(H2, H1), t(3), Mode::Apply);
+    assert!(matches!(d.action, Action::Flood { .. }));
+    sw.set_loop_hold(0);
+    sw.decide(a, &bpdu(), t(4), Mode::Apply);
+    assert!(sw.expire_protection(t(100_000)).is_empty());
+    assert!(sw.is_blocked(a));
+    // A guarded port's BPDU does not block another port.
+    assert!(!sw.is_blocked(b));
+    assert_eq!(sw.protect_counters().bpdu_guard_blocks, 2);
+}
