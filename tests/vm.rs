@@ -428,3 +428,140 @@ fn vm_on_vhost_user_pings_a_namespace_and_moves_16_mib_each_way() {
     }
     panic!("guest failed twice; last console:\n{last}");
 }
+
+fn vhost_user_spec(name: &str, ip: &str, mac: &str, script: &str, sock: &str) -> VmSpec {
+    let mut spec = VmSpec::new(name, ip, mac, script, vhost_user_netdev(sock));
+    spec.shared_memory = true;
+    spec.device_opts = VHOST_USER_DEVICE.into();
+    spec
+}
+
+/// Waits for the other guest to answer, then reports three pings and stays
+/// up a while so the other one can finish too.
+fn mutual_ping_script(peer: &str) -> String {
+    format!(
+        "n=0; while [ $n -lt 60 ] && ! ping -c 1 -W 1 {peer} >/dev/null; do n=$((n+1)); done\n\
+        if ping -c 3 -W 2 {peer} >/dev/null; then echo L2SW-RESULT ping=ok; else echo L2SW-RESULT ping=fail; fi\n\
+        sleep 8\n"
+    )
+}
+
+#[test]
+fn two_vms_on_vhost_user_reach_each_other() {
+    let sw = Switch::start("vhv");
+    sw.ok(&["port", "add", "vhost-user", "vma"]);
+    let sock_b = sw.run_dir.join("vmb.sock").to_string_lossy().to_string();
+    sw.ok(&["port", "add", "vhost-user", "vmb", "--socket", &sock_b]);
+    let sock_a = port_entry(&sw, "vma")["peer"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = vhost_user_spec(
+        &unique("vha"),
+        "10.74.0.2/24",
+        "02:00:00:74:00:02",
+        &mutual_ping_script("10.74.0.3"),
+        &sock_a,
+    );
+    let b = vhost_user_spec(
+        &unique("vhb"),
+        "10.74.0.3/24",
+        "02:00:00:74:00:03",
+        &mutual_ping_script("10.74.0.2"),
+        &sock_b,
+    );
+    let mut last = String::new();
+    for attempt in 1..=2 {
+        let mut va = Vm::start(&a);
+        let mut vb = Vm::start(&b);
+        let ca = va.wait_done_or_timeout(BOOT_AND_RUN);
+        let cb = vb.wait_done_or_timeout(Duration::from_secs(30));
+        if guest::result(&ca, "ping").is_none() || guest::result(&cb, "ping").is_none() {
+            eprintln!(
+                "attempt {attempt}: a guest did not finish (QEMU/TCG stall?)\nA:\n{ca}\nB:\n{cb}"
+            );
+            last = format!("A:\n{ca}\nB:\n{cb}");
+            continue;
+        }
+        assert_eq!(guest::result(&ca, "ping").as_deref(), Some("ok"), "{ca}");
+        assert_eq!(guest::result(&cb, "ping").as_deref(), Some("ok"), "{cb}");
+        let fdb = sw.ok(&["fdb", "show"]);
+        assert!(
+            fdb.contains("02:00:00:74:00:02") && fdb.contains("02:00:00:74:00:03"),
+            "{fdb}"
+        );
+        return;
+    }
+    panic!("guests failed twice\n{last}");
+}
+
+/// Pings the namespace, reports, reboots: every boot prints one result.
+fn ping_and_reboot_script(target: &str) -> String {
+    format!(
+        "n=0; while [ $n -lt 30 ] && ! ping -c 1 -W 1 {target} >/dev/null; do n=$((n+1)); done\n\
+        if ping -c 3 -W 2 {target} >/dev/null; then echo L2SW-RESULT ping=ok; else echo L2SW-RESULT ping=fail; fi\n\
+        reboot -f\n"
+    )
+}
+
+#[test]
+fn vhost_user_port_survives_guest_reboot_and_qemu_kill() {
+    let mut sw = Switch::start("vhr");
+    // The port is still listed while QEMU is away (checked below).
+    sw.plug("ns", "10.75.0.1/24", "02:00:00:75:00:01", &[]);
+    sw.ok(&["port", "add", "vhost-user", "vm1"]);
+    let sock = port_entry(&sw, "vm1")["peer"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut spec = vhost_user_spec(
+        &unique("vhr"),
+        "10.75.0.2/24",
+        "02:00:00:75:00:02",
+        &ping_and_reboot_script("10.75.0.1"),
+        &sock,
+    );
+    spec.allow_reboot = true;
+    let ok = "L2SW-RESULT ping=ok";
+    let mut vm = None;
+    for attempt in 1..=2 {
+        let mut v = Vm::start(&spec);
+        // Two boots, each pinging through the port: the guest's reset of
+        // the device in between did not break it.
+        if v.wait_for_n(ok, 2, BOOT_AND_RUN).is_some() {
+            vm = Some(v);
+            break;
+        }
+        eprintln!(
+            "attempt {attempt}: no two pinging boots (QEMU/TCG stall?); console:\n{}",
+            v.console()
+        );
+    }
+    let mut vm = vm.expect("guest never pinged across a reboot");
+    let before = port_entry(&sw, "vm1");
+    assert_eq!(before["peer"]["connected"], true, "{before}");
+
+    vm.kill();
+    assert!(
+        common::eventually(Duration::from_secs(10), || {
+            port_entry(&sw, "vm1")["peer"]["connected"] == false
+        }),
+        "peer still up after QEMU was killed: {}",
+        port_entry(&sw, "vm1")
+    );
+    let mut again = Vm::start(&spec);
+    let resumed = again.wait_for(ok, BOOT_AND_RUN).is_some() || {
+        again.kill();
+        let mut third = Vm::start(&spec);
+        let r = third.wait_for(ok, BOOT_AND_RUN).is_some();
+        again = third;
+        r
+    };
+    assert!(
+        resumed,
+        "no traffic after QEMU came back:\n{}",
+        again.console()
+    );
+    let after = port_entry(&sw, "vm1");
+    assert!(after["peer"]["connects"].as_u64().unwrap() >= 2, "{after}");
+}
