@@ -427,6 +427,134 @@ impl Rings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use virtio_bindings::virtio_ring::VRING_DESC_F_WRITE;
+
+    const SIZE: u16 = 8;
+    const DESC: u64 = 0x1000;
+    const AVAIL: u64 = 0x2000;
+    const USED: u64 = 0x3000;
+    const BUFS: u64 = 0x10000;
+
+    fn memory() -> Arc<GuestMemoryMmap> {
+        Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x100000)]).unwrap())
+    }
+
+    fn null() -> Arc<File> {
+        Arc::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap(),
+        )
+    }
+
+    fn ring_setup(base: u64) -> RingSetup {
+        RingSetup {
+            size: SIZE,
+            desc: base + DESC,
+            avail: base + AVAIL,
+            used: base + USED,
+            base: 0,
+            epoch: 1,
+            kick: null(),
+            call: Some(null()),
+        }
+    }
+
+    /// The driver's side: one single-descriptor chain per buffer.
+    fn offer(mem: &GuestMemoryMmap, base: u64, bufs: &[(u64, u32, bool)]) {
+        for (i, (addr, len, write)) in bufs.iter().enumerate() {
+            let d = GuestAddress(base + DESC + 16 * i as u64);
+            mem.write_obj(*addr, d).unwrap();
+            mem.write_obj(*len, d.unchecked_add(8)).unwrap();
+            let flags = if *write { VRING_DESC_F_WRITE as u16 } else { 0 };
+            mem.write_obj(flags, d.unchecked_add(12)).unwrap();
+            mem.write_obj(i as u16, GuestAddress(base + AVAIL + 4 + 2 * i as u64))
+                .unwrap();
+        }
+        mem.write_obj(bufs.len() as u16, GuestAddress(base + AVAIL + 2))
+            .unwrap();
+    }
+
+    fn used(mem: &GuestMemoryMmap, base: u64) -> (u16, Vec<(u32, u32)>) {
+        let idx: u16 = mem.read_obj(GuestAddress(base + USED + 2)).unwrap();
+        let elems = (0..idx as u64)
+            .map(|i| {
+                let at = GuestAddress(base + USED + 4 + 8 * i);
+                (
+                    mem.read_obj(at).unwrap(),
+                    mem.read_obj(at.unchecked_add(4)).unwrap(),
+                )
+            })
+            .collect();
+        (idx, elems)
+    }
+
+    fn features() -> u64 {
+        (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_NET_F_MRG_RXBUF) | (1 << VIRTIO_NET_F_GUEST_TSO4)
+    }
+
+    #[test]
+    fn a_frame_spreads_over_merged_buffers_and_appears_at_once() {
+        let mem = memory();
+        offer(&mem, 0, &[(BUFS, 1536, true), (BUFS + 0x1000, 1536, true)]);
+        let setup = Setup {
+            mem: mem.clone(),
+            features: features(),
+            rings: [Some(ring_setup(0)), None],
+        };
+        let (mut rings, errors) = Rings::start(&setup, None);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(rings.caps().tso4 && !rings.caps().tso6);
+        let frame: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let (n, err) = rings.send(&[TxFrame::plain(&frame)]);
+        assert_eq!((n, err.is_none()), (1, true));
+        let (idx, elems) = used(&mem, 0);
+        assert_eq!(idx, 2);
+        assert_eq!(elems, vec![(0, 1536), (1, 3012 - 1536)]);
+        let num_buffers: u16 = mem.read_obj(GuestAddress(BUFS + 10)).unwrap();
+        assert_eq!(num_buffers, 2);
+        let mut got = vec![0u8; 1536 - 12];
+        mem.read_slice(&mut got, GuestAddress(BUFS + 12)).unwrap();
+        assert_eq!(got, frame[..1524]);
+        let mut tail = vec![0u8; 3000 - 1524];
+        mem.read_slice(&mut tail, GuestAddress(BUFS + 0x1000))
+            .unwrap();
+        assert_eq!(tail, frame[1524..]);
+        // No buffers left: the next frame is refused whole, nothing used.
+        let (n, err) = rings.send(&[TxFrame::plain(&frame[..100])]);
+        assert_eq!(n, 0);
+        assert!(matches!(err, Some(SendError::WouldBlock)));
+        assert_eq!(used(&mem, 0).0, 2);
+    }
+
+    #[test]
+    fn transmitted_frames_arrive_with_their_offload() {
+        let mem = memory();
+        let base = 0x40000;
+        let wire = [1u8, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 0, 0];
+        let frame: Vec<u8> = (0..200u32).map(|i| (i * 7) as u8).collect();
+        mem.write_slice(&wire, GuestAddress(base + BUFS)).unwrap();
+        mem.write_slice(&frame, GuestAddress(base + BUFS + 12))
+            .unwrap();
+        offer(&mem, base, &[(base + BUFS, 212, false)]);
+        let setup = Setup {
+            mem: mem.clone(),
+            features: features(),
+            rings: [None, Some(ring_setup(base))],
+        };
+        let (mut rings, _) = Rings::start(&setup, None);
+        assert!(rings.tx_pending());
+        let mut batch = RxBatch::new(4);
+        assert_eq!(rings.receive(&mut batch), 1);
+        let slot = batch.slot(0);
+        assert_eq!(slot.frame(), &frame[..]);
+        let g = slot.offload().gso.unwrap();
+        assert_eq!((g.size, g.hdr_len), (1448, 54));
+        assert_eq!(used(&mem, base).0, 1);
+        assert!(!rings.tx_pending());
+        assert_eq!(rings.positions(), [None, Some(1)]);
+    }
 
     #[test]
     fn headers_convert_between_wire_and_native_order() {
