@@ -193,6 +193,11 @@ pub struct Config {
         skip_serializing_if = "std::collections::BTreeMap::is_empty"
     )]
     pub port_settings: std::collections::BTreeMap<String, PortSettings>,
+    /// `[evpn]`: join a BGP EVPN fabric through a gobgpd, with the keys of
+    /// `l2sw evpn enable` (`gobgp = "127.0.0.1:50051"`, `asn = 65001`,
+    /// optional `netns`, `router_id`); enabled after everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evpn: Option<crate::control::protocol::EvpnEnable>,
 }
 
 /// `[ports.NAME]`.
@@ -407,6 +412,9 @@ impl Config {
                     dst: m.dst.clone(),
                 },
             ));
+        }
+        if let Some(e) = &self.evpn {
+            out.push(("[evpn]".to_string(), Request::EvpnEnable(e.clone())));
         }
         out
     }

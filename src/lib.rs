@@ -14,6 +14,7 @@
 //!   asks `switch` for a plan per frame and executes it on `port`s;
 //!   [`netns`]: plugging network namespaces into the switch (veth or TAP);
 //! - [`control`]: the control socket (JSON lines), its server and client;
+//!   [`evpn`]: BGP EVPN through gobgpd's gRPC API, on a thread of its own;
 //! - [`config`]: TOML topology and the embedded default lab, as control
 //!   requests;
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
@@ -27,6 +28,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
+pub mod evpn;
 pub mod fastpath;
 pub mod impair;
 pub mod metrics;

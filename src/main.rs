@@ -13,7 +13,7 @@ use l2sw::config::Config;
 use l2sw::control::access::Access;
 use l2sw::control::client::Client;
 use l2sw::control::protocol::{
-    AddKind, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
+    AddKind, EvpnEnable, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
 };
 use l2sw::control::{render, socket_path, validate_switch_name, DEFAULT_NAME, DEFAULT_RUN_DIR};
 use l2sw::daemon::{Daemon, DaemonOptions};
@@ -93,6 +93,9 @@ enum Cmd {
     /// Port mirroring (SPAN).
     #[command(subcommand)]
     Mirror(MirrorCmd),
+    /// BGP EVPN through a gobgpd: advertise local MACs and VTEPs, import remote ones.
+    #[command(subcommand)]
+    Evpn(EvpnCmd),
     /// Record frames as pcapng: per-port interfaces, direction, packet id, the decision as comment.
     Capture {
         /// Only these ports (repeatable; default every port).
@@ -538,6 +541,29 @@ enum MirrorCmd {
     },
     /// List mirrors.
     List(JsonFlag),
+}
+
+#[derive(Subcommand)]
+enum EvpnCmd {
+    /// Connect to gobgpd's gRPC API and join the fabric (VXLAN ports' VNIs).
+    Enable {
+        /// gobgpd's gRPC listener (its --api-hosts), e.g. 127.0.0.1:50051.
+        #[arg(long)]
+        gobgp: String,
+        /// The network namespace gobgpd listens in (default: the switch's own).
+        #[arg(long)]
+        netns: Option<String>,
+        /// AS number for the route targets (ASN:VNI), as in gobgpd's config.
+        #[arg(long)]
+        asn: u32,
+        /// Router id for the route distinguishers (default: the first VXLAN port's --local).
+        #[arg(long)]
+        router_id: Option<std::net::Ipv4Addr>,
+    },
+    /// Withdraw the switch's routes, remove the imported ones, disconnect.
+    Disable,
+    /// The session, the routes advertised and the routes imported.
+    Show(JsonFlag),
 }
 
 #[derive(Subcommand)]
@@ -1082,6 +1108,25 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             ),
             MirrorCmd::Del { mirror } => (Request::MirrorDel { name: mirror }, false, None),
             MirrorCmd::List(j) => (Request::MirrorList, j.json, Some(render::mirrors)),
+        },
+        Cmd::Evpn(e) => match e {
+            EvpnCmd::Enable {
+                gobgp,
+                netns,
+                asn,
+                router_id,
+            } => (
+                Request::EvpnEnable(EvpnEnable {
+                    gobgp,
+                    netns,
+                    asn,
+                    router_id,
+                }),
+                false,
+                None,
+            ),
+            EvpnCmd::Disable => (Request::EvpnDisable, false, None),
+            EvpnCmd::Show(j) => (Request::EvpnShow, j.json, Some(render::evpn)),
         },
         Cmd::Fdb(f) => match f {
             FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),

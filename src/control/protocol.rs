@@ -513,6 +513,29 @@ pub enum Request {
         #[serde(default)]
         count: Option<u64>,
     },
+    /// Joins a BGP EVPN fabric through a gobgpd (see `docs/vxlan.md`).
+    EvpnEnable(EvpnEnable),
+    /// Withdraws the switch's EVPN routes and leaves the fabric.
+    EvpnDisable,
+    /// The EVPN session and its routes: an `EvpnStatus`.
+    EvpnShow,
+}
+
+/// `evpn enable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvpnEnable {
+    /// gobgpd's gRPC listener, `HOST:PORT`.
+    pub gobgp: String,
+    /// The namespace that listener is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// AS number for the route targets (`ASN:VNI`).
+    pub asn: u32,
+    /// Router id for the route distinguishers (default: the first VXLAN
+    /// port's local address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<std::net::Ipv4Addr>,
 }
 
 impl Request {
@@ -550,6 +573,9 @@ impl Request {
         "show",
         "config-dump",
         "monitor",
+        "evpn-enable",
+        "evpn-disable",
+        "evpn-show",
     ];
 
     /// Requests answered with a stream of lines rather than one response.

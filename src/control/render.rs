@@ -221,6 +221,42 @@ pub fn mirrors(v: &Value) -> String {
     t.render()
 }
 
+/// `evpn show`: the session line, then one row per route, advertised
+/// (`local`) and imported (`remote`), like `gobgp global rib -a evpn`.
+pub fn evpn(v: &Value) -> String {
+    let mut out = format!(
+        "gobgpd {}{}  asn {}  router-id {}  {}\n",
+        s(&v["gobgp"]),
+        v["netns"]
+            .as_str()
+            .map(|n| format!(" (netns {n})"))
+            .unwrap_or_default(),
+        s(&v["asn"]),
+        s(&v["router_id"]),
+        if v["connected"].as_bool() == Some(true) {
+            "connected".to_string()
+        } else {
+            format!("not connected: {}", s(&v["error"]))
+        }
+    );
+    let mut t = Table::new(&["ORIGIN", "TYPE", "VNI", "MAC", "VTEP", "PORT", "SEQ"]);
+    for (origin, key) in [("local", "advertised"), ("remote", "imported")] {
+        for r in v[key].as_array().into_iter().flatten() {
+            t.row(vec![
+                origin.to_string(),
+                s(&r["type"]),
+                s(&r["vni"]),
+                s(&r["mac"]),
+                s(&r["vtep"]),
+                s(&r["port"]),
+                s(&r["seq"]),
+            ]);
+        }
+    }
+    out.push_str(&t.render());
+    out
+}
+
 /// "access 10", "trunk 10,20", "native-untagged 10 +20" or "-".
 fn vlan_text(v: &Value) -> String {
     let Some(mode) = v["mode"].as_str() else {

@@ -402,6 +402,9 @@ impl Inner {
                 };
                 to_value(dp.latency(port.as_deref(), pair, reset)?)
             }
+            Request::EvpnEnable(req) => self.evpn_enable(req)?,
+            Request::EvpnDisable => self.evpn_disable()?,
+            Request::EvpnShow => self.evpn_show()?,
             Request::Shutdown => {
                 let _ = self
                     .shutdown

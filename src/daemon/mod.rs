@@ -5,6 +5,7 @@
 //! the same name, or by `l2sw cleanup`.
 
 mod build;
+mod evpn;
 mod handler;
 pub mod journal;
 pub mod listing;
@@ -56,6 +57,8 @@ pub(crate) struct Inner {
     shutdown: Sender<String>,
     busy_poll: BusyPoll,
     access: Access,
+    /// The EVPN client, while enabled.
+    evpn: Mutex<Option<crate::evpn::Evpn>>,
 }
 
 /// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
@@ -124,6 +127,7 @@ impl Daemon {
             shutdown: shutdown_tx,
             busy_poll: opts.busy_poll,
             access: opts.access.clone(),
+            evpn: Mutex::new(None),
         });
         let events_thread = {
             let inner = inner.clone();
@@ -208,6 +212,8 @@ impl Daemon {
             // Never served: the socket file is still ours to remove.
             let _ = std::fs::remove_file(&self.inner.socket);
         }
+        // Withdraw EVPN routes while the dataplane still answers.
+        self.inner.evpn_stop();
         if let Some(t) = self.dp_thread.take() {
             self.inner.dp.stop();
             match t.join() {

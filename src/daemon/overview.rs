@@ -73,8 +73,20 @@ impl Inner {
         let settings = self.dp.settings()?;
         let fdb = self.dp.fdb()?;
         let mirrors = self.dp.mirrors()?;
+        let evpn = self
+            .evpn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|e| e.status());
         let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
         let mut config = Config {
+            evpn: evpn.map(|e| crate::control::protocol::EvpnEnable {
+                gobgp: e.gobgp,
+                netns: e.netns,
+                asn: e.asn,
+                router_id: e.router_id,
+            }),
             switch: SwitchSection {
                 ageing_time: Some(settings.ageing_time_s),
                 fdb_max: Some(settings.fdb_max as u64),

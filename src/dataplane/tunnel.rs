@@ -88,6 +88,40 @@ impl DataplaneHandle {
         })?
     }
 
+    /// An EVPN entry: `mac` sits behind VTEP `dst` of tunnel port `port`
+    /// (a remote type-2 route). False if a static entry kept the MAC.
+    pub fn fdb_set_evpn(
+        &self,
+        mac: MacAddr,
+        vlan: u16,
+        port: &str,
+        dst: Ipv4Addr,
+    ) -> Result<bool, DataplaneError> {
+        let port = port.to_string();
+        self.call(move |st| {
+            let id = tunnel_port(st, &port)?;
+            let set =
+                st.switch
+                    .fdb_mut()
+                    .add_evpn(FdbKey::new(vlan, mac), id, dst, Timestamp::now())?;
+            // A learned entry it replaced may be offloaded.
+            st.fastpath_flush();
+            Ok(set)
+        })?
+    }
+
+    /// Removes `mac`'s EVPN entry (its route was withdrawn); an entry that
+    /// local learning took over in the meantime stays.
+    pub fn fdb_del_evpn(&self, mac: MacAddr, vlan: u16) -> Result<bool, DataplaneError> {
+        self.call(move |st| {
+            let gone = st.switch.fdb_mut().remove_evpn(FdbKey::new(vlan, mac));
+            if gone {
+                st.fastpath_flush();
+            }
+            gone
+        })
+    }
+
     /// Whether `port` is a tunnel port (`None`: no such port).
     pub fn is_tunnel(&self, port: &str) -> Result<Option<bool>, DataplaneError> {
         let port = port.to_string();

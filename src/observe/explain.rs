@@ -274,6 +274,7 @@ pub fn explain(
                 match e.kind {
                     crate::switch::EntryKind::Learned => "learned",
                     crate::switch::EntryKind::Static => "static",
+                    crate::switch::EntryKind::Evpn => "evpn",
                 },
                 sw.fdb().age_secs(&e, now)
             ),

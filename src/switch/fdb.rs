@@ -14,7 +14,11 @@
 //!   out established stations;
 //! - an entry on a tunnel port names the remote tunnel endpoint (VTEP) the
 //!   MAC sits behind, as the Linux vxlan device's FDB does (`dst IP`); the
-//!   same MAC showing up behind another VTEP of the same port is a move.
+//!   same MAC showing up behind another VTEP of the same port is a move;
+//! - an EVPN entry (a remote MAC/IP route, as the kernel's `extern_learn`)
+//!   never ages and is not counted against the limits; the control plane
+//!   adds and removes it, and the MAC showing up on a local port moves it
+//!   there as a learned entry (the station came here).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -45,6 +49,8 @@ impl FdbKey {
 pub enum EntryKind {
     Learned,
     Static,
+    /// Programmed from an EVPN type-2 route (see `evpn`).
+    Evpn,
 }
 
 /// 16 bytes: the remote VTEP fits in what would be padding, so entries of
@@ -267,7 +273,7 @@ impl Fdb {
     /// Age of an entry in whole seconds (0 for static ones).
     pub fn age_secs(&self, e: &FdbEntry, now: Timestamp) -> u64 {
         match e.kind {
-            EntryKind::Static => 0,
+            EntryKind::Static | EntryKind::Evpn => 0,
             EntryKind::Learned => now.since(e.updated).as_secs(),
         }
     }
@@ -310,9 +316,13 @@ impl Fdb {
                 // Same tunnel port, another VTEP: the station moved hosts.
                 let expired = self.is_expired(&e, now);
                 if apply {
+                    if e.kind == EntryKind::Evpn {
+                        self.count_add(port);
+                    }
                     if let Some(slot) = self.map.get_mut(&key) {
                         slot.updated = now;
                         slot.remote = remote;
+                        slot.kind = EntryKind::Learned;
                     }
                     if expired {
                         self.counters.learned += 1;
@@ -346,13 +356,17 @@ impl Fdb {
                     // station; drop it so its frames are flooded instead.
                     if apply {
                         self.map.remove(&key);
-                        self.count_remove(e.port);
+                        if e.kind == EntryKind::Learned {
+                            self.count_remove(e.port);
+                        }
                         self.counters.refused_port_limit += 1;
                     }
                     return LearnOutcome::RefusedPortLimit;
                 }
                 if apply {
-                    self.count_remove(e.port);
+                    if e.kind == EntryKind::Learned {
+                        self.count_remove(e.port);
+                    }
                     self.count_add(port);
                     self.map.insert(
                         key,
@@ -445,6 +459,52 @@ impl Fdb {
             }
         }
         Ok(old)
+    }
+
+    /// Adds (or replaces) an EVPN entry: `key` sits behind VTEP `remote` of
+    /// tunnel port `port`. A static entry stays and wins (returns false).
+    pub fn add_evpn(
+        &mut self,
+        key: FdbKey,
+        port: PortId,
+        remote: Ipv4Addr,
+        now: Timestamp,
+    ) -> Result<bool, FdbError> {
+        if key.mac.is_multicast() {
+            return Err(FdbError::NotUnicast(key.mac));
+        }
+        if key.mac.is_zero() {
+            return Err(FdbError::Zero(key.mac));
+        }
+        match self.map.get(&key) {
+            Some(e) if e.kind == EntryKind::Static => return Ok(false),
+            Some(e) if e.kind == EntryKind::Learned => {
+                let p = e.port;
+                self.count_remove(p);
+                self.counters.moved += 1;
+            }
+            _ => {}
+        }
+        self.map.insert(
+            key,
+            FdbEntry {
+                port,
+                kind: EntryKind::Evpn,
+                updated: now,
+                remote: Some(remote),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Removes `key` if it is an EVPN entry; true if it was.
+    pub fn remove_evpn(&mut self, key: FdbKey) -> bool {
+        if self.map.get(&key).map(|e| e.kind) == Some(EntryKind::Evpn) {
+            self.map.remove(&key);
+            true
+        } else {
+            false
+        }
     }
 
     /// Removes one entry, learned or static.
