@@ -335,6 +335,8 @@ fn an_impaired_port_stays_in_user_space_until_cleared() {
         "offload resumed after --clear: {:?}",
         entries(&sw)
     );
+}
+
 /// `test_frame` with an 802.1Q tag of `vid` (PCP 0) after the MACs.
 fn tagged(dst: MacAddr, src: MacAddr, vid: u16, marker: &[u8]) -> Vec<u8> {
     let mut f = test_frame(dst, src, marker, 60);
