@@ -290,6 +290,53 @@ fn fastpath_off_keeps_every_frame_in_user_space() {
     assert_eq!(n(&port_stats(&sw, &a), "fastpath_rx_frames"), 0);
 }
 
+#[test]
+fn an_impaired_port_stays_in_user_space_until_cleared() {
+    let (sw, a, b) = two("fpimp");
+    sw.ok(&["port", "impair", &b, "--delay", "5ms"]);
+    let on_b = |sw: &Switch| {
+        entries(sw)
+            .iter()
+            .filter(|r| r["ingress"] == b.as_str() || r["egress"] == b.as_str())
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || on_b(&sw) == 0),
+        "impairing b took its entries out: {:?}",
+        entries(&sw)
+    );
+    let user_b = user_rx(&sw, &b);
+    assert_eq!(ping(&a, "10.31.0.2", &["-c", "5", "-i", "0.05"]), (5, 5));
+    std::thread::sleep(WAIT);
+    assert_eq!(
+        on_b(&sw),
+        0,
+        "re-offloaded while impaired: {:?}",
+        entries(&sw)
+    );
+    assert!(user_rx(&sw, &b) >= user_b + 5, "replies through user space");
+    let list = sw.json(&["port", "list"]);
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == b.as_str())
+        .unwrap();
+    let released = &row["impair"]["egress"]["released"];
+    assert!(
+        released.as_u64().unwrap() >= 5,
+        "the requests left b through its queue: {row}"
+    );
+
+    sw.ok(&["port", "impair", &b, "--clear"]);
+    assert_eq!(ping(&a, "10.31.0.2", &["-c", "2", "-i", "0.05"]), (2, 2));
+    assert!(
+        eventually(Duration::from_secs(3), || entries(&sw).len() == 2),
+        "offload resumed after --clear: {:?}",
+        entries(&sw)
+    );
+}
+
 /// `test_frame` with an 802.1Q tag of `vid` (PCP 0) after the MACs.
 fn tagged(dst: MacAddr, src: MacAddr, vid: u16, marker: &[u8]) -> Vec<u8> {
     let mut f = test_frame(dst, src, marker, 60);

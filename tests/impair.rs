@@ -264,3 +264,208 @@ fn bad_values_get_precise_errors_and_change_nothing() {
     let e = sw.fails(&["port", "impair", &b, "--jitter", "1ms"]);
     assert!(e.contains("jitter needs a delay"), "{e}");
 }
+
+/// Rows of `tshark -r FILE -T fields` for the given fields.
+fn tshark_fields(file: &std::path::Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .expect("this test needs tshark: apt-get install tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// A reader process (`capture`, `trace --live`) ended with SIGINT on drop.
+struct Reader(Child);
+
+impl Reader {
+    fn stop(mut self) -> std::process::Output {
+        // SAFETY: signalling a child this test started, by its pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let child = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn captures_and_live_traces_say_what_the_impairment_did_to_each_frame() {
+    let (sw, a, b) = pair("imk", 7);
+    sw.ok(&[
+        "port",
+        "impair",
+        &b,
+        "--delay",
+        "20ms",
+        "--loss",
+        "25%",
+        "--duplicate",
+        "30%",
+        "--corrupt",
+        "30%",
+        "--seed",
+        "7",
+    ]);
+    let filter = format!("ethertype {TEST_ETHERTYPE:#06x}");
+    let file = sw.run_dir.join("impair.pcapng");
+    let cap = Reader(
+        Command::new(BIN)
+            .args(["--name", &sw.name, "--run-dir"])
+            .arg(&sw.run_dir)
+            .args(["capture", "--filter", &filter, "-w"])
+            .arg(&file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let frames = 60;
+    let live = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["trace", "--live", "--json", "-c", &frames.to_string()])
+        .args(["--filter", &filter])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut ea = Endpoint::open(&a, "eth0");
+    let dst = mac("02:00:00:2f:07:02");
+    for i in 0..frames {
+        let marker = format!("imk{i:03}");
+        ea.send(&test_frame(
+            dst,
+            mac("02:aa:00:2f:07:01"),
+            marker.as_bytes(),
+            200,
+        ));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = live.wait_with_output().unwrap();
+    // The last frames leave their queue 20 ms after they came.
+    std::thread::sleep(Duration::from_millis(500));
+    let cap_out = cap.stop();
+    assert!(cap_out.status.success() || cap_out.status.code().is_none());
+
+    // Live: the egress row of b says what the queue did with the frame.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ios: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("one JSON trace per line"))
+        .filter_map(|v| {
+            v["egress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["port"] == b.as_str())
+                .map(|e| e["io"].clone())
+        })
+        .collect();
+    assert_eq!(ios.len(), frames, "{text}");
+    let has = |f: &dyn Fn(&Value) -> bool| ios.iter().any(f);
+    let impair = |io: &Value| io["impair"].as_str().unwrap_or("").to_string();
+    assert!(
+        has(&|io| io["dropped"] == "impair_loss"),
+        "a lost frame: {ios:?}"
+    );
+    assert!(
+        has(&|io| impair(io).starts_with("held 2") || impair(io).starts_with("held 19.")),
+        "a frame held about 20 ms: {ios:?}"
+    );
+    assert!(has(&|io| impair(io).contains("duplicated")), "{ios:?}");
+    assert!(has(&|io| impair(io).contains("corrupted")), "{ios:?}");
+
+    // Capture: what left b carries the delay and the marks, and the id of
+    // the frame's ingress record; losses are drop records.
+    let rows = tshark_fields(
+        &file,
+        &[
+            "frame.interface_name",
+            "frame.packet_flags_direction",
+            "frame.packet_id",
+            "frame.comment",
+        ],
+    );
+    let ingress_ids: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[0] == a && r[1] == "0x00000001")
+        .map(|r| r[2].as_str())
+        .collect();
+    let out_b: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[0] == b && r[1] == "0x00000002")
+        .collect();
+    assert!(!out_b.is_empty(), "{rows:?}");
+    for r in &out_b {
+        assert_ne!(r[2], "0", "impairment records carry the packet id: {r:?}");
+        assert!(
+            ingress_ids.contains(&r[2].as_str()),
+            "egress record {r:?} has the id of an ingress record"
+        );
+    }
+    let comment = |want: &str| out_b.iter().any(|r| r[3].contains(want));
+    assert!(comment("impair: delayed "), "{rows:?}");
+    assert!(comment("; duplicate"), "{rows:?}");
+    assert!(comment("; corrupted (one bit flipped)"), "{rows:?}");
+    assert!(comment("drop: impair_loss (not sent)"), "{rows:?}");
+    // The delay in the comment is the one asked for.
+    let delayed: Vec<f64> = out_b
+        .iter()
+        .filter_map(|r| r[3].split("impair: delayed ").nth(1))
+        .filter_map(|s| s.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        delayed.iter().all(|ms| (19.5..500.0).contains(ms)),
+        "{delayed:?}"
+    );
+}
+
+#[test]
+fn ingress_impairment_marks_the_ingress_record_and_the_trace() {
+    let (sw, a, _b) = pair("imi", 8);
+    sw.ok(&[
+        "port",
+        "impair",
+        &a,
+        "--direction",
+        "ingress",
+        "--delay",
+        "10ms",
+    ]);
+    let filter = format!("ethertype {TEST_ETHERTYPE:#06x}");
+    let live = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["trace", "--live", "-c", "1", "--filter", &filter])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut ea = Endpoint::open(&a, "eth0");
+    ea.send(&test_frame(
+        mac("02:00:00:2f:08:02"),
+        mac("02:aa:00:2f:08:01"),
+        b"imi",
+        100,
+    ));
+    let out = live.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ingress impairment"), "{text}");
+    assert!(text.contains("delayed 1"), "{text}");
+}

@@ -38,6 +38,9 @@ pub struct Held {
     rx_ts: u64,
     /// Port the frame came in on.
     ingress: PortId,
+    /// Packet id of the frame's capture records (0: none was given, the
+    /// frame was held while nothing read; one is drawn when it leaves).
+    id: u64,
     /// Set when corruption cut a super-frame into segments: where each is.
     segs: Vec<(usize, usize)>,
 }
@@ -158,7 +161,14 @@ impl PortImpair {
             && self.ingress.as_ref().is_none_or(|q| q.is_empty())
     }
 
-    fn held(&mut self, frame: &[u8], offload: Offload, rx_ts: u64, ingress: PortId) -> Held {
+    fn held(
+        &mut self,
+        frame: &[u8],
+        offload: Offload,
+        rx_ts: u64,
+        ingress: PortId,
+        id: u64,
+    ) -> Held {
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(frame);
@@ -167,6 +177,7 @@ impl PortImpair {
             offload,
             rx_ts,
             ingress,
+            id,
             segs: Vec::new(),
         }
     }
@@ -222,33 +233,99 @@ impl ImpairSlot {
     }
 }
 
-/// The comment on a capture record for what the impairment did.
-fn note(verb: &str, marks: Marks, held_ns: Option<u64>) -> String {
-    let mut s = format!("impair: {verb}");
-    if let Some(ns) = held_ns {
-        s += &format!(" after {:.3} ms", ns as f64 / 1e6);
+/// What the impairment did to a frame that leaves after `held_ns`, for
+/// its capture record ("impair: delayed 10.213 ms; duplicate") and, on
+/// ingress, its trace.
+fn fate(marks: Marks, held_ns: u64) -> String {
+    let ms = held_ns as f64 / 1e6;
+    let mut s = if marks.reordered {
+        format!("reordered (sent ahead after {ms:.3} ms)")
+    } else {
+        format!("delayed {ms:.3} ms")
+    };
+    s += &extra_marks(marks);
+    s
+}
+
+fn extra_marks(marks: Marks) -> String {
+    let mut s = String::new();
+    if marks.duplicate {
+        s += "; duplicate";
     }
-    for (m, w) in [
-        (marks.duplicate, "duplicate"),
-        (marks.reordered, "reordered (sent ahead)"),
-        (marks.corrupted, "corrupted (one bit flipped)"),
-    ] {
-        if m {
-            s += "; ";
-            s += w;
-        }
+    if marks.corrupted {
+        s += "; corrupted (one bit flipped)";
     }
     s
 }
 
+fn drop_reason(why: ImpairDrop) -> DropReason {
+    match why {
+        ImpairDrop::Loss => DropReason::ImpairLoss,
+        ImpairDrop::Limit => DropReason::ImpairLimit,
+    }
+}
+
+/// The capture comment of a frame the impairment dropped, worded as other
+/// drops are ("drop: impair_loss (not sent)"), with what else it did.
+fn drop_note(why: ImpairDrop, marks: Marks, egress: bool) -> String {
+    let mut s = format!("drop: {}", drop_reason(why).name());
+    if egress {
+        s += " (not sent)";
+    }
+    let extra = extra_marks(marks);
+    if !extra.is_empty() {
+        s += &format!("; impair: {}", &extra[2..]);
+    }
+    s
+}
+
+/// What [`hold`] did with one frame, for its live trace.
+#[derive(Debug, Default)]
+pub struct Fate {
+    /// Due time and marks of each copy queued.
+    due: SmallVec<[(u64, Marks); 2]>,
+    /// Why copies were dropped.
+    dropped: SmallVec<[ImpairDrop; 2]>,
+    duplicated: bool,
+    now: u64,
+}
+
+impl Fate {
+    /// The drop reason when no copy was queued.
+    pub fn dropped(&self) -> Option<&'static str> {
+        match (self.due.is_empty(), self.dropped.first()) {
+            (true, Some(&why)) => Some(drop_reason(why).name()),
+            _ => None,
+        }
+    }
+
+    /// "held 10.213 ms; duplicated; corrupted (one bit flipped)".
+    pub fn text(&self) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        for &(due, marks) in &self.due {
+            parts.push(if marks.reordered {
+                "reordered (sent ahead)".into()
+            } else {
+                format!("held {:.3} ms", due.saturating_sub(self.now) as f64 / 1e6)
+            });
+        }
+        if self.duplicated {
+            parts.push("duplicated".into());
+        }
+        if self.due.iter().any(|(_, m)| m.corrupted) {
+            parts.push("corrupted (one bit flipped)".into());
+        }
+        if !self.due.is_empty() {
+            for &why in &self.dropped {
+                parts.push(format!("a copy dropped: {}", drop_reason(why).name()));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
 fn count_drop(c: &mut crate::observe::PortCounters, why: ImpairDrop) {
-    c.drops.add(
-        match why {
-            ImpairDrop::Loss => DropReason::ImpairLoss,
-            ImpairDrop::Limit => DropReason::ImpairLimit,
-        },
-        1,
-    );
+    c.drops.add(drop_reason(why), 1);
 }
 
 fn count_marks<T>(c: &mut crate::observe::PortCounters, out: &crate::impair::Enqueued<T>) {
@@ -257,7 +334,9 @@ fn count_marks<T>(c: &mut crate::observe::PortCounters, out: &crate::impair::Enq
     c.impair_corrupted += out.corrupted as u64;
 }
 
-/// Queues one frame of an egress share on `e`'s impairment.
+/// Queues one frame of an egress share on `e`'s impairment; `id` is its
+/// packet id (0 when no reader is open).
+#[allow(clippy::too_many_arguments)]
 pub fn hold(
     e: &mut PortEntry,
     port: PortId,
@@ -265,41 +344,46 @@ pub fn hold(
     f: &TxFrame<'_>,
     rx_ts: u64,
     ingress: PortId,
+    id: u64,
     now: Timestamp,
-) {
+) -> Fate {
     let PortEntry {
         impair,
         counters,
         meta,
         ..
     } = e;
-    let Some(imp) = impair.as_mut().and_then(|s| s.active.as_mut()) else {
-        return;
+    let mut fate = Fate {
+        now: now.0,
+        ..Fate::default()
     };
-    let h = imp.held(f.data, f.offload, rx_ts, ingress);
+    let Some(imp) = impair.as_mut().and_then(|s| s.active.as_mut()) else {
+        return fate;
+    };
+    let h = imp.held(f.data, f.offload, rx_ts, ingress, id);
     let Some(q) = imp.egress.as_mut() else {
-        return;
+        return fate;
     };
     let out = q.enqueue(now.0, h);
     count_marks(counters, &out);
+    fate.due = out.due;
+    fate.duplicated = out.duplicated;
     for (h, why, marks) in out.dropped {
         count_drop(counters, why);
+        fate.dropped.push(why);
         if !taps.is_empty() {
             let seen = Seen {
                 port,
                 port_name: &meta.name,
                 dir: Dir::Out,
-                id: 0,
+                id,
                 ts_ns: crate::port::realtime_ns(),
             };
-            let verb = match why {
-                ImpairDrop::Loss => "lost (drop: impair_loss)",
-                ImpairDrop::Limit => "queue full (drop: impair_limit)",
-            };
-            tap::capture(taps, &seen, &h.data, &|| note(verb, marks, None));
+            tap::capture(taps, &seen, &h.data, &|| drop_note(why, marks, true));
         }
         imp.recycle(h);
     }
+    fate
 }
 
 /// Whether `e` sends through an egress impairment queue.
@@ -324,6 +408,7 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
     let State {
         ports,
         readers: taps,
+        next_packet_id,
         ..
     } = &mut *st;
     let Some(Some(e)) = ports.get_mut(ingress.index()) else {
@@ -340,7 +425,9 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
     };
     for i in 0..n {
         let slot = rx.slot(i);
-        let h = imp.held(slot.frame(), slot.offload(), slot.rx_ts(), ingress);
+        // Frames that leave get their packet id when the switch decides
+        // on them (after the queue); only drops are recorded here.
+        let h = imp.held(slot.frame(), slot.offload(), slot.rx_ts(), ingress, 0);
         let Some(q) = imp.ingress.as_mut() else {
             return;
         };
@@ -353,14 +440,11 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
                     port: ingress,
                     port_name: &meta.name,
                     dir: Dir::In,
-                    id: 0,
+                    id: *next_packet_id,
                     ts_ns: crate::port::realtime_ns(),
                 };
-                let verb = match why {
-                    ImpairDrop::Loss => "lost on ingress (drop: impair_loss)",
-                    ImpairDrop::Limit => "ingress queue full (drop: impair_limit)",
-                };
-                tap::capture(taps, &seen, &h.data, &|| note(verb, marks, None));
+                *next_packet_id += 1;
+                tap::capture(taps, &seen, &h.data, &|| drop_note(why, marks, false));
             }
             imp.recycle(h);
         }
@@ -418,6 +502,7 @@ fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
             readers: taps,
             pairs,
             log_limit,
+            next_packet_id,
             ..
         } = &mut *st;
         let Some(Some(e)) = ports.get_mut(port.index()) else {
@@ -456,15 +541,23 @@ fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
                     pairs.entry((r.frame.ingress, port)).or_default().record(ns);
                 }
                 if !taps.is_empty() {
+                    let id = if r.frame.id != 0 {
+                        r.frame.id
+                    } else {
+                        *next_packet_id += 1;
+                        *next_packet_id - 1
+                    };
                     let seen = Seen {
                         port,
                         port_name: &e.meta.name,
                         dir: Dir::Out,
-                        id: 0,
+                        id,
                         ts_ns: done,
                     };
                     let held = now.0.saturating_sub(r.arrived_ns);
-                    tap::capture(taps, &seen, f.data, &|| note("sent", r.marks, Some(held)));
+                    tap::capture(taps, &seen, f.data, &|| {
+                        format!("impair: {}", fate(r.marks, held))
+                    });
                 }
             }
             off += sent;
@@ -531,6 +624,7 @@ fn release_ingress(
 ) {
     let at = if retired { u64::MAX } else { now.0 };
     loop {
+        let st_readers_empty = st.readers.is_empty();
         let Some(Some(e)) = st.ports.get_mut(port.index()) else {
             return;
         };
@@ -541,6 +635,9 @@ fn release_ingress(
         let cap = rx.capacity();
         let mut n = 0;
         let mut recycled: SmallVec<[Held; BATCH_SIZE]> = SmallVec::new();
+        // What the queue did to each frame, for its record and trace.
+        let observed = !st_readers_empty;
+        let mut notes: Vec<Option<String>> = Vec::new();
         // Whole frames only: a cut super-frame needs one slot per segment.
         while n < cap {
             let fits = q.pop_due_if(at, |h| n + h.segs.len().max(1) <= cap);
@@ -553,6 +650,9 @@ fn release_ingress(
                 slot.set(RX_HEADROOM, len, crate::port::RxStatus::Complete);
                 slot.set_offload(f.offload);
                 slot.set_rx_ts(r.frame.rx_ts);
+                if observed {
+                    notes.push(Some(fate(r.marks, now.0.saturating_sub(r.arrived_ns))));
+                }
                 n += 1;
             }
             recycled.push(r.frame);
@@ -564,6 +664,6 @@ fn release_ingress(
             return;
         }
         rx.set_len(n);
-        forward_received(st, port, rx, n, scratch);
+        forward_received(st, port, rx, n, scratch, notes);
     }
 }

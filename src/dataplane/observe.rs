@@ -36,6 +36,9 @@ pub struct Observer {
     /// Each frame's verdict, for the comments on egress records.
     decisions: SmallVec<[Option<Decision>; BATCH_SIZE]>,
     traces: Vec<Traced>,
+    /// For frames released by their port's ingress impairment: what it did
+    /// to each ("delayed 10.213 ms; duplicate"), by frame index.
+    impaired: Vec<Option<String>>,
 }
 
 impl Observer {
@@ -52,9 +55,21 @@ impl Observer {
             mirrors: st.switch.mirrors().iter().map(|m| m.name.clone()).collect(),
             decisions: SmallVec::from_elem(None, n),
             traces: Vec::new(),
+            impaired: Vec::new(),
         };
         st.next_packet_id += n as u64;
         Some(o)
+    }
+
+    /// The packet id of frame `i` of the batch (its records and trace).
+    pub fn id(&self, i: usize) -> u64 {
+        self.base_id + i as u64
+    }
+
+    /// The batch was released by its port's ingress impairment: `notes[i]`
+    /// says what it did to frame `i`, for the ingress record and the trace.
+    pub fn set_ingress_impair(&mut self, notes: Vec<Option<String>>) {
+        self.impaired = notes;
     }
 
     fn name(&self, p: PortId) -> &str {
@@ -105,9 +120,23 @@ impl Observer {
         let names = &self.names;
         let name = |p: PortId| names.get(p.index()).cloned().unwrap_or_default();
         let seen = self.seen(plan.ingress, Dir::In, i);
-        readers::capture(readers, &seen, frame, &|| verdict(&plan.decision, &name));
+        let impaired = self.impaired.get(i).and_then(Option::as_deref);
+        readers::capture(readers, &seen, frame, &|| match impaired {
+            Some(note) => format!("{}; impair: {note}", verdict(&plan.decision, &name)),
+            None => verdict(&plan.decision, &name),
+        });
         if plan.explains() {
             let mut report = explain(sw, &name, frame, plan, now, false);
+            if let Some(note) = impaired {
+                // Before the switch saw it: the first step.
+                report.steps.insert(
+                    0,
+                    crate::observe::records::TraceStep {
+                        step: "ingress impairment".into(),
+                        result: note.to_string(),
+                    },
+                );
+            }
             for row in report.egress.iter_mut().filter(|r| r.included) {
                 row.io = Some(EgressIo::default());
             }

@@ -61,22 +61,27 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
             Drained::Empty
         };
     }
-    forward_received(st, ingress, rx, n, w)
+    forward_received(st, ingress, rx, n, w, Vec::new())
 }
 
 /// Forwards the `n` frames in `rx` as received on `ingress` (read just now,
-/// or released by the port's ingress impairment).
+/// or released by the port's ingress impairment, with `impaired` saying
+/// what it did to each frame when a reader is open; empty otherwise).
 pub fn forward_received(
     st: &mut State,
     ingress: PortId,
     rx: &mut RxBatch,
     n: usize,
     w: &mut Work,
+    impaired: Vec<Option<String>>,
 ) -> Drained {
     if st.entry(ingress).is_none() {
         return Drained::Empty;
     }
     let mut obs = Observer::start(st, n);
+    if let Some(o) = obs.as_mut().filter(|_| !impaired.is_empty()) {
+        o.set_ingress_impair(impaired);
+    }
 
     w.touched.clear();
     plan_batch(st, ingress, rx, n, &mut w.plan, &mut obs, &mut w.touched);
@@ -120,8 +125,18 @@ pub fn forward_received(
             let now = Timestamp::now();
             for p in pieces.iter() {
                 let f = src.frame(p);
-                let rx_ts = rx.slot(p.frame_index()).rx_ts();
-                super::impair::hold(e, egress, readers, &f, rx_ts, ingress, now);
+                let i = p.frame_index();
+                let rx_ts = rx.slot(i).rx_ts();
+                let id = obs.as_ref().map_or(0, |o| o.id(i));
+                let fate = super::impair::hold(e, egress, readers, &f, rx_ts, ingress, id, now);
+                if let Some(o) = obs.as_mut().filter(|o| o.traced(i)) {
+                    o.io(i, egress, |io| {
+                        io.impair = fate.text();
+                        if let Some(d) = fate.dropped() {
+                            io.dropped = Some(d.to_string());
+                        }
+                    });
+                }
             }
             continue;
         }

@@ -98,6 +98,8 @@ pub struct Enqueued<T> {
     pub corrupted: u8,
     /// Frames dropped, handed back so the caller can record and recycle them.
     pub dropped: SmallVec<[(T, ImpairDrop, Marks); 2]>,
+    /// When each queued copy is due, with its marks (for live traces).
+    pub due: SmallVec<[(u64, Marks); 2]>,
 }
 
 /// Running totals of one impairer.
@@ -276,6 +278,7 @@ impl<T: ImpairFrame> Impairer<T> {
             reordered: 0,
             corrupted: 0,
             dropped: SmallVec::new(),
+            due: SmallVec::new(),
         };
         self.enqueue_one(now, frame, true, &mut out);
         out
@@ -341,6 +344,7 @@ impl<T: ImpairFrame> Impairer<T> {
             self.stats.reordered += 1;
             out.reordered += 1;
             self.note_due(now);
+            out.due.push((now, marks));
             self.head.push_back(Queued {
                 due: now,
                 seq,
@@ -372,6 +376,7 @@ impl<T: ImpairFrame> Impairer<T> {
         let due = (start + delay).max(0) as u64;
         self.counter = self.counter.saturating_add(1);
         self.note_due(due);
+        out.due.push((due, marks));
         self.timed.push(Queued {
             due,
             seq,

@@ -132,6 +132,12 @@ pub struct EgressIo {
     /// Why (all or part of) it did not leave: a drop reason's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<String>,
+    /// What the port's link impairment did with it: "held 10.213 ms",
+    /// "reordered (sent ahead)", "duplicated", "corrupted (one bit
+    /// flipped)", joined by "; ". The frame leaves when the queue lets it,
+    /// after this trace was handed out; its capture record says when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impair: Option<String>,
 }
 
 impl EgressIo {
@@ -141,8 +147,12 @@ impl EgressIo {
             (None, true) if self.sent > 0 => "sent in a coalesced super-frame".to_string(),
             (None, true) => "coalesced into the super-frame of an earlier frame".to_string(),
             (None, false) if self.sent > 0 => "sent".to_string(),
+            (None, false) if self.impair.is_some() => "queued by the link impairment".to_string(),
             (None, false) => "not sent".to_string(),
         };
+        if let Some(i) = &self.impair {
+            out.push_str(&format!(" (impair: {i})"));
+        }
         if let Some(d) = &self.dropped {
             out.push_str(&format!("; dropped: {d}"));
         }

@@ -14,9 +14,13 @@ use super::{
 };
 use crate::wire::{MacAddr, VLAN_TAG_LEN};
 
-/// Socket buffer asked for in each direction: a burst of ~2700 full-size
-/// frames, so a dataplane busy with other ports does not drop at once.
-const SOCKET_BUFFER: usize = 4 << 20;
+/// Socket buffer asked for in each direction: ~250 GSO super-frames or
+/// ~11000 full-size frames. A sender whose TCP window grew behind a delayed
+/// (impaired) link bursts a window's worth while the dataplane is busy or
+/// descheduled; at 4 MiB the kernel cut such bursts (`rx_truncated`) and TCP
+/// through a 10 ms delay lost half its throughput (docs/benchmarks.md).
+/// Memory is charged only while frames wait.
+const SOCKET_BUFFER: usize = 16 << 20;
 
 /// Destination and source MAC: where a stripped tag goes back in.
 const MAC_PAIR_LEN: usize = 12;
