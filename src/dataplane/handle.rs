@@ -305,6 +305,7 @@ impl DataplaneHandle {
                     port: st.name_of(e.port),
                     kind: e.kind,
                     age_s: fdb.age_secs(&e, now),
+                    frames: e.frames,
                     dst: e.remote,
                 })
                 .collect();

@@ -31,8 +31,8 @@ pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
-    FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, RemovedPort, StatsSnapshot, SwitchTotals,
-    VxlanRow,
+    FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, PortStats, RemovedPort, StatsSnapshot,
+    SwitchTotals, VxlanRow,
 };
 
 pub use fastpath::{FastpathStatus, FlowRow};

@@ -47,8 +47,9 @@ pub enum EntryKind {
     Static,
 }
 
-/// 16 bytes: the remote VTEP fits in what would be padding, so entries of
-/// tunnel ports cost the table and the lookup nothing.
+/// 24 bytes: the remote VTEP fits in what would be padding, so entries of
+/// tunnel ports cost the table and the lookup nothing; `frames` is the
+/// third word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdbEntry {
     pub port: PortId,
@@ -57,6 +58,12 @@ pub struct FdbEntry {
     pub updated: Timestamp,
     /// On a tunnel port: the VTEP frames to this MAC are sent to.
     pub remote: Option<Ipv4Addr>,
+    /// Frames received from this MAC (counted by applied learning, so only
+    /// on ports that learn, and not what the kernel fast path carries). It
+    /// survives moves, so `l2sw top` can rank stations by their rate. The
+    /// learning path already writes the entry's age, so the count costs an
+    /// add on a cache line that is being written anyway.
+    pub frames: u64,
 }
 
 /// What learning a source address did (or, in preview, would do).
@@ -301,8 +308,12 @@ impl Fdb {
         let existing = self.map.get(&key).copied();
         match existing {
             Some(e) if e.kind == EntryKind::Static => {
-                if e.port != port && apply {
-                    self.counters.static_conflicts += 1;
+                if apply {
+                    if e.port != port {
+                        self.counters.static_conflicts += 1;
+                    } else if let Some(slot) = self.map.get_mut(&key) {
+                        slot.frames += 1;
+                    }
                 }
                 LearnOutcome::Static { port: e.port }
             }
@@ -313,6 +324,7 @@ impl Fdb {
                     if let Some(slot) = self.map.get_mut(&key) {
                         slot.updated = now;
                         slot.remote = remote;
+                        slot.frames += 1;
                     }
                     if expired {
                         self.counters.learned += 1;
@@ -331,6 +343,7 @@ impl Fdb {
                 if apply {
                     if let Some(slot) = self.map.get_mut(&key) {
                         slot.updated = now;
+                        slot.frames += 1;
                     }
                 }
                 if self.is_expired(&e, now) {
@@ -361,6 +374,7 @@ impl Fdb {
                             kind: EntryKind::Learned,
                             updated: now,
                             remote,
+                            frames: e.frames + 1,
                         },
                     );
                     if expired {
@@ -397,6 +411,7 @@ impl Fdb {
                             kind: EntryKind::Learned,
                             updated: now,
                             remote,
+                            frames: 1,
                         },
                     );
                     self.counters.learned += 1;
@@ -437,6 +452,7 @@ impl Fdb {
                 kind: EntryKind::Static,
                 updated: now,
                 remote,
+                frames: 0,
             },
         );
         if let Some(o) = old {
@@ -701,7 +717,26 @@ mod tests {
 
     #[test]
     fn a_remote_vtep_costs_the_entry_no_room() {
-        assert_eq!(std::mem::size_of::<FdbEntry>(), 16);
+        // port + kind + remote in one word, the age and the frame count in two.
+        assert_eq!(std::mem::size_of::<FdbEntry>(), 24);
+    }
+
+    #[test]
+    fn frames_from_a_mac_are_counted_across_moves_but_not_in_preview() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        for s in 1..=3 {
+            fdb.learn(key(1), A, 0, t(s), true);
+        }
+        fdb.learn(key(1), A, 0, t(4), false);
+        assert_eq!(fdb.lookup(key(1), t(4)).unwrap().frames, 3);
+        fdb.learn(key(1), B, 0, t(5), true);
+        let e = fdb.lookup(key(1), t(5)).unwrap();
+        assert_eq!((e.port, e.frames), (B, 4));
+        // A static entry counts its station's frames from its own port only.
+        fdb.add_static(key(2), A, t(5)).unwrap();
+        fdb.learn(key(2), A, 0, t(6), true);
+        fdb.learn(key(2), B, 0, t(6), true);
+        assert_eq!(fdb.lookup(key(2), t(6)).unwrap().frames, 1);
     }
 
     #[test]
