@@ -66,7 +66,7 @@ pub struct FdbRow {
     #[serde(rename = "type")]
     pub kind: EntryKind,
     pub age_s: u64,
-    /// Frames received from this MAC (see `FdbEntry::frames`); `l2sw top`
+    /// Frames received from this MAC (see `Fdb::frames`); `l2sw top`
     /// turns their deltas into the busiest stations.
     #[serde(default)]
     pub frames: u64,

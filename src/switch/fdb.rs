@@ -47,9 +47,8 @@ pub enum EntryKind {
     Static,
 }
 
-/// 24 bytes: the remote VTEP fits in what would be padding, so entries of
-/// tunnel ports cost the table and the lookup nothing; `frames` is the
-/// third word.
+/// 16 bytes: the remote VTEP fits in what would be padding, so entries of
+/// tunnel ports cost the table and the lookup nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdbEntry {
     pub port: PortId,
@@ -58,12 +57,18 @@ pub struct FdbEntry {
     pub updated: Timestamp,
     /// On a tunnel port: the VTEP frames to this MAC are sent to.
     pub remote: Option<Ipv4Addr>,
-    /// Frames received from this MAC (counted by applied learning, so only
-    /// on ports that learn, and not what the kernel fast path carries). It
-    /// survives moves, so `l2sw top` can rank stations by their rate. The
-    /// learning path already writes the entry's age, so the count costs an
-    /// add on a cache line that is being written anyway.
-    pub frames: u64,
+}
+
+/// What the table stores per key: the entry and the frames received from
+/// its MAC (counted by applied learning, so only on ports that learn, and
+/// not what the kernel fast path carries). The count survives moves, so
+/// `l2sw top` can rank stations by their rate. It sits beside the entry, not
+/// in it: a lookup still copies out 16 bytes (two registers), and learning
+/// adds to a line it is writing the entry's age into anyway.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    entry: FdbEntry,
+    frames: u64,
 }
 
 /// What learning a source address did (or, in preview, would do).
@@ -170,7 +175,7 @@ impl Hasher for KeyHasher {
 /// The forwarding database.
 #[derive(Debug)]
 pub struct Fdb {
-    map: HashMap<FdbKey, FdbEntry, KeyHasherBuilder>,
+    map: HashMap<FdbKey, Slot, KeyHasherBuilder>,
     learned_total: usize,
     /// Learned entries per port, indexed by `PortId`.
     learned_per_port: Vec<u32>,
@@ -266,7 +271,7 @@ impl Fdb {
     /// Looks up a destination; expired learned entries are invisible.
     pub fn lookup(&self, key: FdbKey, now: Timestamp) -> Option<FdbEntry> {
         match self.map.get(&key) {
-            Some(e) if !self.is_expired(e, now) => Some(*e),
+            Some(s) if !self.is_expired(&s.entry, now) => Some(s.entry),
             _ => None,
         }
     }
@@ -305,7 +310,10 @@ impl Fdb {
         now: Timestamp,
         apply: bool,
     ) -> LearnOutcome {
-        let existing = self.map.get(&key).copied();
+        let (existing, seen) = match self.map.get(&key) {
+            Some(s) => (Some(s.entry), s.frames),
+            None => (None, 0),
+        };
         match existing {
             Some(e) if e.kind == EntryKind::Static => {
                 if apply {
@@ -322,8 +330,8 @@ impl Fdb {
                 let expired = self.is_expired(&e, now);
                 if apply {
                     if let Some(slot) = self.map.get_mut(&key) {
-                        slot.updated = now;
-                        slot.remote = remote;
+                        slot.entry.updated = now;
+                        slot.entry.remote = remote;
                         slot.frames += 1;
                     }
                     if expired {
@@ -342,7 +350,7 @@ impl Fdb {
                 // Same port: a refresh, even if it had expired unseen.
                 if apply {
                     if let Some(slot) = self.map.get_mut(&key) {
-                        slot.updated = now;
+                        slot.entry.updated = now;
                         slot.frames += 1;
                     }
                 }
@@ -367,16 +375,14 @@ impl Fdb {
                 if apply {
                     self.count_remove(e.port);
                     self.count_add(port);
-                    self.map.insert(
-                        key,
-                        FdbEntry {
-                            port,
-                            kind: EntryKind::Learned,
-                            updated: now,
-                            remote,
-                            frames: e.frames + 1,
-                        },
-                    );
+                    let entry = FdbEntry {
+                        port,
+                        kind: EntryKind::Learned,
+                        updated: now,
+                        remote,
+                    };
+                    let frames = seen + 1;
+                    self.map.insert(key, Slot { entry, frames });
                     if expired {
                         self.counters.learned += 1;
                     } else {
@@ -404,16 +410,13 @@ impl Fdb {
                 }
                 if apply {
                     self.count_add(port);
-                    self.map.insert(
-                        key,
-                        FdbEntry {
-                            port,
-                            kind: EntryKind::Learned,
-                            updated: now,
-                            remote,
-                            frames: 1,
-                        },
-                    );
+                    let entry = FdbEntry {
+                        port,
+                        kind: EntryKind::Learned,
+                        updated: now,
+                        remote,
+                    };
+                    self.map.insert(key, Slot { entry, frames: 1 });
                     self.counters.learned += 1;
                 }
                 LearnOutcome::New
@@ -445,16 +448,16 @@ impl Fdb {
         if key.mac.is_zero() {
             return Err(FdbError::Zero(key.mac));
         }
-        let old = self.map.insert(
-            key,
-            FdbEntry {
-                port,
-                kind: EntryKind::Static,
-                updated: now,
-                remote,
-                frames: 0,
-            },
-        );
+        let entry = FdbEntry {
+            port,
+            kind: EntryKind::Static,
+            updated: now,
+            remote,
+        };
+        let old = self
+            .map
+            .insert(key, Slot { entry, frames: 0 })
+            .map(|s| s.entry);
         if let Some(o) = old {
             if o.kind == EntryKind::Learned {
                 self.count_remove(o.port);
@@ -465,7 +468,7 @@ impl Fdb {
 
     /// Removes one entry, learned or static.
     pub fn remove(&mut self, key: FdbKey) -> Result<FdbEntry, FdbError> {
-        match self.map.remove(&key) {
+        match self.map.remove(&key).map(|s| s.entry) {
             Some(e) => {
                 if e.kind == EntryKind::Learned {
                     self.count_remove(e.port);
@@ -484,7 +487,8 @@ impl Fdb {
     pub fn flush(&mut self, port: Option<PortId>, include_static: bool) -> usize {
         let before = self.map.len();
         let mut removed_learned: Vec<PortId> = Vec::new();
-        self.map.retain(|_, e| {
+        self.map.retain(|_, s| {
+            let e = &s.entry;
             let port_match = port.is_none_or(|p| p == e.port);
             let kind_match = include_static || e.kind == EntryKind::Learned;
             let remove = port_match && kind_match;
@@ -508,7 +512,8 @@ impl Fdb {
     pub fn age_each(&mut self, now: Timestamp, mut aged: impl FnMut(FdbKey, PortId)) -> usize {
         let ageing = self.ageing;
         let mut removed: Vec<PortId> = Vec::new();
-        self.map.retain(|k, e| {
+        self.map.retain(|k, s| {
+            let e = &s.entry;
             let expired = e.kind == EntryKind::Learned && now.since(e.updated) >= ageing;
             if expired {
                 removed.push(e.port);
@@ -526,10 +531,23 @@ impl Fdb {
 
     /// All live entries (expired learned ones are left out), in no particular order.
     pub fn entries(&self, now: Timestamp) -> impl Iterator<Item = (FdbKey, FdbEntry)> + '_ {
+        self.entries_counted(now).map(|(k, e, _)| (k, e))
+    }
+
+    /// [`entries`](Self::entries) with the frames received from each MAC.
+    pub fn entries_counted(
+        &self,
+        now: Timestamp,
+    ) -> impl Iterator<Item = (FdbKey, FdbEntry, u64)> + '_ {
         self.map
             .iter()
-            .filter(move |(_, e)| !self.is_expired(e, now))
-            .map(|(k, e)| (*k, *e))
+            .filter(move |(_, s)| !self.is_expired(&s.entry, now))
+            .map(|(k, s)| (*k, s.entry, s.frames))
+    }
+
+    /// Frames received from the MAC of `key` (0 for no entry).
+    pub fn frames(&self, key: FdbKey) -> u64 {
+        self.map.get(&key).map_or(0, |s| s.frames)
     }
 }
 
@@ -717,8 +735,7 @@ mod tests {
 
     #[test]
     fn a_remote_vtep_costs_the_entry_no_room() {
-        // port + kind + remote in one word, the age and the frame count in two.
-        assert_eq!(std::mem::size_of::<FdbEntry>(), 24);
+        assert_eq!(std::mem::size_of::<FdbEntry>(), 16);
     }
 
     #[test]
@@ -728,15 +745,15 @@ mod tests {
             fdb.learn(key(1), A, 0, t(s), true);
         }
         fdb.learn(key(1), A, 0, t(4), false);
-        assert_eq!(fdb.lookup(key(1), t(4)).unwrap().frames, 3);
+        assert_eq!(fdb.frames(key(1)), 3);
         fdb.learn(key(1), B, 0, t(5), true);
         let e = fdb.lookup(key(1), t(5)).unwrap();
-        assert_eq!((e.port, e.frames), (B, 4));
+        assert_eq!((e.port, fdb.frames(key(1))), (B, 4));
         // A static entry counts its station's frames from its own port only.
         fdb.add_static(key(2), A, t(5)).unwrap();
         fdb.learn(key(2), A, 0, t(6), true);
         fdb.learn(key(2), B, 0, t(6), true);
-        assert_eq!(fdb.lookup(key(2), t(6)).unwrap().frames, 1);
+        assert_eq!(fdb.frames(key(2)), 1);
     }
 
     #[test]
