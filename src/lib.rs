@@ -3,6 +3,8 @@
 //! Layers, lowest first; each only uses the ones before it (modules on one
 //! line use neither each other; `tools/check-layers` checks this):
 //! - [`wire`]: zero-copy views over frame bytes (MAC, Ethernet, VLAN tags);
+//! - [`netlink`]: rtnetlink requests (links, addresses, routes) on a blocking
+//!   socket, in the namespace the socket was opened in;
 //! - [`switch`]: the sans-I/O forwarding core: port table, FDB, the plan for
 //!   one frame, drop reasons. No sockets, threads or clocks;
 //!   [`port`]: I/O backends (AF_PACKET on existing interfaces, TAP) behind
@@ -29,6 +31,7 @@ pub mod demo;
 pub mod fastpath;
 pub mod impair;
 pub mod metrics;
+pub mod netlink;
 pub mod netns;
 pub mod observe;
 pub mod port;

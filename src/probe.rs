@@ -31,7 +31,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::thread;
@@ -39,6 +38,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::netlink::addr::IfAddr;
 use crate::netns::{self, NetnsError};
 use crate::observe::latency::{LatencyDecodeError, LatencyHistogram, LatencySummary};
 use crate::switch::Timestamp;
@@ -176,16 +176,10 @@ pub enum ProbeError {
     #[error(transparent)]
     Netns(#[from] NetnsError),
     #[error(
-        "namespace {ns} has no global IPv4 address (`ip -n {ns} -o -4 addr show scope global` \
+        "namespace {ns} has no global IPv4 address (`ip -n {ns} -4 addr show scope global` \
          lists none): give the address to probe explicitly"
     )]
     NoIpv4Address { ns: String },
-    #[error("cannot read the addresses of namespace {ns}: `{cmd}` failed: {detail}")]
-    AddressLookup {
-        ns: String,
-        cmd: String,
-        detail: String,
-    },
     #[error("cannot open the reflector on {addr} in namespace {ns} (is {ip} an address there?): {source}", ip = addr.ip())]
     Reflector {
         ns: String,
@@ -688,35 +682,19 @@ fn receive(sock: &UdpSocket, opts: &ProbeOptions, shared: &Shared) -> ReceiveSta
     st
 }
 
-/// The first global IPv4 address of namespace `ns`, as iproute2 lists them.
+/// The first global IPv4 address of namespace `ns`, in the kernel's order
+/// (the one `ip -4 addr show scope global` lists first).
 pub fn first_global_ipv4(ns: &str) -> Result<Ipv4Addr, ProbeError> {
-    let args = ["-n", ns, "-o", "-4", "addr", "show", "scope", "global"];
-    let cmd = format!("ip {}", args.join(" "));
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| ProbeError::AddressLookup {
-            ns: ns.to_string(),
-            cmd: cmd.clone(),
-            detail: format!("cannot run ip (is iproute2 installed?): {e}"),
-        })?;
-    if !out.status.success() {
-        return Err(ProbeError::AddressLookup {
-            ns: ns.to_string(),
-            cmd,
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    parse_first_ipv4(&String::from_utf8_lossy(&out.stdout))
-        .ok_or_else(|| ProbeError::NoIpv4Address { ns: ns.to_string() })
+    let addrs = netns::rtnl(Some(ns))?
+        .all_addrs()
+        .map_err(|e| NetnsError::netlink_in(Some(ns), e))?;
+    first_global(&addrs).ok_or_else(|| ProbeError::NoIpv4Address { ns: ns.to_string() })
 }
 
-/// Finds the first `inet A.B.C.D/N` in `ip -o -4 addr show` output.
-fn parse_first_ipv4(out: &str) -> Option<Ipv4Addr> {
-    out.lines().find_map(|line| {
-        let mut words = line.split_whitespace();
-        words.find(|w| *w == "inet")?;
-        words.next()?.split('/').next()?.parse().ok()
+fn first_global(addrs: &[IfAddr]) -> Option<Ipv4Addr> {
+    addrs.iter().find_map(|a| match a.addr {
+        IpAddr::V4(v4) if a.global => Some(v4),
+        _ => None,
     })
 }
 
@@ -756,12 +734,20 @@ mod tests {
     }
 
     #[test]
-    fn address_discovery_parses_ip_output() {
-        let out = "2: eth0    inet 10.1.2.3/24 brd 10.1.2.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
-                   3: eth1    inet 192.0.2.9/28 scope global eth1\\       valid_lft forever preferred_lft forever\n";
-        assert_eq!(parse_first_ipv4(out), Some(Ipv4Addr::new(10, 1, 2, 3)));
-        assert_eq!(parse_first_ipv4(""), None);
-        assert_eq!(parse_first_ipv4("garbage\n4: x inet nope/8\n"), None);
+    fn address_discovery_takes_the_first_global_ipv4() {
+        let a = |addr: &str, global| IfAddr {
+            addr: addr.parse().unwrap(),
+            prefix: 24,
+            global,
+        };
+        let addrs = [
+            a("127.0.0.1", false),
+            a("fd00::1", true),
+            a("10.1.2.3", true),
+            a("192.0.2.9", true),
+        ];
+        assert_eq!(first_global(&addrs), Some(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(first_global(&addrs[..2]), None);
     }
 
     #[test]

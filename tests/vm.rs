@@ -565,3 +565,59 @@ fn vhost_user_port_survives_guest_reboot_and_qemu_kill() {
     let after = port_entry(&sw, "vm1");
     assert!(after["peer"]["connects"].as_u64().unwrap() >= 2, "{after}");
 }
+
+#[test]
+fn vhost_user_client_port_dials_a_listening_qemu() {
+    let mut sw = Switch::start("vhc");
+    sw.plug("ns", "10.76.0.1/24", "02:00:00:76:00:01", &[]);
+    let sock = sw
+        .run_dir
+        .join("qemu-vhc.sock")
+        .to_string_lossy()
+        .to_string();
+    let mut spec = vhost_user_spec(
+        &unique("vhc"),
+        "10.76.0.2/24",
+        "02:00:00:76:00:02",
+        &ping_script("10.76.0.1"),
+        &sock,
+    );
+    // QEMU listens; the switch connects (and would redial after a restart).
+    spec.netdev[1] = format!("socket,id=c0,path={sock},server=on,wait=off");
+    let mut last = String::new();
+    for attempt in 1..=2 {
+        let mut vm = Vm::start(&spec);
+        assert!(
+            common::eventually(Duration::from_secs(30), || std::path::Path::new(&sock)
+                .exists()),
+            "QEMU made no socket: {}",
+            vm.stderr()
+        );
+        if attempt == 1 {
+            sw.ok(&[
+                "port",
+                "add",
+                "vhost-user",
+                "vm1",
+                "--client",
+                "--socket",
+                &sock,
+            ]);
+        }
+        let console = vm.wait_done_or_timeout(BOOT_AND_RUN);
+        if guest::result(&console, "ping").is_some() {
+            assert_eq!(
+                guest::result(&console, "ping").as_deref(),
+                Some("ok"),
+                "{console}"
+            );
+            let p = port_entry(&sw, "vm1");
+            assert!(p["peer"]["connects"].as_u64().unwrap() >= 1, "{p}");
+            return;
+        }
+        eprintln!("attempt {attempt}: no result (QEMU/TCG stall?)\n{console}");
+        last = console;
+        let _ = std::fs::remove_file(&sock);
+    }
+    panic!("guest failed twice\n{last}");
+}

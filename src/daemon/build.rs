@@ -96,7 +96,8 @@ pub fn ensure_netns(ns: &str, undo: &mut Undo) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Addresses, MAC, MTU and link-up for an interface inside a namespace.
+/// Addresses, MAC, MTU and link-up for an interface inside a namespace,
+/// over one netlink socket opened there.
 pub fn configure_inside(
     ns: Option<&str>,
     ifname: &str,
@@ -104,16 +105,20 @@ pub fn configure_inside(
     mtu: Option<u32>,
     ip: &[Cidr],
 ) -> anyhow::Result<()> {
-    if let Some(m) = mac {
-        netns::set_mac(ns, ifname, m)?;
-    }
-    if let Some(m) = mtu {
-        netns::set_mtu(ns, ifname, m)?;
-    }
-    for c in ip {
-        netns::add_addr(ns, ifname, c)?;
-    }
-    netns::set_up(ns, ifname)?;
+    let mut nl = netns::rtnl(ns)?;
+    let mut steps = || -> Result<(), crate::netlink::NetlinkError> {
+        if let Some(m) = mac {
+            nl.set_mac(ifname, m)?;
+        }
+        if let Some(m) = mtu {
+            nl.set_mtu(ifname, m)?;
+        }
+        for c in ip {
+            nl.add_addr(ifname, c.addr, c.prefix)?;
+        }
+        nl.set_up(ifname)
+    };
+    steps().map_err(|e| netns::NetnsError::netlink_in(ns, e))?;
     Ok(())
 }
 

@@ -120,7 +120,7 @@ impl DataplaneHandle {
     }
 
     pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
-        // Asked here, not on the dataplane thread: it runs `ip`.
+        // Asked here, not on the dataplane thread: it waits on netlink.
         let peer = crate::fastpath::peer_elsewhere(&port.info().ifname);
         self.call(move |st| {
             let id = insert_port(st, port, meta)?;

@@ -313,34 +313,11 @@ impl Programs {
 /// Whether frames for device `ifname` may be redirected with
 /// `bpf_redirect_peer`: it is a veth whose peer is in another namespace
 /// (the kernel drops a peer redirect within one namespace, and devices other
-/// than veth/netkit have no peer). Asks `ip -d -j link`; any doubt answers
-/// no, and plain `bpf_redirect` is always correct.
+/// than veth/netkit have no peer). Asks the kernel over netlink; any doubt
+/// answers no, and plain `bpf_redirect` is always correct.
 pub fn peer_elsewhere(ifname: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Link {
-        link_netnsid: Option<i64>,
-        linkinfo: Option<LinkInfo>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LinkInfo {
-        info_kind: Option<String>,
-    }
-    let Ok(out) = std::process::Command::new("ip")
-        .args(["-d", "-j", "link", "show", "dev", ifname])
-        .output()
-    else {
-        return false;
-    };
-    let Ok(links) = serde_json::from_slice::<Vec<Link>>(&out.stdout) else {
-        return false;
-    };
-    links.first().is_some_and(|l| {
-        l.link_netnsid.is_some()
-            && l.linkinfo
-                .as_ref()
-                .and_then(|i| i.info_kind.as_deref())
-                .is_some_and(|k| k == "veth")
-    })
+    let link = crate::netlink::Rtnl::open().and_then(|mut nl| nl.link(ifname));
+    matches!(link, Ok(Some(l)) if l.link_netnsid.is_some() && l.kind.as_deref() == Some("veth"))
 }
 
 /// A `carry` attachment on one device; dropping it detaches the program.

@@ -1,19 +1,29 @@
 //! Network namespaces and links for plugging hosts into the switch: create a
 //! namespace, a veth pair, move and rename links, address them, bring them up.
 //!
-//! Link and address changes go through iproute2's `ip`, the tool every user of
-//! this switch already knows: its error messages are familiar, and what l2sw
-//! did can be replayed by hand. Entering a namespace (for tests and probes)
-//! uses setns(2) in a dedicated thread, see [`run_in`].
+//! Nothing here forks: namespaces are made and removed with unshare(2) and
+//! bind mounts under /run/netns ([`named`], iproute2's convention, so `ip
+//! netns exec` works on them), links and addresses change through netlink
+//! ([`crate::netlink`]). Working inside a namespace means a netlink socket
+//! opened there ([`rtnl`], [`Namespace::rtnl`]): a short-lived thread enters
+//! the namespace with setns(2) (the one place: `sys.rs`) and opens it.
+//!
+//! The functions taking `netns: Option<&str>` act in that namespace (`None`:
+//! the switch's own), one socket per call; callers doing several steps in one
+//! namespace open one [`rtnl`] and reuse it, mapping errors with
+//! [`NetnsError::netlink_in`].
 
 mod cidr;
+mod named;
 mod sys;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 pub use cidr::{Cidr, CidrParseError};
+pub use named::{create, delete, Namespace};
 
+use crate::netlink::{NetlinkError, Rtnl};
 use crate::wire::MacAddr;
 
 /// Where iproute2 keeps named namespaces.
@@ -28,17 +38,26 @@ pub enum NetnsError {
     InvalidIfname { name: String, why: &'static str },
     #[error("no network namespace named {0}")]
     NoSuchNamespace(String),
-    #[error("cannot {what}: `{cmd}` failed: {stderr}")]
-    Command {
-        what: String,
-        cmd: String,
-        stderr: String,
+    #[error("network namespace {0} already exists")]
+    Exists(String),
+    /// A step in a named namespace, which is not there.
+    #[error("cannot {what}: no such namespace")]
+    NamespaceGone { what: String },
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("cannot create network namespace {name}: {step}: {err}")]
+    Create {
+        name: String,
+        step: &'static str,
+        err: std::io::Error,
     },
-    #[error("cannot {what}: cannot run `ip` (is iproute2 installed?): {source}")]
-    Spawn {
+    #[error("cannot delete network namespace {name}: {err}")]
+    Delete { name: String, err: std::io::Error },
+    #[error("cannot {what}: {path}: {err}")]
+    Sysctl {
         what: String,
-        #[source]
-        source: std::io::Error,
+        path: String,
+        err: std::io::Error,
     },
     #[error("cannot enter network namespace {name}: {source}")]
     Enter {
@@ -109,41 +128,38 @@ pub fn exists(name: &str) -> bool {
     netns_path(name).exists()
 }
 
-/// Runs `ip ARGS`; `what` says what it was for, in the error.
-fn ip(what: impl Into<String>, args: &[&str]) -> Result<String, NetnsError> {
-    let what = what.into();
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|source| NetnsError::Spawn {
-            what: what.clone(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(NetnsError::Command {
-            what,
-            cmd: format!("ip {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+impl NetnsError {
+    /// A netlink error from a socket opened in `netns`, saying so.
+    pub fn netlink_in(netns: Option<&str>, e: NetlinkError) -> NetnsError {
+        match netns {
+            Some(ns) => NetnsError::Netlink(e.in_netns(ns)),
+            None => NetnsError::Netlink(e),
+        }
     }
 }
 
-/// `ip [-n NS] ARGS`
-fn ip_in(
-    what: impl Into<String>,
-    netns: Option<&str>,
-    args: &[&str],
-) -> Result<String, NetnsError> {
+/// A netlink socket in namespace `netns` (`None`: the caller's).
+pub fn rtnl(netns: Option<&str>) -> Result<Rtnl, NetnsError> {
     match netns {
-        None => ip(what, args),
-        Some(ns) => {
-            let mut full = vec!["-n", ns];
-            full.extend_from_slice(args);
-            ip(what, &full)
-        }
+        None => Ok(Rtnl::open()?),
+        Some(ns) => Namespace::open(ns)?.rtnl(),
     }
+}
+
+/// Runs one request on a socket in `netns`; `what` names the step should
+/// the namespace be missing.
+fn at<R>(
+    netns: Option<&str>,
+    what: impl FnOnce() -> String,
+    f: impl FnOnce(&mut Rtnl) -> Result<R, NetlinkError>,
+) -> Result<R, NetnsError> {
+    let mut nl = match rtnl(netns) {
+        Err(NetnsError::NoSuchNamespace(_)) => {
+            return Err(NetnsError::NamespaceGone { what: what() })
+        }
+        r => r?,
+    };
+    f(&mut nl).map_err(|e| NetnsError::netlink_in(netns, e))
 }
 
 fn where_(netns: Option<&str>) -> String {
@@ -153,173 +169,133 @@ fn where_(netns: Option<&str>) -> String {
     }
 }
 
-/// Creates a named namespace and brings its loopback up.
-pub fn create(name: &str) -> Result<(), NetnsError> {
-    validate_netns_name(name)?;
-    ip(
-        format!("create network namespace {name}"),
-        &["netns", "add", name],
-    )?;
-    ip_in(
-        format!("bring up lo in namespace {name}"),
-        Some(name),
-        &["link", "set", "lo", "up"],
-    )?;
-    Ok(())
-}
-
-pub fn delete(name: &str) -> Result<(), NetnsError> {
-    ip(
-        format!("delete network namespace {name}"),
-        &["netns", "del", name],
-    )
-    .map(|_| ())
-}
-
 /// Whether `ifname` exists (in `netns`, or in the switch's namespace).
 pub fn link_exists(netns: Option<&str>, ifname: &str) -> bool {
-    if netns.is_some_and(|ns| !exists(ns)) {
+    let Ok(mut nl) = rtnl(netns) else {
         return false;
-    }
-    ip_in("look up link", netns, &["link", "show", "dev", ifname]).is_ok()
+    };
+    matches!(nl.link(ifname), Ok(Some(_)))
 }
 
 /// Creates a veth pair with `host` here and `peer` inside `peer_netns`.
 pub fn create_veth(host: &str, peer: &str, peer_netns: &str) -> Result<(), NetnsError> {
     validate_ifname(host)?;
     validate_ifname(peer)?;
-    ip(
-        format!("create veth pair {host} <-> {peer} (in namespace {peer_netns})"),
-        &[
-            "link", "add", host, "type", "veth", "peer", "name", peer, "netns", peer_netns,
-        ],
-    )
-    .map(|_| ())
+    let what = || format!("create veth pair {host} <-> {peer} (in namespace {peer_netns})");
+    let ns = match Namespace::open(peer_netns) {
+        Err(NetnsError::NoSuchNamespace(_)) => {
+            return Err(NetnsError::NamespaceGone { what: what() })
+        }
+        r => r?,
+    };
+    Rtnl::open()?
+        .create_veth(host, peer, Some(ns.fd()))
+        .map_err(|e| match e {
+            NetlinkError::Kernel { err, hint, .. } => NetlinkError::Kernel {
+                what: what(),
+                err,
+                hint,
+            },
+            e => e,
+        })?;
+    Ok(())
 }
 
 pub fn delete_link(netns: Option<&str>, ifname: &str) -> Result<(), NetnsError> {
-    ip_in(
-        format!("delete link {ifname}{}", where_(netns)),
+    at(
         netns,
-        &["link", "del", "dev", ifname],
+        || format!("delete link {ifname}{}", where_(netns)),
+        |nl| nl.delete_link(ifname),
     )
-    .map(|_| ())
 }
 
 /// Moves a link from the switch's namespace into `netns`.
 pub fn move_link(ifname: &str, netns: &str) -> Result<(), NetnsError> {
-    ip(
-        format!("move link {ifname} into namespace {netns}"),
-        &["link", "set", "dev", ifname, "netns", netns],
-    )
-    .map(|_| ())
+    let ns = match Namespace::open(netns) {
+        Err(NetnsError::NoSuchNamespace(_)) => {
+            return Err(NetnsError::NamespaceGone {
+                what: format!("move link {ifname} into namespace {netns}"),
+            })
+        }
+        r => r?,
+    };
+    Ok(Rtnl::open()?.move_to_netns(ifname, ns.fd(), netns)?)
 }
 
 pub fn rename_link(netns: Option<&str>, old: &str, new: &str) -> Result<(), NetnsError> {
     validate_ifname(new)?;
-    ip_in(
-        format!("rename link {old} to {new}{}", where_(netns)),
+    at(
         netns,
-        &["link", "set", "dev", old, "name", new],
+        || format!("rename link {old} to {new}{}", where_(netns)),
+        |nl| nl.rename(old, new),
     )
-    .map(|_| ())
 }
 
 pub fn set_up(netns: Option<&str>, ifname: &str) -> Result<(), NetnsError> {
-    ip_in(
-        format!("bring up link {ifname}{}", where_(netns)),
+    at(
         netns,
-        &["link", "set", "dev", ifname, "up"],
+        || format!("bring up link {ifname}{}", where_(netns)),
+        |nl| nl.set_up(ifname),
     )
-    .map(|_| ())
 }
 
 pub fn set_mtu(netns: Option<&str>, ifname: &str, mtu: u32) -> Result<(), NetnsError> {
-    let m = mtu.to_string();
-    ip_in(
-        format!("set MTU {mtu} on {ifname}{}", where_(netns)),
+    at(
         netns,
-        &["link", "set", "dev", ifname, "mtu", &m],
+        || format!("set MTU {mtu} on {ifname}{}", where_(netns)),
+        |nl| nl.set_mtu(ifname, mtu),
     )
-    .map(|_| ())
 }
 
 pub fn set_mac(netns: Option<&str>, ifname: &str, mac: MacAddr) -> Result<(), NetnsError> {
-    let m = mac.to_string();
-    ip_in(
-        format!("set MAC {mac} on {ifname}{}", where_(netns)),
+    at(
         netns,
-        &["link", "set", "dev", ifname, "address", &m],
+        || format!("set MAC {mac} on {ifname}{}", where_(netns)),
+        |nl| nl.set_mac(ifname, mac),
     )
-    .map(|_| ())
 }
 
+/// Adds an address (IPv6 without DAD: usable at once, which tests and demos
+/// need).
 pub fn add_addr(netns: Option<&str>, ifname: &str, cidr: &Cidr) -> Result<(), NetnsError> {
-    let c = cidr.to_string();
-    let mut args = vec!["addr", "add", &c, "dev", ifname];
-    if cidr.is_ipv6() {
-        // No DAD: the address is usable at once, which tests and demos need.
-        args.push("nodad");
-    }
-    ip_in(
-        format!("add address {c} to {ifname}{}", where_(netns)),
+    at(
         netns,
-        &args,
+        || format!("add address {cidr} to {ifname}{}", where_(netns)),
+        |nl| nl.add_addr(ifname, cidr.addr, cidr.prefix),
     )
-    .map(|_| ())
 }
 
 /// Waits until the kernel has activated `ifname` (operational state UP).
 ///
 /// A veth end brought up before its peer gets its transmit queue only when
-/// the kernel's link watcher sees the carrier come up, up to a second later;
-/// until then frames sent on it are silently dropped. Plugging waits for that
-/// so the first frames after `ns plug` are not lost.
+/// the kernel's link watcher sees the carrier come up; until then frames
+/// sent on it are silently dropped. Plugging waits for that so the first
+/// frames after `ns plug` are not lost.
 pub fn wait_oper_up(
     netns: Option<&str>,
     ifname: &str,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<(), NetnsError> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let out = ip_in(
-            format!("read state of {ifname}{}", where_(netns)),
-            netns,
-            &["-o", "link", "show", "dev", ifname],
-        )?;
-        if out.contains(" state UP ") {
-            return Ok(());
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(NetnsError::Command {
-                what: format!("bring up link {ifname}{}", where_(netns)),
-                cmd: format!("ip -o link show dev {ifname}"),
-                stderr: format!(
-                    "still not operationally up after {timeout:?}: {}",
-                    out.trim()
-                ),
-            });
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    at(
+        netns,
+        || format!("bring up link {ifname}{}", where_(netns)),
+        |nl| nl.wait_oper_up(ifname, timeout),
+    )
 }
 
 /// Reads the MAC of a link.
 pub fn link_mac(netns: Option<&str>, ifname: &str) -> Result<MacAddr, NetnsError> {
-    let out = ip_in(
-        format!("read MAC of {ifname}{}", where_(netns)),
-        netns,
-        &["-o", "link", "show", "dev", ifname],
-    )?;
-    out.split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| NetnsError::Command {
-            what: format!("read MAC of {ifname}"),
-            cmd: "ip -o link show".into(),
-            stderr: format!("no link/ether address in {out:?}"),
+    let what = || format!("read MAC of {ifname}{}", where_(netns));
+    let link = at(netns, what, |nl| nl.link(ifname))?;
+    link.and_then(|l| l.mac).ok_or_else(|| {
+        NetnsError::Netlink(NetlinkError::Unmet {
+            what: what(),
+            detail: match link_exists(netns, ifname) {
+                true => "it has no Ethernet address".into(),
+                false => "no interface of that name".into(),
+            },
         })
+    })
 }
 
 /// Turns IPv6 off on a switch-side link so the host stack sends nothing
@@ -335,10 +311,10 @@ pub fn disable_ipv6(ifname: &str) -> Result<(), NetnsError> {
         {
             Ok(())
         }
-        Err(e) => Err(NetnsError::Command {
+        Err(err) => Err(NetnsError::Sysctl {
             what: format!("disable IPv6 on {ifname}"),
-            cmd: format!("echo 1 > {path}"),
-            stderr: e.to_string(),
+            path,
+            err,
         }),
     }
 }
@@ -350,25 +326,8 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    let file = std::fs::File::open(netns_path(name)).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            NetnsError::NoSuchNamespace(name.to_string())
-        } else {
-            NetnsError::Enter {
-                name: name.to_string(),
-                source: e,
-            }
-        }
-    })?;
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            sys::enter_netns(&file).map_err(|source| NetnsError::Enter {
-                name: name.to_string(),
-                source,
-            })?;
-            Ok(f())
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    Namespace::open(name)?.run(f)
 }
+
+#[cfg(test)]
+mod tests;
