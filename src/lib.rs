@@ -20,7 +20,8 @@
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
 //!   [`metrics`]: Prometheus `/metrics` from dataplane snapshots;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
-//!   [`probe`]: end-to-end latency between two namespaces, whatever joins them.
+//!   [`probe`]: end-to-end latency between two namespaces, whatever joins them;
+//!   [`top`]: the live view of a running switch, a control-socket client.
 #![deny(unsafe_code)]
 
 pub mod config;
@@ -38,4 +39,5 @@ pub mod observe;
 pub mod port;
 pub mod probe;
 pub mod switch;
+pub mod top;
 pub mod wire;

@@ -165,12 +165,53 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Live full-screen view: per-port rates, drops/s by reason, FDB churn, busiest MACs, latency.
+    Top(TopArgs),
     /// Remove what a switch that died (SIGKILL, crash) left behind, as its journal lists it.
     Cleanup {
         /// Only this switch (default: every dead switch under the run directory).
         #[arg(long = "name", value_name = "NAME")]
         switch: Option<String>,
     },
+}
+
+/// `l2sw top`: keys and columns are in docs/operations.md (and behind `?`).
+#[derive(Args)]
+struct TopArgs {
+    /// Which switch (the same as `l2sw --name NAME top`).
+    #[arg(long = "name", value_name = "NAME")]
+    switch: Option<String>,
+    /// Print one frame as text (after one 1-second interval) and exit; for
+    /// scripts and when stdout is not a terminal.
+    #[arg(long)]
+    once: bool,
+    /// The view to start in.
+    #[arg(long, value_enum, default_value = "ports")]
+    view: TopView,
+    /// The column to sort by (default: the view's first: rx for ports,
+    /// drops for drops, rx for fdb, p99 for latency).
+    #[arg(long, value_enum)]
+    sort: Option<TopSort>,
+    /// Reverse the order.
+    #[arg(long)]
+    reverse: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TopView {
+    Ports,
+    Drops,
+    Fdb,
+    Latency,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TopSort {
+    Name,
+    Rx,
+    Tx,
+    Drops,
+    P99,
 }
 
 #[derive(Subcommand)]
@@ -739,8 +780,39 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Top(t) => top(cli.name, &cli.run_dir, t),
         cmd => client(&name, &cli.run_dir, cmd),
     }
+}
+
+fn top(global: Option<String>, run_dir: &std::path::Path, t: TopArgs) -> anyhow::Result<()> {
+    use l2sw::top::{SortKey, TopOptions, View};
+    let name = t
+        .switch
+        .or(global)
+        .unwrap_or_else(|| DEFAULT_NAME.to_string());
+    validate_switch_name(&name).map_err(anyhow::Error::msg)?;
+    let opts = TopOptions {
+        view: match t.view {
+            TopView::Ports => View::Ports,
+            TopView::Drops => View::Drops,
+            TopView::Fdb => View::Macs,
+            TopView::Latency => View::Latency,
+        },
+        sort: t.sort.map(|s| match s {
+            TopSort::Name => SortKey::Name,
+            TopSort::Rx => SortKey::Rx,
+            TopSort::Tx => SortKey::Tx,
+            TopSort::Drops => SortKey::Drops,
+            TopSort::P99 => SortKey::P99,
+        }),
+        reverse: t.reverse,
+        once: t.once,
+    };
+    if let Some(text) = l2sw::top::run(&name, &socket_path(run_dir, &name), &opts)? {
+        write_stdout(&text)?;
+    }
+    Ok(())
 }
 
 fn write_stdout(text: &str) -> std::io::Result<()> {
@@ -892,7 +964,12 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
     }
     let mut c = Client::connect(name, &path)?;
     let (req, json, show): (Request, bool, Option<Renderer>) = match cmd {
-        Cmd::Run(_) | Cmd::Demo | Cmd::Probe(_) | Cmd::List(_) | Cmd::Cleanup { .. } => {
+        Cmd::Run(_)
+        | Cmd::Demo
+        | Cmd::Probe(_)
+        | Cmd::List(_)
+        | Cmd::Cleanup { .. }
+        | Cmd::Top(_) => {
             unreachable!("handled by real_main")
         }
         Cmd::Show(j) => {

@@ -314,13 +314,14 @@ impl DataplaneHandle {
             let now = Timestamp::now();
             let fdb = st.switch.fdb();
             let mut rows: Vec<FdbRow> = fdb
-                .entries(now)
-                .map(|(k, e)| FdbRow {
+                .entries_counted(now)
+                .map(|(k, e, frames)| FdbRow {
                     mac: k.mac,
                     vlan: k.vlan,
                     port: st.name_of(e.port),
                     kind: e.kind,
                     age_s: fdb.age_secs(&e, now),
+                    frames,
                     dst: e.remote,
                 })
                 .collect();

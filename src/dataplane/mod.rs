@@ -32,8 +32,8 @@ pub use handle::{
     DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
 };
 pub use snapshot::{
-    BlockedRow, FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, ProtectTotals, RemovedPort,
-    StatsSnapshot, SwitchTotals, VxlanRow,
+    BlockedRow, FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, PortStats, ProtectTotals,
+    RemovedPort, StatsSnapshot, SwitchTotals, VxlanRow,
 };
 
 pub use fastpath::{FastpathStatus, FlowRow};

@@ -92,6 +92,10 @@ pub struct FdbRow {
     #[serde(rename = "type")]
     pub kind: EntryKind,
     pub age_s: u64,
+    /// Frames received from this MAC (see `Fdb::frames`); `l2sw top`
+    /// turns their deltas into the busiest stations.
+    #[serde(default)]
+    pub frames: u64,
     /// On a tunnel port: the remote VTEP (`bridge fdb show`'s `dst`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<Ipv4Addr>,

@@ -377,6 +377,7 @@ mod tests {
             kind,
             age_s: 0,
             dst,
+            frames: 0,
         }
     }
 

@@ -159,6 +159,19 @@ impl LatencyHistogram {
         self.hist.mean() * self.hist.len() as f64
     }
 
+    /// The samples recorded after `earlier` was taken, when `earlier` is an
+    /// older copy of this same histogram (`l2sw top` turns two snapshots a
+    /// second apart into that second's percentiles). If `earlier` holds a
+    /// sample this one does not (the histogram was reset in between), all of
+    /// this one's samples are newer, and that is what is returned.
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        let mut out = self.clone();
+        if out.hist.subtract(&earlier.hist).is_err() {
+            out = self.clone();
+        }
+        out
+    }
+
     /// Forgets all samples; keeps the allocation.
     pub fn reset(&mut self) {
         self.hist.reset();

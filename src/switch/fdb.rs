@@ -65,6 +65,18 @@ pub struct FdbEntry {
     pub remote: Option<Ipv4Addr>,
 }
 
+/// What the table stores per key: the entry and the frames received from
+/// its MAC (counted by applied learning, so only on ports that learn, and
+/// not what the kernel fast path carries). The count survives moves, so
+/// `l2sw top` can rank stations by their rate. It sits beside the entry, not
+/// in it: a lookup still copies out 16 bytes (two registers), and learning
+/// adds to a line it is writing the entry's age into anyway.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    entry: FdbEntry,
+    frames: u64,
+}
+
 /// What learning a source address did (or, in preview, would do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -169,7 +181,7 @@ impl Hasher for KeyHasher {
 /// The forwarding database.
 #[derive(Debug)]
 pub struct Fdb {
-    map: HashMap<FdbKey, FdbEntry, KeyHasherBuilder>,
+    map: HashMap<FdbKey, Slot, KeyHasherBuilder>,
     learned_total: usize,
     /// Learned entries per port, indexed by `PortId`.
     learned_per_port: Vec<u32>,
@@ -265,7 +277,7 @@ impl Fdb {
     /// Looks up a destination; expired learned entries are invisible.
     pub fn lookup(&self, key: FdbKey, now: Timestamp) -> Option<FdbEntry> {
         match self.map.get(&key) {
-            Some(e) if !self.is_expired(e, now) => Some(*e),
+            Some(s) if !self.is_expired(&s.entry, now) => Some(s.entry),
             _ => None,
         }
     }
@@ -304,11 +316,18 @@ impl Fdb {
         now: Timestamp,
         apply: bool,
     ) -> LearnOutcome {
-        let existing = self.map.get(&key).copied();
+        let (existing, seen) = match self.map.get(&key) {
+            Some(s) => (Some(s.entry), s.frames),
+            None => (None, 0),
+        };
         match existing {
             Some(e) if e.kind == EntryKind::Static => {
-                if e.port != port && apply {
-                    self.counters.static_conflicts += 1;
+                if apply {
+                    if e.port != port {
+                        self.counters.static_conflicts += 1;
+                    } else if let Some(slot) = self.map.get_mut(&key) {
+                        slot.frames += 1;
+                    }
                 }
                 LearnOutcome::Static { port: e.port }
             }
@@ -320,9 +339,10 @@ impl Fdb {
                         self.count_add(port);
                     }
                     if let Some(slot) = self.map.get_mut(&key) {
-                        slot.updated = now;
-                        slot.remote = remote;
-                        slot.kind = EntryKind::Learned;
+                        slot.entry.updated = now;
+                        slot.entry.remote = remote;
+                        slot.entry.kind = EntryKind::Learned;
+                        slot.frames += 1;
                     }
                     if expired {
                         self.counters.learned += 1;
@@ -340,7 +360,8 @@ impl Fdb {
                 // Same port: a refresh, even if it had expired unseen.
                 if apply {
                     if let Some(slot) = self.map.get_mut(&key) {
-                        slot.updated = now;
+                        slot.entry.updated = now;
+                        slot.frames += 1;
                     }
                 }
                 if self.is_expired(&e, now) {
@@ -368,15 +389,14 @@ impl Fdb {
                         self.count_remove(e.port);
                     }
                     self.count_add(port);
-                    self.map.insert(
-                        key,
-                        FdbEntry {
-                            port,
-                            kind: EntryKind::Learned,
-                            updated: now,
-                            remote,
-                        },
-                    );
+                    let entry = FdbEntry {
+                        port,
+                        kind: EntryKind::Learned,
+                        updated: now,
+                        remote,
+                    };
+                    let frames = seen + 1;
+                    self.map.insert(key, Slot { entry, frames });
                     if expired {
                         self.counters.learned += 1;
                     } else {
@@ -404,15 +424,13 @@ impl Fdb {
                 }
                 if apply {
                     self.count_add(port);
-                    self.map.insert(
-                        key,
-                        FdbEntry {
-                            port,
-                            kind: EntryKind::Learned,
-                            updated: now,
-                            remote,
-                        },
-                    );
+                    let entry = FdbEntry {
+                        port,
+                        kind: EntryKind::Learned,
+                        updated: now,
+                        remote,
+                    };
+                    self.map.insert(key, Slot { entry, frames: 1 });
                     self.counters.learned += 1;
                 }
                 LearnOutcome::New
@@ -444,15 +462,16 @@ impl Fdb {
         if key.mac.is_zero() {
             return Err(FdbError::Zero(key.mac));
         }
-        let old = self.map.insert(
-            key,
-            FdbEntry {
-                port,
-                kind: EntryKind::Static,
-                updated: now,
-                remote,
-            },
-        );
+        let entry = FdbEntry {
+            port,
+            kind: EntryKind::Static,
+            updated: now,
+            remote,
+        };
+        let old = self
+            .map
+            .insert(key, Slot { entry, frames: 0 })
+            .map(|s| s.entry);
         if let Some(o) = old {
             if o.kind == EntryKind::Learned {
                 self.count_remove(o.port);
@@ -477,29 +496,27 @@ impl Fdb {
             return Err(FdbError::Zero(key.mac));
         }
         match self.map.get(&key) {
-            Some(e) if e.kind == EntryKind::Static => return Ok(false),
-            Some(e) if e.kind == EntryKind::Learned => {
-                let p = e.port;
+            Some(e) if e.entry.kind == EntryKind::Static => return Ok(false),
+            Some(e) if e.entry.kind == EntryKind::Learned => {
+                let p = e.entry.port;
                 self.count_remove(p);
                 self.counters.moved += 1;
             }
             _ => {}
         }
-        self.map.insert(
-            key,
-            FdbEntry {
-                port,
-                kind: EntryKind::Evpn,
-                updated: now,
-                remote: Some(remote),
-            },
-        );
+        let entry = FdbEntry {
+            port,
+            kind: EntryKind::Evpn,
+            updated: now,
+            remote: Some(remote),
+        };
+        self.map.insert(key, Slot { entry, frames: 0 });
         Ok(true)
     }
 
     /// Removes `key` if it is an EVPN entry; true if it was.
     pub fn remove_evpn(&mut self, key: FdbKey) -> bool {
-        if self.map.get(&key).map(|e| e.kind) == Some(EntryKind::Evpn) {
+        if self.map.get(&key).map(|e| e.entry.kind) == Some(EntryKind::Evpn) {
             self.map.remove(&key);
             true
         } else {
@@ -509,7 +526,7 @@ impl Fdb {
 
     /// Removes one entry, learned or static.
     pub fn remove(&mut self, key: FdbKey) -> Result<FdbEntry, FdbError> {
-        match self.map.remove(&key) {
+        match self.map.remove(&key).map(|s| s.entry) {
             Some(e) => {
                 if e.kind == EntryKind::Learned {
                     self.count_remove(e.port);
@@ -528,7 +545,8 @@ impl Fdb {
     pub fn flush(&mut self, port: Option<PortId>, include_static: bool) -> usize {
         let before = self.map.len();
         let mut removed_learned: Vec<PortId> = Vec::new();
-        self.map.retain(|_, e| {
+        self.map.retain(|_, s| {
+            let e = &s.entry;
             let port_match = port.is_none_or(|p| p == e.port);
             let kind_match = include_static || e.kind == EntryKind::Learned;
             let remove = port_match && kind_match;
@@ -552,7 +570,8 @@ impl Fdb {
     pub fn age_each(&mut self, now: Timestamp, mut aged: impl FnMut(FdbKey, PortId)) -> usize {
         let ageing = self.ageing;
         let mut removed: Vec<PortId> = Vec::new();
-        self.map.retain(|k, e| {
+        self.map.retain(|k, s| {
+            let e = &s.entry;
             let expired = e.kind == EntryKind::Learned && now.since(e.updated) >= ageing;
             if expired {
                 removed.push(e.port);
@@ -570,10 +589,23 @@ impl Fdb {
 
     /// All live entries (expired learned ones are left out), in no particular order.
     pub fn entries(&self, now: Timestamp) -> impl Iterator<Item = (FdbKey, FdbEntry)> + '_ {
+        self.entries_counted(now).map(|(k, e, _)| (k, e))
+    }
+
+    /// [`entries`](Self::entries) with the frames received from each MAC.
+    pub fn entries_counted(
+        &self,
+        now: Timestamp,
+    ) -> impl Iterator<Item = (FdbKey, FdbEntry, u64)> + '_ {
         self.map
             .iter()
-            .filter(move |(_, e)| !self.is_expired(e, now))
-            .map(|(k, e)| (*k, *e))
+            .filter(move |(_, s)| !self.is_expired(&s.entry, now))
+            .map(|(k, s)| (*k, s.entry, s.frames))
+    }
+
+    /// Frames received from the MAC of `key` (0 for no entry).
+    pub fn frames(&self, key: FdbKey) -> u64 {
+        self.map.get(&key).map_or(0, |s| s.frames)
     }
 }
 
@@ -762,6 +794,24 @@ mod tests {
     #[test]
     fn a_remote_vtep_costs_the_entry_no_room() {
         assert_eq!(std::mem::size_of::<FdbEntry>(), 16);
+    }
+
+    #[test]
+    fn frames_from_a_mac_are_counted_across_moves_but_not_in_preview() {
+        let mut fdb = Fdb::new(Duration::from_secs(300), 0);
+        for s in 1..=3 {
+            fdb.learn(key(1), A, 0, t(s), true);
+        }
+        fdb.learn(key(1), A, 0, t(4), false);
+        assert_eq!(fdb.frames(key(1)), 3);
+        fdb.learn(key(1), B, 0, t(5), true);
+        let e = fdb.lookup(key(1), t(5)).unwrap();
+        assert_eq!((e.port, fdb.frames(key(1))), (B, 4));
+        // A static entry counts its station's frames from its own port only.
+        fdb.add_static(key(2), A, t(5)).unwrap();
+        fdb.learn(key(2), A, 0, t(6), true);
+        fdb.learn(key(2), B, 0, t(6), true);
+        assert_eq!(fdb.frames(key(2)), 1);
     }
 
     #[test]

@@ -385,3 +385,19 @@ fn bucket_counts_partition_every_sample() {
     assert!((h.sum_ns() - 2_000_062_000.0).abs() / 2e9 < 0.001);
     assert_eq!(LatencyHistogram::new().bucket_counts(&[1]), vec![0, 0]);
 }
+
+#[test]
+fn since_keeps_only_the_newer_samples_and_survives_a_reset() {
+    let mut h = LatencyHistogram::new();
+    h.record(1_000);
+    let earlier = h.clone();
+    h.record(50_000);
+    h.record(50_000);
+    let d = h.since(&earlier);
+    assert_eq!(d.count(), 2);
+    assert!(close(d.summary().p50_us, 50.0));
+    // Reset in between: the earlier copy has a sample the new one lacks.
+    let mut fresh = LatencyHistogram::new();
+    fresh.record(7_000);
+    assert_eq!(fresh.since(&earlier).count(), 1);
+}
