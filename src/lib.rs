@@ -13,13 +13,15 @@
 //!   [`netns`]: plugging network namespaces into the switch (veth or TAP);
 //! - [`control`]: the control socket (JSON lines), its server and client;
 //! - [`config`]: TOML topology and the embedded default lab, as control
-//!   requests;
+//!   requests; [`cni`]: the CNI plugin `l2sw-cni` (a control client that
+//!   makes a container's veth and asks the switch to attach it);
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
 //!   [`metrics`]: Prometheus `/metrics` from dataplane snapshots;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
 //!   [`probe`]: end-to-end latency between two namespaces, whatever joins them.
 #![deny(unsafe_code)]
 
+pub mod cni;
 pub mod config;
 pub mod control;
 pub mod daemon;

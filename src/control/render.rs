@@ -103,6 +103,7 @@ pub fn ports(v: &Value) -> String {
         "MAC",
         "SWITCH_MAC",
         "NETNS",
+        "CONTAINER",
         "LEARNED",
         "LIMIT",
         "VLAN",
@@ -124,6 +125,7 @@ pub fn ports(v: &Value) -> String {
             s(&p["mac"]),
             s(&p["switch_mac"]),
             s(&p["netns"]),
+            container_text(&p["container"]),
             s(&p["learned"]),
             s(&p["max_learned"]),
             vlan_text(&p["policy"]["vlan"]),
@@ -145,6 +147,14 @@ pub fn ports(v: &Value) -> String {
         }
     }
     out
+}
+
+/// A container port's container as `podman ps` shows ids, with its interface.
+fn container_text(c: &Value) -> String {
+    match (c["id"].as_str(), c["ifname"].as_str()) {
+        (Some(id), Some(ifname)) => format!("{}/{ifname}", &id[..id.len().min(12)]),
+        _ => "-".into(),
+    }
 }
 
 /// The lines under `port list` for one VXLAN port: endpoint, MTUs, flood list.

@@ -322,6 +322,9 @@ impl Inner {
                     "cleanup_errors": errors,
                 })
             }
+            Request::ContainerAttach(a) => self.attach_container(a)?,
+            Request::ContainerDetach { id, ifname } => self.detach_container(&id, &ifname)?,
+            Request::ContainerGc { network, keep } => self.gc_containers(&network, &keep)?,
             Request::NsList => {
                 self.forget_deleted_namespaces();
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
@@ -373,7 +376,7 @@ impl Inner {
 impl Inner {
     /// Refuses an interface another running switch reads; the returned lock
     /// keeps others from claiming it until this switch's journal says so.
-    fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
+    pub(super) fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
         let lock = RunDirLock::acquire(&self.run_dir)?;
         if let Some((other, port)) = claimed_by_other(&self.run_dir, &self.name, ifname) {
             anyhow::bail!(
@@ -418,6 +421,7 @@ impl Inner {
         let rows = self.dp.ports()?;
         let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
         let endpoints = res.endpoints.clone();
+        let containers = res.containers.clone();
         drop(res);
         Ok(rows
             .into_iter()
@@ -428,7 +432,12 @@ impl Inner {
                     _ => row.info.mac,
                 };
                 row.info.mac = endpoints.get(&row.name).and_then(|e| e.mac());
-                PortView { row, switch_mac }
+                let container = containers.get(&row.name).cloned();
+                PortView {
+                    row,
+                    switch_mac,
+                    container,
+                }
             })
             .collect())
     }
@@ -440,6 +449,8 @@ pub struct PortView {
     #[serde(flatten)]
     pub row: crate::dataplane::PortRow,
     pub switch_mac: Option<crate::wire::MacAddr>,
+    /// The container a CNI plugin attached through this port.
+    pub container: Option<crate::control::protocol::ContainerRef>,
 }
 
 /// A minimum-size frame with the given addresses, tag and EtherType.

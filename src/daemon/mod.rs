@@ -5,6 +5,7 @@
 //! the same name, or by `l2sw cleanup`.
 
 mod build;
+mod containers;
 mod handler;
 pub mod journal;
 pub mod listing;

@@ -269,6 +269,46 @@ pub fn add_addr(netns: Option<&str>, ifname: &str, cidr: &Cidr) -> Result<(), Ne
     .map(|_| ())
 }
 
+/// Adds a route through `ifname`: `dst` ("0.0.0.0/0", "10.1.0.0/16"), via
+/// `gw` when given, else directly on the link.
+pub fn add_route(
+    netns: Option<&str>,
+    ifname: &str,
+    dst: &str,
+    gw: Option<std::net::IpAddr>,
+) -> Result<(), NetnsError> {
+    let g = gw.map(|g| g.to_string());
+    let mut args = vec!["route", "add", dst];
+    if let Some(g) = &g {
+        args.extend_from_slice(&["via", g]);
+    }
+    args.extend_from_slice(&["dev", ifname]);
+    let via = g.as_ref().map(|g| format!(" via {g}")).unwrap_or_default();
+    ip_in(
+        format!("add route {dst}{via} on {ifname}{}", where_(netns)),
+        netns,
+        &args,
+    )
+    .map(|_| ())
+}
+
+/// The addresses on a link (global and link-local alike).
+pub fn link_addrs(netns: Option<&str>, ifname: &str) -> Result<Vec<Cidr>, NetnsError> {
+    let out = ip_in(
+        format!("read addresses of {ifname}{}", where_(netns)),
+        netns,
+        &["-o", "addr", "show", "dev", ifname],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.find(|x| *x == "inet" || *x == "inet6")?;
+            w.next()?.parse().ok()
+        })
+        .collect())
+}
+
 /// Waits until the kernel has activated `ifname` (operational state UP).
 ///
 /// A veth end brought up before its peer gets its transmit queue only when
@@ -350,12 +390,24 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    let file = std::fs::File::open(netns_path(name)).map_err(|e| {
+    run_in_path(&netns_path(name), name, f)
+}
+
+/// [`run_in`] for a namespace named by a file (a container runtime's
+/// `/proc/PID/ns/net` or `/run/netns/...` path); `label` names it in errors.
+/// Processes `f` starts (`ip`) run in that namespace too: a child inherits
+/// the namespace of the thread that forks it.
+pub fn run_in_path<F, R>(path: &Path, label: &str, f: F) -> Result<R, NetnsError>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let file = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            NetnsError::NoSuchNamespace(name.to_string())
+            NetnsError::NoSuchNamespace(label.to_string())
         } else {
             NetnsError::Enter {
-                name: name.to_string(),
+                name: label.to_string(),
                 source: e,
             }
         }
@@ -363,7 +415,7 @@ where
     std::thread::scope(|s| {
         s.spawn(move || {
             sys::enter_netns(&file).map_err(|source| NetnsError::Enter {
-                name: name.to_string(),
+                name: label.to_string(),
                 source,
             })?;
             Ok(f())
