@@ -554,12 +554,19 @@ mod tests {
             row("nogro", no_gro),
             row("several", several),
         ]));
+        let col = out
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .position(|h| h == "FLAGS")
+            .unwrap();
         let flags = |name: &str| {
             let line = out
                 .lines()
                 .find(|l| l.starts_with(name))
                 .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
-            line.split_whitespace().nth(11).unwrap().to_string()
+            line.split_whitespace().nth(col).unwrap().to_string()
         };
         assert_eq!(flags("plain"), "-", "{out}");
         assert_eq!(flags("nogro"), "no-gro", "{out}");
