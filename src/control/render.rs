@@ -472,6 +472,7 @@ pub fn fastpath(v: &Value) -> String {
         "VLAN",
         "SRC",
         "DST",
+        "TAG OUT",
         "REDIRECT",
         "PACKETS",
         "BYTES",
@@ -487,12 +488,19 @@ pub fn fastpath(v: &Value) -> String {
             Some(x) => format!("{x:.1} s"),
             None => "never".into(),
         };
+        // What the kernel does to the outer tag on the way.
+        let tag_out = match r["vlan_edit"].as_str() {
+            Some("pop") => "pop".to_string(),
+            Some(e @ ("push" | "retag")) => format!("{e} {}", s(&r["egress_vlan"])),
+            _ => "as in".to_string(),
+        };
         t.row(vec![
             s(&r["ingress"]),
             s(&r["egress"]),
             vlan,
             s(&r["src"]),
             s(&r["dst"]),
+            tag_out,
             s(&r["redirect"]),
             s(&r["packets"]),
             s(&r["bytes"]),

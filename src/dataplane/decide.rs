@@ -5,7 +5,8 @@
 //!
 //! The fast path (`fastpath.rs`) looks at `plan` right after
 //! `Switch::plan`, here: a move takes plans to and from the MAC out, and a
-//! plan `Plan::single_unchanged` may be installed in the kernel.
+//! plan `Plan::single_egress` names (one port, unchanged or re-tagged the
+//! way the kernel can) may be installed in the kernel.
 
 use super::fastpath::FastPath;
 use super::observe::Observer;
@@ -51,6 +52,11 @@ pub fn plan_batch(
             }
             FastPath::consider(st, frame, plan);
         }
+        // A frame a live trace reads is in user space by definition; its
+        // path line says why, before the destructuring below.
+        let path = plan
+            .explains()
+            .then(|| st.fastpath_live_step(ingress, plan));
         if !st.monitors.is_empty() {
             // `l2sw monitor`: learned, moved, refused, from the plan's learning outcome.
             super::monitor::on_decision(st, ingress, &plan.decision);
@@ -82,6 +88,9 @@ pub fn plan_batch(
         }
         if let Some(o) = obs {
             o.planned(switch, readers, i, frame, plan, now);
+            if let Some(p) = path {
+                o.step(i, p);
+            }
         }
     }
 }

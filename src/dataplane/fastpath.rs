@@ -3,11 +3,15 @@
 //! before any change that could alter them returns.
 //!
 //! A plan is installed when the dataplane has just executed it for a frame
-//! and it is "exactly one egress port, frame unchanged, no mirror copy"
-//! (`Plan::single_unchanged`) with no observer on either port, and the source learned (or learning off) on
-//! the ingress port. The key holds everything that decision read from the
-//! frame (ingress device, outer tag, destination, source), so a frame that
-//! differs in any of them misses and comes to user space.
+//! and it is "exactly one egress port, no mirror copy"
+//! (`Plan::single_egress`) with no observer on either port, and the source
+//! learned (or learning off) on the ingress port. The frame's shape at the
+//! egress becomes the entry's VLAN edit: as received, pop (trunk ->
+//! access), push (access -> trunk) or re-tag (pop + push), all of which the
+//! kernel does on skb metadata. The key holds everything that decision read
+//! from the frame (ingress device, outer tag with its priority, destination,
+//! source), so a frame that differs in any of them misses and comes to user
+//! space.
 //!
 //! Invalidation: every control request that changes forwarding state (FDB
 //! add/del/flush, port add/remove, policy, settings, mirrors, a new capture
@@ -23,11 +27,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::state::{PortEntry, State};
-use crate::fastpath::{monotonic_ns, FlowAction, FlowKey, FlowStats, Programs, TcxLink};
+use crate::fastpath::{monotonic_ns, FlowAction, FlowKey, FlowStats, Programs, TcxLink, VlanEdit};
 use crate::observe::records::TraceStep;
 use crate::port::PortKind;
-use crate::switch::{EntryKind, FdbKey, LearnOutcome, Plan, PortId, Timestamp};
-use crate::wire::{MacAddr, ETH_HEADER_LEN};
+use crate::switch::{EntryKind, FdbKey, LearnOutcome, Plan, PortId, Shape, Timestamp};
+use crate::wire::{MacAddr, ETH_HEADER_LEN, VLAN_TAG_LEN};
 
 /// A port the programs are attached to.
 #[derive(Debug)]
@@ -48,6 +52,12 @@ pub struct Installed {
     pub src: MacAddr,
     pub dst: MacAddr,
     pub peer: bool,
+    pub edit: VlanEdit,
+    /// Bytes per frame the kernel's count (`skb->len`, the outer tag kept
+    /// in metadata) misses on the wire in and out, so the ports' byte
+    /// counters match what user space would have counted.
+    rx_extra: u64,
+    tx_extra: u64,
     /// The entry's counts already added to the ports' counters.
     folded: FlowStats,
 }
@@ -75,6 +85,11 @@ pub struct FlowRow {
     pub dst: MacAddr,
     /// "peer" (bpf_redirect_peer) or "redirect" (bpf_redirect).
     pub redirect: &'static str,
+    /// What the kernel does to the outer tag: "keep", "pop", "push" or
+    /// "retag".
+    pub vlan_edit: &'static str,
+    /// The VID of the tag "push" or "retag" writes.
+    pub egress_vlan: Option<u16>,
     pub packets: u64,
     pub bytes: u64,
     /// Seconds since the kernel last carried a frame of it; `None`: never.
@@ -222,11 +237,11 @@ impl FastPath {
         let bytes = now.bytes.saturating_sub(inst.folded.bytes);
         if let Some(Some(e)) = ports.get_mut(inst.ingress.index()) {
             e.counters.fastpath_rx_frames += packets;
-            e.counters.fastpath_rx_bytes += bytes;
+            e.counters.fastpath_rx_bytes += bytes + packets * inst.rx_extra;
         }
         if let Some(Some(e)) = ports.get_mut(inst.egress.index()) {
             e.counters.fastpath_tx_frames += packets;
-            e.counters.fastpath_tx_bytes += bytes;
+            e.counters.fastpath_tx_bytes += bytes + packets * inst.tx_extra;
         }
         inst.folded = now;
     }
@@ -280,12 +295,13 @@ impl FastPath {
     }
 
     /// Installs `plan`, just executed for `frame`, if the kernel can carry
-    /// the rest of its flow: one egress port, the frame unchanged, no mirror
-    /// copy (`Plan::single_unchanged`), and neither port observed.
+    /// the rest of its flow: one egress port, no mirror copy
+    /// (`Plan::single_egress`), and neither port observed.
     pub fn consider(st: &mut State, frame: &[u8], plan: &Plan) {
-        let Some(egress) = plan.single_unchanged() else {
+        let Some(eg) = plan.single_egress() else {
             return;
         };
+        let (egress, edit) = (eg.port, edit_of(eg.shape));
         let (ingress, d) = (plan.ingress, &plan.decision);
         if egress == ingress {
             return;
@@ -316,6 +332,7 @@ impl FastPath {
             egress: ae.ifindex,
             peer: ae.peer,
             max_len: ae.mtu + ETH_HEADER_LEN as u32,
+            vlan: edit,
         };
         if st.offload_refusal(ingress).is_some() || st.offload_refusal(egress).is_some() {
             return;
@@ -325,6 +342,13 @@ impl FastPath {
         };
         // A full map (E2BIG) leaves the plan in user space; nothing is lost.
         if progs.insert(&key, &action).is_ok() {
+            let tag = VLAN_TAG_LEN as u64;
+            let rx_extra = if key.vlan.is_some() { tag } else { 0 };
+            let tx_extra = match edit {
+                VlanEdit::Keep | VlanEdit::Retag(_) => rx_extra,
+                VlanEdit::Pop => rx_extra.saturating_sub(tag),
+                VlanEdit::Push(_) => rx_extra + tag,
+            };
             st.fastpath.flows.insert(
                 key,
                 Installed {
@@ -334,10 +358,24 @@ impl FastPath {
                     src: key.src,
                     dst: key.dst,
                     peer: action.peer,
+                    edit,
+                    rx_extra,
+                    tx_extra,
                     folded: FlowStats::default(),
                 },
             );
         }
+    }
+}
+
+/// The kernel's VLAN edit for a frame leaving in `shape`: every shape the
+/// core plans is one of the edits `carry` makes.
+fn edit_of(shape: Shape) -> VlanEdit {
+    match shape {
+        Shape::AsReceived => VlanEdit::Keep,
+        Shape::Untagged => VlanEdit::Pop,
+        Shape::Tagged { tag, pushed: true } => VlanEdit::Push(tag),
+        Shape::Tagged { tag, pushed: false } => VlanEdit::Retag(tag),
     }
 }
 
@@ -477,6 +515,16 @@ impl State {
                 src: k.src,
                 dst: k.dst,
                 redirect: if i.peer { "peer" } else { "redirect" },
+                vlan_edit: match i.edit {
+                    VlanEdit::Keep => "keep",
+                    VlanEdit::Pop => "pop",
+                    VlanEdit::Push(_) => "push",
+                    VlanEdit::Retag(_) => "retag",
+                },
+                egress_vlan: match i.edit {
+                    VlanEdit::Push(t) | VlanEdit::Retag(t) => Some(t.vid),
+                    VlanEdit::Keep | VlanEdit::Pop => None,
+                },
                 packets: s.packets,
                 bytes: s.bytes,
                 last_seen_s: (s.last_seen_ns != 0)
@@ -500,14 +548,43 @@ impl State {
         }
     }
 
+    /// The path line of a frame a live trace reads: user space, always
+    /// (an observed port's frames never take the fast path, see
+    /// `offload_refusal`), and why.
+    pub fn fastpath_live_step(&self, ingress: PortId, plan: &Plan) -> TraceStep {
+        let why = match self.offload_refusal(ingress) {
+            Some(Refusal::Unattached(r)) if self.fastpath.off.is_some() => {
+                format!("user space (fast path {r})")
+            }
+            Some(r @ Refusal::Unattached(_)) => format!("user space (ingress port: {r})"),
+            _ => {
+                let mut s = format!(
+                    "user space (port {} observed by live trace; offload resumes when it ends",
+                    self.name_of(ingress)
+                );
+                if plan.single_egress().is_none() {
+                    s.push_str(
+                        "; this plan is not known unicast to one port and stays in user space anyway",
+                    );
+                }
+                s.push(')');
+                s
+            }
+        };
+        TraceStep {
+            step: "path".into(),
+            result: why,
+        }
+    }
+
     fn fastpath_verdict(&self, ingress: PortId, frame: &[u8], plan: &Plan) -> String {
         if let Some(off) = &self.fastpath.off {
             return format!("user space (fast path {off})");
         }
         let d = &plan.decision;
-        let Some(egress) = plan.single_unchanged() else {
+        let Some(egress) = plan.single_egress().map(|e| e.port) else {
             return "user space (the kernel carries only known unicast to one port, \
-                    unchanged and not mirrored)"
+                    not mirrored)"
                 .into();
         };
         if egress == ingress {
@@ -532,7 +609,7 @@ impl State {
                 self.name_of(egress)
             ),
             _ => "user space (not in the kernel yet: the kernel takes over after user space forwards \
-                  a frame of the flow unchanged to one port)"
+                  a frame of the flow to one port)"
                 .into(),
         }
     }

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 use super::readers::{self, ActiveReader, Seen};
 use super::state::State;
 use crate::observe::explain::{explain, verdict};
-use crate::observe::records::{Dir, EgressIo, TraceReport};
+use crate::observe::records::{Dir, EgressIo, TraceReport, TraceStep};
 use crate::port::{RxBatch, BATCH_SIZE};
 use crate::switch::{Action, Cause, Decision, DropReason, Plan, PortId, Switch, Timestamp};
 
@@ -117,6 +117,13 @@ impl Observer {
                 ports: sw.ports().collect(),
                 report,
             });
+        }
+    }
+
+    /// Adds `step` to frame `i`'s live trace (the fast path's `path` line).
+    pub fn step(&mut self, i: usize, step: TraceStep) {
+        if let Some(t) = self.traces.iter_mut().find(|t| t.frame as usize == i) {
+            t.report.steps.push(step);
         }
     }
 

@@ -114,6 +114,8 @@ pub enum Cond {
 pub enum Helper {
     MapLookupElem = 1,
     KtimeGetNs = 5,
+    SkbVlanPush = 18,
+    SkbVlanPop = 19,
     Redirect = 23,
     SkbLoadBytesRelative = 68,
     RedirectPeer = 155,

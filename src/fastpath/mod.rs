@@ -2,7 +2,8 @@
 //! are carried by the kernel along the path user space programmed.
 //!
 //! User space stays the authority. The dataplane installs a [`FlowKey`] ->
-//! [`FlowAction`] entry when it has just executed such a plan for a frame,
+//! [`FlowAction`] entry when it has just executed such a plan for a frame
+//! (or one whose only change is a VLAN pop, push or re-tag, [`VlanEdit`]),
 //! keyed by everything the plan depended on (ingress device, outer VLAN tag,
 //! destination and source MAC), and takes entries out before any change that
 //! could alter the plan returns. Everything else (floods, new or moved
@@ -25,7 +26,7 @@ use std::os::fd::RawFd;
 
 use serde::Serialize;
 
-use crate::wire::{EthernetFrame, MacAddr};
+use crate::wire::{EthernetFrame, MacAddr, VlanTag};
 use program::*;
 pub use sys::monotonic_ns;
 
@@ -116,6 +117,36 @@ pub struct FlowAction {
     pub peer: bool,
     /// Largest non-GSO `skb->len` (MTU + 14).
     pub max_len: u32,
+    /// How the frame's outer tag changes on the way.
+    pub vlan: VlanEdit,
+}
+
+/// The VLAN re-shaping the kernel does for an entry: the cheap ones, since
+/// on receive the outer tag sits in skb metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VlanEdit {
+    /// Byte for byte as received.
+    #[default]
+    Keep,
+    /// Take the outer tag off (trunk -> access).
+    Pop,
+    /// Put `tag` on an untagged frame (access -> trunk).
+    Push(VlanTag),
+    /// Replace the outer tag with `tag` (pop, then push).
+    Retag(VlanTag),
+}
+
+impl VlanEdit {
+    /// The value's `flags` bits and `push` word for this edit.
+    fn encode(self) -> (u32, u32) {
+        let push = |t: VlanTag| ((t.tpid.to_be() as u32) << 16) | t.tci() as u32;
+        match self {
+            VlanEdit::Keep => (0, 0),
+            VlanEdit::Pop => (FLAG_POP, 0),
+            VlanEdit::Push(t) => (FLAG_PUSH, push(t)),
+            VlanEdit::Retag(t) => (FLAG_POP | FLAG_PUSH, push(t)),
+        }
+    }
 }
 
 /// An entry's counters as the kernel left them.
@@ -130,9 +161,11 @@ pub struct FlowStats {
 fn value_bytes(a: &FlowAction) -> [u8; VALUE_SIZE as usize] {
     let mut v = [0u8; VALUE_SIZE as usize];
     v[VAL_EGRESS..VAL_EGRESS + 4].copy_from_slice(&a.egress.to_ne_bytes());
-    let flags = if a.peer { FLAG_PEER } else { 0 };
+    let (vlan_flags, push) = a.vlan.encode();
+    let flags = vlan_flags | if a.peer { FLAG_PEER } else { 0 };
     v[VAL_FLAGS..VAL_FLAGS + 4].copy_from_slice(&flags.to_ne_bytes());
     v[VAL_MAX_LEN..VAL_MAX_LEN + 4].copy_from_slice(&a.max_len.to_ne_bytes());
+    v[VAL_PUSH..VAL_PUSH + 4].copy_from_slice(&push.to_ne_bytes());
     v
 }
 

@@ -7,8 +7,9 @@
 //!     |-- packet taps (ptype_all): the switch's AF_PACKET socket on A runs
 //!     |     `decide` as its socket filter (tpacket_rcv -> run_filter, before
 //!     |     any copy); other taps (tcpdump) see the frame as usual
-//!     |-- tcx ingress: `carry` redirects the frame `decide` chose, or lets
-//!     |     it go on (TCX_NEXT) into the host stack where nothing wants it
+//!     |-- tcx ingress: `carry` re-tags (VLAN pop/push) and redirects the
+//!     |     frame `decide` chose, or lets it go on (TCX_NEXT) into the host
+//!     |     stack where nothing wants it
 //! ```
 //!
 //! One decision per frame: `decide` looks the frame up in `flows` (the
@@ -43,6 +44,8 @@ const HDR_START_MAC: i32 = 0;
 /// tcx verdicts (`enum tcx_action_base`): go on to the next program / the
 /// stack.
 const TCX_NEXT: i32 = -1;
+/// TCX_DROP: a frame we took from user space but could not re-tag.
+const TCX_DROP: i32 = 2;
 
 // ---- the `flows` hash map: one entry per offloaded plan ----
 
@@ -59,15 +62,19 @@ pub const VLAN_TAGGED: u32 = 0x8000_0000;
 /// Set with [`VLAN_TAGGED`] when the outer tag's TPID is 802.1ad (0x88a8).
 pub const VLAN_8021AD: u32 = 0x4000_0000;
 
-/// Value: `egress: u32` (device index), `flags: u32` ([`FLAG_PEER`]),
-/// `max_len: u32` (largest non-GSO `skb->len` the egress MTU takes: MTU +
-/// 14; VLAN tags are out of `skb->len` on receive), `_pad: u32`,
-/// `packets: u64`, `bytes: u64` (added atomically by `decide`),
-/// `last_seen: u64` (`bpf_ktime_get_ns`, CLOCK_MONOTONIC).
+/// Value: `egress: u32` (device index), `flags: u32` ([`FLAG_PEER`],
+/// [`FLAG_POP`], [`FLAG_PUSH`]), `max_len: u32` (largest non-GSO `skb->len`
+/// the egress MTU takes: MTU + 14; VLAN tags are out of `skb->len` on
+/// receive, and the one allowed tag is out of the MTU, as in user space),
+/// `push: u32` (the tag [`FLAG_PUSH`] writes: TPID in network order in the
+/// high half, TCI in the low half, the two arguments of
+/// `bpf_skb_vlan_push`), `packets: u64`, `bytes: u64` (added atomically by
+/// `decide`), `last_seen: u64` (`bpf_ktime_get_ns`, CLOCK_MONOTONIC).
 pub const VALUE_SIZE: u32 = 40;
 pub const VAL_EGRESS: usize = 0;
 pub const VAL_FLAGS: usize = 4;
 pub const VAL_MAX_LEN: usize = 8;
+pub const VAL_PUSH: usize = 12;
 pub const VAL_PACKETS: usize = 16;
 pub const VAL_BYTES: usize = 24;
 pub const VAL_LAST_SEEN: usize = 32;
@@ -75,17 +82,26 @@ pub const VAL_LAST_SEEN: usize = 32;
 /// peer (the endpoint) is in another namespace; the frame enters the peer
 /// without a second pass through the backlog.
 pub const FLAG_PEER: u32 = 1;
+/// Take the frame's outer tag off first (`bpf_skb_vlan_pop`): trunk ->
+/// access, or the first half of a re-tag.
+pub const FLAG_POP: u32 = 2;
+/// Then put `push` on as the outer tag (`bpf_skb_vlan_push`): access ->
+/// trunk, or the second half of a re-tag. On receive the kernel holds the
+/// outer tag in skb metadata, so both are metadata updates, not copies.
+pub const FLAG_PUSH: u32 = 4;
 
 // ---- the `slot` per-CPU array (one element): decide -> carry ----
 
-/// `armed: u32`, `ifindex: u32`, `egress: u32`, `flags: u32`, then the 16
-/// header bytes the decision was made for.
-pub const SLOT_SIZE: u32 = 32;
+/// `armed: u32`, `ifindex: u32`, `egress: u32`, `flags: u32`, the 16
+/// header bytes the decision was made for, then the entry's `push: u32`
+/// and 4 bytes of padding.
+pub const SLOT_SIZE: u32 = 40;
 pub const SLOT_ARMED: usize = 0;
 pub const SLOT_IFINDEX: usize = 4;
 pub const SLOT_EGRESS: usize = 8;
 pub const SLOT_FLAGS: usize = 12;
 pub const SLOT_HDR: usize = 16;
+pub const SLOT_PUSH: usize = 32;
 
 // Stack layout shared by both programs (offsets from FP; the verifier wants
 // every stack access aligned to its size and every byte read written first).
@@ -202,6 +218,8 @@ pub fn decide(flows_fd: i32, slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
         .stx(Size::W, Reg::R0, SLOT_EGRESS as i16, Reg::R1)
         .ldx(Size::W, Reg::R1, Reg::R7, VAL_FLAGS as i16)
         .stx(Size::W, Reg::R0, SLOT_FLAGS as i16, Reg::R1)
+        .ldx(Size::W, Reg::R1, Reg::R7, VAL_PUSH as i16)
+        .stx(Size::W, Reg::R0, SLOT_PUSH as i16, Reg::R1)
         .ldx(Size::W, Reg::R1, FP, ST_KEY)
         .stx(Size::W, Reg::R0, SLOT_IFINDEX as i16, Reg::R1)
         .ldx(Size::DW, Reg::R1, FP, ST_HDR)
@@ -224,11 +242,12 @@ pub fn decide(flows_fd: i32, slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
 }
 
 /// The tcx ingress program of every offloaded port
-/// (BPF_PROG_TYPE_SCHED_CLS): redirects the frame `decide` armed the slot
-/// for; TCX_NEXT for everything else.
+/// (BPF_PROG_TYPE_SCHED_CLS): re-tags (pop and/or push) and redirects the
+/// frame `decide` armed the slot for; TCX_NEXT for everything else.
 pub fn carry(slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
     let mut a = Asm::new();
-    let (next, peer) = (a.label(), a.label());
+    let (next, no_pop, no_push, peer, shot) =
+        (a.label(), a.label(), a.label(), a.label(), a.label());
 
     a.mov64(Reg::R6, Reg::R1); // R6 = ctx, kept across calls
 
@@ -254,16 +273,42 @@ pub fn carry(slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
         .ldx(Size::DW, Reg::R2, Reg::R7, SLOT_HDR as i16 + 8)
         .jmp_reg(Cond::Ne, Reg::R1, Reg::R2, next);
 
+    // The plan's re-shaping, as user space would have done it. R8 = flags
+    // (kept across the calls). The helpers change packet data, which only
+    // invalidates packet pointers; R7 (a map value) stays valid. From here
+    // on the frame is ours (`decide` kept it from user space): a helper
+    // failing (out of memory) drops it, as a failed send would.
+    a.ldx(Size::W, Reg::R8, Reg::R7, SLOT_FLAGS as i16)
+        .mov64(Reg::R1, Reg::R8)
+        .alu64_imm(Alu::And, Reg::R1, FLAG_POP as i32)
+        .jmp_imm(Cond::Eq, Reg::R1, 0, no_pop)
+        .mov64(Reg::R1, Reg::R6)
+        .call(Helper::SkbVlanPop)
+        .jmp_imm(Cond::Ne, Reg::R0, 0, shot);
+    // Push: R2 = TPID (network order, as the helper takes it), R3 = TCI.
+    a.bind(no_pop)
+        .mov64(Reg::R1, Reg::R8)
+        .alu64_imm(Alu::And, Reg::R1, FLAG_PUSH as i32)
+        .jmp_imm(Cond::Eq, Reg::R1, 0, no_push)
+        .ldx(Size::W, Reg::R2, Reg::R7, SLOT_PUSH as i16)
+        .mov64(Reg::R3, Reg::R2)
+        .alu64_imm(Alu::Rsh, Reg::R2, 16)
+        .alu64_imm(Alu::And, Reg::R3, 0xffff)
+        .mov64(Reg::R1, Reg::R6)
+        .call(Helper::SkbVlanPush)
+        .jmp_imm(Cond::Ne, Reg::R0, 0, shot);
+
     // Redirect: R1 = egress device, R2 = 0 flags. The helpers return
     // TC_ACT_REDIRECT (7), which is also tcx's TCX_REDIRECT.
-    a.ldx(Size::W, Reg::R1, Reg::R7, SLOT_EGRESS as i16)
+    a.bind(no_push)
+        .ldx(Size::W, Reg::R1, Reg::R7, SLOT_EGRESS as i16)
         .mov64_imm(Reg::R2, 0)
-        .ldx(Size::W, Reg::R3, Reg::R7, SLOT_FLAGS as i16)
-        .jmp_imm(Cond::Set, Reg::R3, FLAG_PEER as i32, peer)
+        .jmp_imm(Cond::Set, Reg::R8, FLAG_PEER as i32, peer)
         .call(Helper::Redirect)
         .exit();
     a.bind(peer).call(Helper::RedirectPeer).exit();
 
+    a.bind(shot).mov64_imm(Reg::R0, TCX_DROP).exit();
     a.bind(next).mov64_imm(Reg::R0, TCX_NEXT).exit();
     a.finish()
 }

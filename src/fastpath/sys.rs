@@ -348,6 +348,13 @@ impl Prog {
     /// returns the program's return value.
     #[cfg(test)]
     pub fn test_run(&self, frame: &[u8], ctx: Option<&mut [u8]>) -> io::Result<u32> {
+        self.test_run_out(frame, ctx).map(|(r, _)| r)
+    }
+
+    /// [`Prog::test_run`], also returning the frame's bytes as the program
+    /// left them.
+    #[cfg(test)]
+    pub fn test_run_out(&self, frame: &[u8], ctx: Option<&mut [u8]>) -> io::Result<(u32, Vec<u8>)> {
         let mut out = vec![0u8; frame.len() + 256];
         let (ctx_ptr, ctx_len) = match ctx {
             Some(c) => (c.as_mut_ptr() as u64, c.len() as u32),
@@ -367,7 +374,9 @@ impl Prog {
             ..Default::default()
         };
         bpf(PROG_TEST_RUN, &mut a)?;
-        Ok(a.retval)
+        // The kernel wrote `data_size_out` bytes (at most the buffer's).
+        out.truncate((a.data_size_out as usize).min(out.len()));
+        Ok((a.retval, out))
     }
 }
 

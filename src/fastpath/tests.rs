@@ -10,6 +10,7 @@
 
 use super::*;
 use crate::port::sys::effective_uid;
+use crate::wire::VlanTag;
 
 const LO: u32 = 1;
 const SKB_CTX_LEN: usize = 192;
@@ -71,6 +72,7 @@ const TO_7: FlowAction = FlowAction {
     egress: 7,
     peer: false,
     max_len: 1514,
+    vlan: VlanEdit::Keep,
 };
 
 fn run_decide(p: &Programs, f: &[u8], gso: u32) -> u32 {
@@ -136,6 +138,7 @@ fn known_flow_is_taken_from_the_socket_counted_and_armed() {
         egress: 9,
         peer: true,
         max_len: 1514,
+        vlan: VlanEdit::Keep,
     };
     p.insert(&key(B, A, None), &action).unwrap();
     let f = frame(B, A, None, 100);
@@ -307,4 +310,118 @@ fn entries_come_out_with_their_counts() {
     assert_eq!((s.packets, s.bytes), (1, 46));
     assert_eq!(p.remove(&k1).unwrap(), None);
     assert_eq!(p.keys().unwrap(), vec![k2]);
+}
+
+fn ctag(vid: u16) -> VlanTag {
+    VlanTag {
+        tpid: 0x8100,
+        pcp: 0,
+        dei: false,
+        vid,
+    }
+}
+
+/// Runs `decide` on `f`, copies the slot it armed to every CPU, then runs
+/// `carry`: the frame's way through both programs on one CPU.
+fn through_both(p: &Programs, f: &[u8]) -> (u32, [u8; SLOT_SIZE as usize], u32, Vec<u8>) {
+    let d = run_decide(p, f, 0);
+    let slot = armed(p).first().copied().unwrap_or([0; SLOT_SIZE as usize]);
+    set_slots(p, &slot);
+    let (c, out) = p
+        .carry
+        .test_run_out(f, Some(&mut ctx(LO, 0)))
+        .expect("test run");
+    (d, slot, c, out)
+}
+
+#[test]
+fn carry_pops_the_outer_tag_toward_an_access_port() {
+    let p = progs();
+    let action = FlowAction {
+        vlan: VlanEdit::Pop,
+        ..TO_7
+    };
+    p.insert(&key(B, A, Some((false, 10))), &action).unwrap();
+    let f = frame(B, A, Some((0x8100, 10)), 64);
+    let (d, slot, c, out) = through_both(&p, &f);
+    assert_eq!(d, 0, "known flow: no copy for the socket");
+    assert_eq!(u32_at(&slot, SLOT_FLAGS), FLAG_POP);
+    assert_eq!(c, TC_ACT_REDIRECT);
+    assert_eq!(out, frame(B, A, None, 60), "the tag is gone, nothing else");
+}
+
+#[test]
+fn carry_pushes_the_tag_toward_a_trunk_port() {
+    let p = progs();
+    let tag = VlanTag { pcp: 5, ..ctag(10) };
+    let action = FlowAction {
+        vlan: VlanEdit::Push(tag),
+        peer: true,
+        ..TO_7
+    };
+    p.insert(&key(B, A, None), &action).unwrap();
+    let f = frame(B, A, None, 60);
+    let (d, slot, c, out) = through_both(&p, &f);
+    assert_eq!(d, 0);
+    assert_eq!(u32_at(&slot, SLOT_FLAGS), FLAG_PUSH | FLAG_PEER);
+    assert_eq!(
+        u32_at(&slot, SLOT_PUSH),
+        (0x8100u16.to_be() as u32) << 16 | tag.tci() as u32,
+        "the helper's arguments: TPID in network order, TCI"
+    );
+    assert_eq!(c, TC_ACT_REDIRECT, "the push succeeded");
+    // The helper puts the tag in skb metadata (where real receive keeps
+    // the outer tag, and where veth and AF_PACKET take it from); a test
+    // run returns only the data, so the bytes look unchanged here.
+    // tests/fastpath.rs sees the tag on the wire.
+    assert_eq!(out, f);
+}
+
+#[test]
+fn carry_retags_with_pop_then_push() {
+    let p = progs();
+    // A priority-tagged frame (VID 0) classified into VLAN 20 leaves a trunk
+    // re-tagged.
+    let action = FlowAction {
+        vlan: VlanEdit::Retag(VlanTag { pcp: 3, ..ctag(20) }),
+        ..TO_7
+    };
+    p.insert(&key(B, A, Some((false, 3 << 13))), &action)
+        .unwrap();
+    let f = frame(B, A, Some((0x8100, 3 << 13)), 64);
+    let (d, slot, c, out) = through_both(&p, &f);
+    assert_eq!(d, 0);
+    assert_eq!(u32_at(&slot, SLOT_FLAGS), FLAG_POP | FLAG_PUSH);
+    assert_eq!(c, TC_ACT_REDIRECT);
+    // The old tag is gone from the data; the new one is in metadata.
+    assert_eq!(out, frame(B, A, None, 60));
+
+    // Double-tagged: the pop moves the inner tag into metadata, the push
+    // writes it back into the data in front of the new outer tag, so the
+    // inner tag survives a re-tag of the outer one.
+    let mut inner = frame(B, A, Some((0x8100, 3 << 13)), 68);
+    inner.splice(16..16, [0x81, 0x00, 0x00, 0x07]);
+    inner.truncate(68);
+    let (d, _, c, out) = through_both(&p, &inner);
+    assert_eq!((d, c), (0, TC_ACT_REDIRECT));
+    let mut want = frame(B, A, Some((0x8100, 7)), 64);
+    want[16..].copy_from_slice(&inner[20..]);
+    assert_eq!(out, want);
+}
+
+#[test]
+fn a_tag_edit_is_only_made_on_the_frame_the_slot_was_armed_for() {
+    let p = progs();
+    let action = FlowAction {
+        vlan: VlanEdit::Pop,
+        ..TO_7
+    };
+    p.insert(&key(B, A, Some((false, 10))), &action).unwrap();
+    let f = frame(B, A, Some((0x8100, 10)), 64);
+    let (_, slot, _, _) = through_both(&p, &f);
+    set_slots(&p, &slot);
+    let other = frame(B, C, Some((0x8100, 10)), 64);
+    let (c, out) = p.carry.test_run_out(&other, Some(&mut ctx(LO, 0))).unwrap();
+    assert_eq!(c, TCX_NEXT);
+    assert_eq!(out, other, "untouched");
 }

@@ -7,7 +7,7 @@
 //! asked ([`Plan::explained`]), every port that does *not* get the frame
 //! with the reason. The dataplane executes the included ports; `trace` and
 //! `trace --live` print the same value; the fast path offloads the plans
-//! [`Plan::single_unchanged`] recognises. Nothing else decides where a
+//! [`Plan::single_egress`] recognises. Nothing else decides where a
 //! frame goes or how it is tagged.
 //!
 //! A `Plan` is reused frame after frame: its lists keep their capacity, so
@@ -229,22 +229,27 @@ impl Plan {
         }
     }
 
-    /// For the fast path: `Some(port)` when the whole plan is "known
-    /// unicast: send the frame, byte for byte unchanged, out of exactly
-    /// this one port, with no mirror copy". Floods never qualify, even to
-    /// a single port (their port set depends on more than the destination).
+    /// For the fast path: the one egress when the whole plan is "known
+    /// unicast: send the frame out of exactly this one port, with no mirror
+    /// copy", whatever its shape there. Floods never qualify, even to a
+    /// single port (their port set depends on more than the destination),
+    /// and neither does a copy toward a VTEP (it needs encapsulating).
     /// Learning is not part of the answer: the caller decides whether the
     /// learning outcome lets a later frame skip user space.
-    pub fn single_unchanged(&self) -> Option<PortId> {
+    pub fn single_egress(&self) -> Option<&Egress> {
         if !matches!(self.decision.action, super::Action::Forward { .. }) {
             return None;
         }
         match self.egress.as_slice() {
-            // A frame toward a VTEP needs encapsulating: never "unchanged".
-            [e] if e.cause == Cause::Switched && e.shape.is_unchanged() && e.remote.is_none() => {
-                Some(e.port)
-            }
+            [e] if e.cause == Cause::Switched && e.remote.is_none() => Some(e),
             _ => None,
         }
+    }
+
+    /// [`Plan::single_egress`] with the frame byte for byte unchanged.
+    pub fn single_unchanged(&self) -> Option<PortId> {
+        self.single_egress()
+            .filter(|e| e.shape.is_unchanged())
+            .map(|e| e.port)
     }
 }

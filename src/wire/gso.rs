@@ -30,6 +30,9 @@ pub enum GsoError {
 
 /// Where the headers of a super-frame are.
 struct Layout {
+    /// The located IP header; its pseudo header sum is taken from each
+    /// segment's own copy of the addresses.
+    hdr: IpHeaders,
     ip: usize,
     v4: bool,
     l4: usize,
@@ -60,6 +63,7 @@ fn layout(frame: &[u8], kind: SegmentKind) -> Option<Layout> {
         _ => return None,
     };
     (payload <= frame.len() && payload > l4).then_some(Layout {
+        hdr: h,
         ip,
         v4,
         l4,
@@ -69,14 +73,8 @@ fn layout(frame: &[u8], kind: SegmentKind) -> Option<Layout> {
 
 /// The checksum over the pseudo header and `seg[l4..]`, with the L4 length
 /// taken from the segment.
-fn l4_checksum(seg: &[u8], lay: &Layout, proto: u8) -> u16 {
-    let l4_len = seg.len() - lay.l4;
-    let mut s = if lay.v4 {
-        sum16(0, &seg[lay.ip + 12..lay.ip + 20])
-    } else {
-        sum16(0, &seg[lay.ip + 8..lay.ip + 40])
-    };
-    s = s.wrapping_add(proto as u32).wrapping_add(l4_len as u32);
+fn l4_checksum(seg: &[u8], lay: &Layout) -> u16 {
+    let s = lay.hdr.pseudo_header_sum(seg, seg.len() - lay.l4);
     let c = finish(sum16(s, &seg[lay.l4..]));
     if c == 0 {
         0xffff
@@ -137,13 +135,13 @@ pub fn segment(
                     seg[flags] &= !0x80; // CWR only on the first
                 }
                 put16(seg, lay.l4 + 16, 0);
-                let c = l4_checksum(seg, &lay, 6);
+                let c = l4_checksum(seg, &lay);
                 put16(seg, lay.l4 + 16, c);
             }
             SegmentKind::Udp => {
                 put16(seg, lay.l4 + 4, (len - lay.l4) as u16);
                 put16(seg, lay.l4 + 6, 0);
-                let c = l4_checksum(seg, &lay, 17);
+                let c = l4_checksum(seg, &lay);
                 put16(seg, lay.l4 + 6, c);
             }
         }
