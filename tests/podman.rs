@@ -30,12 +30,19 @@ struct Podman {
 
 impl Podman {
     fn new(tag: &str) -> Podman {
-        for (tool, pkg) in [("podman", "podman"), ("runc", "runc"), ("busybox", "busybox-static")] {
+        for (tool, pkg) in [
+            ("podman", "podman"),
+            ("runc", "runc"),
+            ("busybox", "busybox-static"),
+        ] {
             let found = std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
                 .unwrap_or(false)
                 || Path::new("/usr/sbin").join(tool).is_file();
-            assert!(found, "this test needs {tool} (Debian package {pkg}; .ci/run installs it)");
+            assert!(
+                found,
+                "this test needs {tool} (Debian package {pkg}; .ci/run installs it)"
+            );
         }
         let dir = std::env::temp_dir().join(format!("l2sw-podman-{tag}"));
         std::fs::create_dir_all(dir.join("net.d")).unwrap();
@@ -134,7 +141,17 @@ cni_plugin_dirs = ["{}", "/usr/lib/cni"]
     fn start(&mut self, name: &str, network: &str) {
         self.containers.push(name.to_string());
         let image = self.image.clone();
-        self.ok(&["run", "-d", "--name", name, "--network", network, &image, "sleep", "600"]);
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            network,
+            &image,
+            "sleep",
+            "600",
+        ]);
     }
 
     fn ip(&self, name: &str, network: &str) -> String {
@@ -182,19 +199,20 @@ fn port_named(sw: &Switch, name: &str) -> Option<Value> {
         .cloned()
 }
 
-fn capture(sw: &Switch, port: &str, count: &str) -> Child {
+fn capture(sw: &Switch, port: &str, count: &str, file: &Path) -> Child {
     Command::new(common::BIN)
         .args(["--name", &sw.name, "--run-dir"])
         .arg(&sw.run_dir)
-        .args(["capture", "--port", port, "--direction", "in", "-c", count, "--bpf", "icmp"])
-        .stdout(Stdio::piped())
+        .args(["capture", "--port", port, "--direction", "in", "-c", count])
+        .args(["--bpf", "icmp", "-w"])
+        .arg(file)
         .spawn()
         .unwrap()
 }
 
 #[test]
 fn podman_containers_ping_through_l2sw_and_lose_their_ports_when_they_stop() {
-    let mut sw = Switch::start("pm");
+    let sw = Switch::start("pm");
     let tag = unique("pm");
     let mut pm = Podman::new(&tag);
     let (net, net20) = (format!("{tag}-a"), format!("{tag}-v20"));
@@ -219,7 +237,10 @@ fn podman_containers_ping_through_l2sw_and_lose_their_ports_when_they_stop() {
     pm.network(&net, plugin(("10.93.1.10", "10.93.1.99"), None));
     pm.network(
         &net20,
-        plugin(("10.93.1.100", "10.93.1.199"), Some(json!({"mode": "access", "tag": 20}))),
+        plugin(
+            ("10.93.1.100", "10.93.1.199"),
+            Some(json!({"mode": "access", "tag": 20})),
+        ),
     );
     let (a, b, v) = (format!("a{tag}"), format!("b{tag}"), format!("v{tag}"));
     pm.start(&a, &net);
@@ -230,15 +251,26 @@ fn podman_containers_ping_through_l2sw_and_lose_their_ports_when_they_stop() {
     let id_a = pm.ok(&["inspect", "-f", "{{.Id}}", &a]);
     let pa = port_named(&sw, &a).expect("a port for container a");
     assert_eq!(pa["container"]["id"], id_a.as_str(), "{pa}");
-    assert!(pa["netns"].as_str().unwrap().starts_with("/run/netns/"), "{pa}");
+    assert!(
+        pa["netns"].as_str().unwrap().starts_with("/run/netns/"),
+        "{pa}"
+    );
     let pv = port_named(&sw, &v).expect("a port for container v");
     assert_eq!(pv["policy"]["vlan"], json!({"mode": "access", "tag": 20}));
 
     let (ip_a, ip_b) = (pm.ip(&a, &net), pm.ip(&b, &net));
-    let cap = capture(&sw, &b, "2");
+    let pcap = pm.dir.join("b.pcapng");
+    let mut cap = capture(&sw, &b, "2", &pcap);
     std::thread::sleep(Duration::from_millis(500));
     assert!(pm.ping(&a, &ip_b) > 0, "{a} cannot ping {b} at {ip_b}");
-    let out = cap.wait_with_output().unwrap();
+    cap.wait().unwrap();
+    // Each record's comment names the port, i.e. the container.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "frame.comment"])
+        .output()
+        .expect("run tshark");
     let seen = String::from_utf8_lossy(&out.stdout);
     assert!(
         seen.lines().filter(|l| l.contains(&b)).count() >= 2,
@@ -247,7 +279,10 @@ fn podman_containers_ping_through_l2sw_and_lose_their_ports_when_they_stop() {
     let fdb = sw.json(&["fdb", "show"]);
     for c in [&a, &b] {
         assert!(
-            fdb.as_array().unwrap().iter().any(|e| e["port"] == c.as_str()),
+            fdb.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["port"] == c.as_str()),
             "no FDB entry on port {c}: {fdb}"
         );
     }
@@ -267,7 +302,10 @@ fn podman_containers_ping_through_l2sw_and_lose_their_ports_when_they_stop() {
         "no port {b} after podman start"
     );
     let ip_b = pm.ip(&b, &net);
-    assert!(pm.ping(&a, &ip_b) > 0, "{a} cannot ping restarted {b} at {ip_b}");
+    assert!(
+        pm.ping(&a, &ip_b) > 0,
+        "{a} cannot ping restarted {b} at {ip_b}"
+    );
     pm.ok(&["rm", "-f", "-t", "0", &a]);
     assert!(
         eventually(Duration::from_secs(10), || port_named(&sw, &a).is_none()),
