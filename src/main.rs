@@ -309,6 +309,8 @@ enum KindArg {
     Stream,
     /// QEMU -netdev dgram (Unix datagram sockets).
     Dgram,
+    /// QEMU -netdev vhost-user (vhost-user-net backend socket; guest memory shared with the switch).
+    VhostUser,
     Vxlan,
 }
 
@@ -316,7 +318,7 @@ enum KindArg {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum PortCmd {
-    /// Attach an existing interface (iface), create a TAP device (tap), a VXLAN tunnel port (vxlan NAME --vni N --local IP) or a socket for a VM (stream, dgram).
+    /// Attach an existing interface (iface), create a TAP device (tap), a VXLAN tunnel port (vxlan NAME --vni N --local IP) or a socket for a VM (stream, dgram, vhost-user).
     Add {
         /// iface: attach an existing interface; tap: create a TAP device.
         kind: KindArg,
@@ -355,10 +357,19 @@ enum PortCmd {
         /// dgram: the VM's socket (QEMU's local.path) to send frames to.
         #[arg(long)]
         peer: Option<PathBuf>,
-        /// stream/dgram: give the socket to USER[:GROUP] (names or numbers), so their QEMU may open it.
+        /// vhost-user: the socket (default RUN_DIR/SWITCH/NAME.sock; with --client, QEMU's socket).
+        #[arg(long, conflicts_with_all = ["listen", "bind"])]
+        socket: Option<PathBuf>,
+        /// vhost-user: the switch listens on the socket and QEMU connects (the default).
+        #[arg(long, conflicts_with = "client")]
+        server: bool,
+        /// vhost-user: QEMU listens (-chardev socket,server=on); the switch connects and reconnects.
+        #[arg(long)]
+        client: bool,
+        /// stream/dgram/vhost-user: give the socket to USER[:GROUP] (names or numbers), so their QEMU may open it.
         #[arg(long)]
         owner: Option<String>,
-        /// stream/dgram: permission bits of the socket, in octal (e.g. 0660).
+        /// stream/dgram/vhost-user: permission bits of the socket, in octal (e.g. 0660).
         #[arg(long)]
         socket_mode: Option<String>,
         #[command(flatten)]
@@ -871,6 +882,9 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 peer,
                 owner,
                 socket_mode,
+                socket,
+                server,
+                client,
                 vxlan,
             } => {
                 let access = socket_access(owner.as_deref(), socket_mode.as_deref())?;
@@ -917,8 +931,16 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     KindArg::Tap => AddKind::Tap,
                     KindArg::Stream => AddKind::Stream,
                     KindArg::Dgram => AddKind::Dgram,
+                    KindArg::VhostUser => AddKind::VhostUser,
                     KindArg::Vxlan => unreachable!("handled above"),
                 };
+                let vhost = matches!(kind, AddKind::VhostUser);
+                if (socket.is_some() || server || client) && !vhost {
+                    anyhow::bail!("--socket, --server and --client apply to vhost-user ports (stream ports take --listen, dgram ports --bind)");
+                }
+                if vhost && (listen.is_some() || bind.is_some()) {
+                    anyhow::bail!("vhost-user ports take --socket PATH");
+                }
                 if bind.is_some() && !matches!(kind, AddKind::Dgram) {
                     anyhow::bail!("--bind applies to dgram ports (stream ports take --listen)");
                 }
@@ -935,8 +957,9 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                     mtu,
                     mac,
                     max_learned,
-                    socket: listen.or(bind),
+                    socket: listen.or(bind).or(socket),
                     peer,
+                    client,
                     access,
                 });
                 (req, false, None)

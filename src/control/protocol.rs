@@ -48,12 +48,15 @@ pub enum AddKind {
     Stream,
     /// QEMU `-netdev dgram`: a Unix datagram socket bound by the switch.
     Dgram,
+    /// QEMU `-netdev vhost-user`: a vhost-user-net backend socket.
+    #[serde(rename = "vhost-user")]
+    VhostUser,
 }
 
 impl AddKind {
     /// Kinds whose peer is a program behind a socket (a VM), not a device.
     pub fn is_socket(self) -> bool {
-        matches!(self, AddKind::Stream | AddKind::Dgram)
+        matches!(self, AddKind::Stream | AddKind::Dgram | AddKind::VhostUser)
     }
 }
 
@@ -90,6 +93,10 @@ pub struct PortAdd {
     /// dgram only: the VM's socket path (QEMU's `local.path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<std::path::PathBuf>,
+    /// vhost-user only: QEMU listens on `socket` and the switch connects
+    /// (and reconnects); otherwise the switch listens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client: bool,
     /// Socket kinds: owner and mode of the socket, so an unprivileged
     /// user's QEMU may open it.
     #[serde(default, skip_serializing_if = "SocketAccess::is_default")]

@@ -100,7 +100,14 @@ impl Inner {
                         .parent()
                         .unwrap_or(std::path::Path::new("."))
                         .join(&self.name);
-                    super::port_kinds::build_socket_port(&add, &name, &dir)?
+                    let b = super::port_kinds::build_socket_port(&add, &name, &dir)?;
+                    // Journaled once bound (a failed bind may have met a live
+                    // socket that is not ours), so a crashed switch's socket
+                    // is removed by the next start or `l2sw cleanup`.
+                    if let Some(path) = super::port_kinds::created_socket(&add, &name, &dir) {
+                        res.push_owned(&name, super::resources::Owned::SocketFile { path });
+                    }
+                    b
                 } else {
                     build_port(&add, &name, &mut res)?
                 };

@@ -132,7 +132,8 @@ pub fn on_decision(st: &mut State, ingress: PortId, d: &Decision) {
 
 /// Compares every port's link state with the last seen (housekeeping, once
 /// a second, only while someone listens). Ports whose device the switch
-/// does not see (a TAP moved into a namespace) are always up.
+/// does not see (a TAP moved into a namespace) are always up; a socket
+/// port's link is its peer being connected.
 pub fn check_links(st: &mut State) {
     if st.monitors.is_empty() {
         return;
@@ -141,11 +142,15 @@ pub fn check_links(st: &mut State) {
     for (i, e) in st.ports.iter().enumerate() {
         let Some(e) = e else { continue };
         let info = e.port.info();
-        if info.ifindex.is_none() {
-            continue;
-        }
-        let Ok(up) = crate::port::sys::netdev::is_running(&info.ifname) else {
-            continue;
+        // A VM behind a socket (stream, dgram, vhost-user) is the port's
+        // link: QEMU going away is a link going down.
+        let up = match (&info.peer, info.ifindex) {
+            (Some(peer), _) => peer.connected,
+            (None, None) => continue,
+            (None, Some(_)) => match crate::port::sys::netdev::is_running(&info.ifname) {
+                Ok(up) => up,
+                Err(_) => continue,
+            },
         };
         let id = PortId(i as u16);
         match st.monitors.links.insert(id, up) {

@@ -8,6 +8,8 @@
 //!   netdev through AF_PACKET;
 //! - [`stream`] and [`dgram`]: QEMU's `-netdev stream` / `-netdev dgram`
 //!   over Unix sockets the switch creates, for VMs run without root;
+//! - [`vhost_user`]: a vhost-user-net backend for QEMU, the guest's virtio
+//!   rings walked by the dataplane in memory shared with QEMU;
 //! - [`pipe`]: a Unix datagram socket pair, one frame per datagram: a port
 //!   with no device behind it, so forwarding can be tested without root;
 //! - [`vxlan`]: a VXLAN tunnel (RFC 7348) over a UDP socket: frames leave
@@ -31,6 +33,7 @@ pub mod tap;
 #[cfg(test)]
 mod testutil;
 pub mod unix_path;
+pub mod vhost_user;
 pub mod vxlan;
 
 use std::net::Ipv4Addr;
@@ -64,6 +67,8 @@ pub enum PortKind {
     Dgram,
     /// A VXLAN tunnel over a UDP socket.
     Vxlan,
+    /// A vhost-user-net backend: the guest's rings in memory shared with QEMU.
+    VhostUser,
 }
 
 impl PortKind {
@@ -76,6 +81,7 @@ impl PortKind {
             PortKind::Stream => "stream",
             PortKind::Dgram => "dgram",
             PortKind::Vxlan => "vxlan",
+            PortKind::VhostUser => "vhost-user",
         }
     }
 }

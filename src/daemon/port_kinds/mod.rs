@@ -7,7 +7,7 @@ mod iface;
 mod socket;
 mod tap;
 
-pub use socket::build_socket_port;
+pub use socket::{build_socket_port, created_socket};
 
 use crate::control::protocol::{AddKind, PortAdd};
 use crate::netns;
@@ -20,17 +20,17 @@ use super::resources::Resources;
 pub fn build_port(req: &PortAdd, owner: &str, res: &mut Resources) -> anyhow::Result<Built> {
     netns::validate_ifname(&req.ifname)?;
     check_mac(req.mac)?;
-    if req.socket.is_some() || req.peer.is_some() || !req.access.is_default() {
+    if req.socket.is_some() || req.peer.is_some() || req.client || !req.access.is_default() {
         anyhow::bail!(
-            "--listen, --bind, --peer, --owner and --socket-mode apply to stream and dgram ports only"
+            "--listen, --bind, --socket, --peer, --client, --owner and --socket-mode apply to stream, dgram and vhost-user ports only"
         );
     }
     match req.kind {
         AddKind::Iface => iface::build(req),
         AddKind::Tap => tap::build(req, owner, res),
         // Built by `build_socket_port`, which knows the switch's socket directory.
-        AddKind::Stream | AddKind::Dgram => {
-            anyhow::bail!("stream and dgram ports have no device to build")
+        AddKind::Stream | AddKind::Dgram | AddKind::VhostUser => {
+            anyhow::bail!("stream, dgram and vhost-user ports have no device to build")
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Building the ports whose peer is a VM behind a socket (QEMU `-netdev
-//! stream` / `-netdev dgram`): where the socket goes, who may open it. Device ports are built in `plug`.
+//! stream` / `-netdev dgram` / `-netdev vhost-user`): where the socket goes,
+//! who may open it. Device ports are built in `plug`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use crate::control::protocol::{AddKind, PortAdd};
 use crate::port::dgram::DgramPort;
 use crate::port::stream::StreamPort;
 use crate::port::unix_path::SocketAccess;
+use crate::port::vhost_user::{Role, VhostUserPort};
 
 use crate::daemon::build::Built;
 
@@ -19,7 +21,20 @@ pub fn default_socket(dir: &Path, port: &str) -> PathBuf {
     dir.join(format!("{port}.sock"))
 }
 
-/// `port add stream|dgram`.
+/// The socket file a socket port creates (and must remove), if any: the
+/// path it binds or listens on. A `--client` vhost-user port dials QEMU's.
+pub fn created_socket(req: &PortAdd, name: &str, dir: &Path) -> Option<PathBuf> {
+    if req.kind == AddKind::VhostUser && req.client {
+        return None;
+    }
+    Some(
+        req.socket
+            .clone()
+            .unwrap_or_else(|| default_socket(dir, name)),
+    )
+}
+
+/// `port add stream|dgram|vhost-user`.
 pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Result<Built> {
     if req.netns.is_some() || !req.ip.is_empty() || req.mode.is_some() || req.mac.is_some() {
         anyhow::bail!("--netns, --ip, --mac, --host and --vm apply to TAP ports only");
@@ -37,15 +52,30 @@ pub fn build_socket_port(req: &PortAdd, name: &str, dir: &Path) -> anyhow::Resul
         .socket
         .clone()
         .unwrap_or_else(|| default_socket(dir, name));
+    if req.client && req.kind != AddKind::VhostUser {
+        anyhow::bail!("--client applies to vhost-user ports only");
+    }
+    if req.peer.is_some() && req.kind != AddKind::Dgram {
+        anyhow::bail!("--peer applies to dgram ports only (a stream port listens; QEMU connects)");
+    }
     let port: Box<dyn crate::port::Port> = match req.kind {
-        AddKind::Stream => {
-            if req.peer.is_some() {
-                anyhow::bail!(
-                    "--peer applies to dgram ports only (a stream port listens; QEMU connects)"
-                );
-            }
-            Box::new(StreamPort::listen(name, &path, &access, mtu)?)
+        AddKind::VhostUser => {
+            let role = if req.client {
+                if req.socket.is_none() {
+                    anyhow::bail!(
+                        "a vhost-user --client port needs --socket PATH: the socket QEMU listens on (-chardev socket,server=on,path=PATH)"
+                    );
+                }
+                if !req.access.is_default() {
+                    anyhow::bail!("--owner and --socket-mode apply to sockets the switch creates (not with --client)");
+                }
+                Role::Client
+            } else {
+                Role::Server
+            };
+            Box::new(VhostUserPort::open(name, &path, role, &access, mtu)?)
         }
+        AddKind::Stream => Box::new(StreamPort::listen(name, &path, &access, mtu)?),
         AddKind::Dgram => {
             let Some(peer) = &req.peer else {
                 anyhow::bail!(

@@ -10,6 +10,7 @@
 
 pub mod netdev;
 pub mod packet;
+pub mod peek;
 pub mod ring;
 pub mod timer;
 pub mod tun;
