@@ -107,7 +107,7 @@ cni_plugin_dirs = ["{}", "/usr/lib/cni"]
         for applet in ["sh", "ping", "ip", "sleep", "cat"] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
         }
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(&rootfs)
             .args(["-c", "."])
@@ -117,9 +117,10 @@ cni_plugin_dirs = ["{}", "/usr/lib/cni"]
         let out = self
             .cmd()
             .args(["import", "-", &self.image])
-            .stdin(tar.stdout.unwrap())
+            .stdin(tar.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(tar.wait().unwrap().success(), "tar of the rootfs failed");
         assert!(
             out.status.success(),
             "podman import: {}",
