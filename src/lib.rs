@@ -16,7 +16,8 @@
 //! - [`control`]: the control socket (JSON lines), its server and client;
 //!   [`evpn`]: BGP EVPN through gobgpd's gRPC API, on a thread of its own;
 //! - [`config`]: TOML topology and the embedded default lab, as control
-//!   requests;
+//!   requests; [`cni`]: the CNI plugin `l2sw-cni` (a control client that
+//!   makes a container's veth and asks the switch to attach it);
 //! - [`daemon`]: one running switch: dataplane + control + the resources it made;
 //!   [`metrics`]: Prometheus `/metrics` from dataplane snapshots;
 //! - [`demo`]: the embedded lab brought up, pinged through and torn down;
@@ -24,6 +25,7 @@
 //!   [`top`]: the live view of a running switch, a control-socket client.
 #![deny(unsafe_code)]
 
+pub mod cni;
 pub mod config;
 pub mod control;
 pub mod daemon;

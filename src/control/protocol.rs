@@ -352,6 +352,72 @@ pub struct NsPlug {
     pub max_learned: Option<u32>,
 }
 
+/// The container behind a port the CNI plugin attached: what the runtime
+/// called it, so `port list` can name it and DEL/GC can find the port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerRef {
+    /// CNI_CONTAINERID.
+    pub id: String,
+    /// CNI_NETNS: the container's network namespace file.
+    pub netns: std::path::PathBuf,
+    /// CNI_IFNAME: the interface inside the container.
+    pub ifname: String,
+    /// The CNI network's name (GC collects per network).
+    pub network: String,
+}
+
+impl ContainerRef {
+    /// The container id as `port list` shows it (as `podman ps` does).
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// One attachment a runtime still uses (`cni.dev/valid-attachments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub id: String,
+    pub ifname: String,
+}
+
+/// A port's VLAN settings as `port vlan` takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlanConf {
+    /// access, trunk, native-untagged, native-tagged or none.
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunks: Option<VlanSet>,
+}
+
+impl VlanConf {
+    pub fn to_mode(&self) -> Result<Option<VlanMode>, String> {
+        vlan_mode(&self.mode, self.tag, self.trunks.clone())
+    }
+}
+
+/// `container-attach`: the CNI plugin's ADD, once the veth exists: read
+/// `ifname` (the host end) as a port named after the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerAttach {
+    /// The port name wanted (the container's name); when it is taken, the
+    /// port is named after the container id instead.
+    pub name: String,
+    /// The veth end in the switch's namespace.
+    pub ifname: String,
+    pub container: ContainerRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<VlanConf>,
+    /// Port flags as `port set` takes them (its `name` is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PortSet>,
+}
+
 /// One control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
@@ -444,6 +510,20 @@ pub enum Request {
         ns: String,
     },
     NsList,
+    /// Attaches a container's veth (the CNI plugin's ADD).
+    ContainerAttach(ContainerAttach),
+    /// Removes the port of a container's interface, if there is one (DEL).
+    ContainerDetach {
+        id: String,
+        ifname: String,
+    },
+    /// Removes the container ports of `network` whose attachment is not in
+    /// `keep` (GC).
+    ContainerGc {
+        network: String,
+        #[serde(default)]
+        keep: Vec<Attachment>,
+    },
     /// Streams frame records (one JSON object per line) until `count`
     /// records, or until the client closes the connection.
     Capture {
@@ -564,6 +644,9 @@ impl Request {
         "ns-plug",
         "ns-unplug",
         "ns-list",
+        "container-attach",
+        "container-detach",
+        "container-gc",
         "capture",
         "trace",
         "trace-live",

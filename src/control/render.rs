@@ -103,6 +103,7 @@ pub fn ports(v: &Value) -> String {
         "MAC",
         "SWITCH_MAC",
         "NETNS",
+        "CONTAINER",
         "LEARNED",
         "LIMIT",
         "VLAN",
@@ -134,6 +135,7 @@ pub fn ports(v: &Value) -> String {
             s(&p["mac"]),
             s(&p["switch_mac"]),
             s(&p["netns"]),
+            container_text(&p["container"]),
             s(&p["learned"]),
             s(&p["max_learned"]),
             vlan_text(&p["policy"]["vlan"]),
@@ -162,6 +164,14 @@ pub fn ports(v: &Value) -> String {
         }
     }
     out
+}
+
+/// A container port's container as `podman ps` shows ids, with its interface.
+fn container_text(c: &Value) -> String {
+    match (c["id"].as_str(), c["ifname"].as_str()) {
+        (Some(id), Some(ifname)) => format!("{}/{ifname}", &id[..id.len().min(12)]),
+        _ => "-".into(),
+    }
 }
 
 /// The lines under `port list` for one VXLAN port: endpoint, MTUs, flood list.
@@ -640,12 +650,19 @@ mod tests {
             row("nogro", no_gro),
             row("several", several),
         ]));
+        let col = out
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .position(|h| h == "FLAGS")
+            .unwrap();
         let flags = |name: &str| {
             let line = out
                 .lines()
                 .find(|l| l.starts_with(name))
                 .unwrap_or_else(|| panic!("no row {name}:\n{out}"));
-            line.split_whitespace().nth(11).unwrap().to_string()
+            line.split_whitespace().nth(col).unwrap().to_string()
         };
         assert_eq!(flags("plain"), "-", "{out}");
         assert_eq!(flags("nogro"), "no-gro", "{out}");

@@ -45,6 +45,9 @@ pub struct ShowPort {
     /// The switch created the namespace and removes it with the port.
     #[serde(default)]
     pub owns_netns: bool,
+    /// For a port the CNI plugin attached: its container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<super::protocol::ContainerRef>,
     pub policy: PortPolicy,
     pub learned: u32,
     /// Set while the port is blocked (loop protection or BPDU guard).
@@ -255,6 +258,15 @@ impl ShowReport {
                 }
                 out.push_str(&line);
                 out.push('\n');
+            }
+            if let Some(c) = &p.container {
+                out.push_str(&format!(
+                    "        container: {} (interface {} in {}, network {})\n",
+                    c.id,
+                    c.ifname,
+                    c.netns.display(),
+                    c.network
+                ));
             }
             out.push_str(&format!(
                 "        mac: {}, switch-side mac: {}\n",

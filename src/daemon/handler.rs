@@ -364,6 +364,9 @@ impl Inner {
                     "cleanup_errors": errors,
                 })
             }
+            Request::ContainerAttach(a) => self.attach_container(a)?,
+            Request::ContainerDetach { id, ifname } => self.detach_container(&id, &ifname)?,
+            Request::ContainerGc { network, keep } => self.gc_containers(&network, &keep)?,
             Request::NsList => {
                 self.forget_deleted_namespaces();
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
@@ -418,7 +421,7 @@ impl Inner {
 impl Inner {
     /// Refuses an interface another running switch reads; the returned lock
     /// keeps others from claiming it until this switch's journal says so.
-    fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
+    pub(super) fn claim_lock(&self, ifname: &str) -> anyhow::Result<RunDirLock> {
         let lock = RunDirLock::acquire(&self.run_dir)?;
         if let Some((other, port)) = claimed_by_other(&self.run_dir, &self.name, ifname) {
             anyhow::bail!(
@@ -463,6 +466,7 @@ impl Inner {
         let rows = self.dp.ports()?;
         let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
         let endpoints = res.endpoints.clone();
+        let containers = res.containers.clone();
         drop(res);
         Ok(rows
             .into_iter()
@@ -473,7 +477,12 @@ impl Inner {
                     _ => row.info.mac,
                 };
                 row.info.mac = endpoints.get(&row.name).and_then(|e| e.mac());
-                PortView { row, switch_mac }
+                let container = containers.get(&row.name).cloned();
+                PortView {
+                    row,
+                    switch_mac,
+                    container,
+                }
             })
             .collect())
     }
@@ -485,6 +494,8 @@ pub struct PortView {
     #[serde(flatten)]
     pub row: crate::dataplane::PortRow,
     pub switch_mac: Option<crate::wire::MacAddr>,
+    /// The container a CNI plugin attached through this port.
+    pub container: Option<crate::control::protocol::ContainerRef>,
 }
 
 /// A minimum-size frame with the given addresses, tag and EtherType.

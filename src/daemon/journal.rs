@@ -39,6 +39,9 @@ pub struct JournalEntry {
 pub struct Claim {
     pub port: String,
     pub ifname: String,
+    /// The container a CNI plugin attached through this interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::control::protocol::ContainerRef>,
 }
 
 /// The whole file.
@@ -426,6 +429,17 @@ mod tests {
         j.ports.push(Claim {
             port: "red".into(),
             ifname: "l2v01234567".into(),
+            container: None,
+        });
+        j.ports.push(Claim {
+            port: "web".into(),
+            ifname: "l2c0123456789ab".into(),
+            container: Some(crate::control::protocol::ContainerRef {
+                id: "0123456789abcdef".into(),
+                netns: "/run/netns/cni-1".into(),
+                ifname: "eth0".into(),
+                network: "lab".into(),
+            }),
         });
         let text = serde_json::to_string(&j).unwrap();
         assert!(text.contains(r#""kind":"netns""#), "{text}");

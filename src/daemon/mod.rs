@@ -5,6 +5,7 @@
 //! the same name, or by `l2sw cleanup`.
 
 mod build;
+mod containers;
 mod evpn;
 mod handler;
 pub mod journal;

@@ -37,6 +37,7 @@ impl Inner {
                     mtu: r.info.mtu,
                     mac: r.info.mac,
                     switch_mac: v.switch_mac,
+                    container: v.container.clone(),
                     netns: r.netns.clone(),
                     via: plug.map(|p| p.via),
                     inside_ifname: plug.map(|p| p.ifname.clone()),
@@ -126,6 +127,10 @@ impl Inner {
                     item.mac = r.info.mac.or(item.mac);
                     config.namespaces.push(WithPolicy { item, policy });
                 }
+                None if v.container.is_some() => skipped.push(format!(
+                    "port {}, attached for a container by the CNI plugin (the container runtime attaches it again)",
+                    r.name
+                )),
                 None => skipped.push(format!(
                     "port {} (kind {}), added by other means than port add or ns plug",
                     r.name,

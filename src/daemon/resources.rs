@@ -119,6 +119,8 @@ pub struct Plug {
 pub struct Endpoint {
     pub netns: Option<String>,
     pub ifname: String,
+    /// A namespace known by its file only (a container's).
+    pub netns_path: Option<PathBuf>,
 }
 
 impl Endpoint {
@@ -126,11 +128,27 @@ impl Endpoint {
         Endpoint {
             netns: netns.map(str::to_string),
             ifname: ifname.to_string(),
+            netns_path: None,
+        }
+    }
+
+    /// An interface in the namespace `path` refers to.
+    pub fn at_path(path: &std::path::Path, ifname: &str) -> Endpoint {
+        Endpoint {
+            netns: None,
+            ifname: ifname.to_string(),
+            netns_path: Some(path.to_path_buf()),
         }
     }
 
     /// The interface's MAC now (it may have been changed since plugging).
     pub fn mac(&self) -> Option<crate::wire::MacAddr> {
+        if let Some(path) = &self.netns_path {
+            let label = path.display().to_string();
+            return netns::run_in_path(path, &label, || netns::link_mac(None, &self.ifname))
+                .ok()?
+                .ok();
+        }
         netns::link_mac(self.netns.as_deref(), &self.ifname).ok()
     }
 }
@@ -154,6 +172,8 @@ pub struct Resources {
     pub endpoints: BTreeMap<String, Endpoint>,
     /// Interfaces of the switch's namespace read as ports, by port name.
     claims: BTreeMap<String, String>,
+    /// Ports the CNI plugin attached, with their container.
+    pub containers: BTreeMap<String, crate::control::protocol::ContainerRef>,
     /// The request each port was made with, for `config dump`.
     pub origins: BTreeMap<String, Origin>,
     /// Where to write the journal; `None` in unit tests.
@@ -200,6 +220,7 @@ impl Resources {
             .map(|(port, ifname)| Claim {
                 port: port.clone(),
                 ifname: ifname.clone(),
+                container: self.containers.get(port).cloned(),
             })
             .collect();
         match j.write(path) {
@@ -267,6 +288,7 @@ impl Resources {
         let mut errors = Vec::new();
         self.endpoints.remove(port);
         self.claims.remove(port);
+        self.containers.remove(port);
         self.origins.remove(port);
         if let Some(list) = self.owned.remove(port) {
             for o in list.iter().rev() {

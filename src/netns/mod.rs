@@ -265,6 +265,43 @@ pub fn add_addr(netns: Option<&str>, ifname: &str, cidr: &Cidr) -> Result<(), Ne
     )
 }
 
+/// Adds a route through `ifname`: `dst` ("0.0.0.0/0", "10.1.0.0/16"), via
+/// `gw` when given, else directly on the link.
+pub fn add_route(
+    netns: Option<&str>,
+    ifname: &str,
+    dst: &str,
+    gw: Option<std::net::IpAddr>,
+) -> Result<(), NetnsError> {
+    let via = gw.map(|g| format!(" via {g}")).unwrap_or_default();
+    let what = || format!("add route {dst}{via} on {ifname}{}", where_(netns));
+    // A zero-length prefix is the default route of its family.
+    let target = match dst.parse::<Cidr>() {
+        Ok(c) if c.prefix == 0 => None,
+        Ok(c) => Some((c.addr, c.prefix)),
+        Err(e) => {
+            return Err(NetnsError::Netlink(NetlinkError::Unmet {
+                what: what(),
+                detail: e.to_string(),
+            }))
+        }
+    };
+    at(netns, what, |nl| nl.add_route(target, gw, Some(ifname)))
+}
+
+/// The addresses on a link (global and link-local alike).
+pub fn link_addrs(netns: Option<&str>, ifname: &str) -> Result<Vec<Cidr>, NetnsError> {
+    let what = || format!("read addresses of {ifname}{}", where_(netns));
+    let addrs = at(netns, what, |nl| nl.addrs(ifname))?;
+    Ok(addrs
+        .into_iter()
+        .map(|a| Cidr {
+            addr: a.addr,
+            prefix: a.prefix,
+        })
+        .collect())
+}
+
 /// Waits until the kernel has activated `ifname` (operational state UP).
 ///
 /// A veth end brought up before its peer gets its transmit queue only when
@@ -326,7 +363,39 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    Namespace::open(name)?.run(f)
+    run_in_path(&netns_path(name), name, f)
+}
+
+/// [`run_in`] for a namespace named by a file (a container runtime's
+/// `/proc/PID/ns/net` or `/run/netns/...` path); `label` names it in errors.
+/// Processes `f` starts (`ip`) run in that namespace too: a child inherits
+/// the namespace of the thread that forks it.
+pub fn run_in_path<F, R>(path: &Path, label: &str, f: F) -> Result<R, NetnsError>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let file = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            NetnsError::NoSuchNamespace(label.to_string())
+        } else {
+            NetnsError::Enter {
+                name: label.to_string(),
+                source: e,
+            }
+        }
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            sys::enter_netns(&file).map_err(|source| NetnsError::Enter {
+                name: label.to_string(),
+                source,
+            })?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,141 @@
+//! Ports for containers: the CNI plugin (`l2sw-cni`) creates the veth and
+//! asks the switch to read its host end. The switch did not create that
+//! link, so it never deletes it (the plugin's DEL does, or the kernel when
+//! the container's namespace goes); it claims the interface in the journal,
+//! with the container it belongs to, like `port add iface` claims one.
+
+use serde_json::{json, Value};
+
+use super::Inner;
+use crate::control::protocol::{Attachment, ContainerAttach, ContainerRef};
+use crate::dataplane::{DataplaneError, PortMeta};
+use crate::port::afpacket::AfPacketPort;
+use crate::port::PortKind;
+use crate::switch::PortPolicy;
+
+impl Inner {
+    /// `container-attach`.
+    pub(super) fn attach_container(&self, req: ContainerAttach) -> anyhow::Result<Value> {
+        let c = &req.container;
+        crate::netns::validate_ifname(&req.ifname)?;
+        let mut policy = PortPolicy::default();
+        if let Some(v) = &req.vlan {
+            policy.vlan = v.to_mode().map_err(|e| anyhow::anyhow!("vlan: {e}"))?;
+        }
+        if let Some(p) = &req.policy {
+            p.apply(&mut policy);
+        }
+        let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let existing = self.dp.ports()?;
+        if let Some((port, _)) = res
+            .containers
+            .iter()
+            .find(|(_, r)| r.id == c.id && r.ifname == c.ifname)
+        {
+            anyhow::bail!(
+                "container {} already has interface {} attached as port {port}; detach it first (CNI DEL)",
+                c.short_id(),
+                c.ifname
+            );
+        }
+        if let Some(p) = existing
+            .iter()
+            .find(|p| p.info.ifindex.is_some() && p.info.ifname == req.ifname)
+        {
+            anyhow::bail!("interface {} is already port {}", req.ifname, p.name);
+        }
+        let taken = |n: &str| existing.iter().any(|p| p.name == n) || res.plugs.contains_key(n);
+        let name = [req.name.as_str(), c.short_id()]
+            .into_iter()
+            .find(|n| crate::netns::validate_ifname(n).is_ok() && !taken(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ports named {} and {} already exist: cannot name the port of container {}",
+                    req.name,
+                    c.short_id(),
+                    c.id
+                )
+            })?
+            .to_string();
+        let lock = self.claim_lock(&req.ifname)?;
+        let port = AfPacketPort::open(&req.ifname, PortKind::Iface)?;
+        let meta = PortMeta {
+            name: name.clone(),
+            netns: Some(c.netns.display().to_string()),
+            policy,
+        };
+        let id = self.dp.add_port(Box::new(port), meta)?;
+        res.endpoints.insert(
+            name.clone(),
+            super::resources::Endpoint::at_path(&c.netns, &c.ifname),
+        );
+        res.containers.insert(name.clone(), c.clone());
+        res.claim(&name, &req.ifname);
+        drop(lock);
+        Ok(json!({"name": name, "id": id.0}))
+    }
+
+    /// `container-detach`: the port of that container interface, if any.
+    pub(super) fn detach_container(&self, id: &str, ifname: &str) -> anyhow::Result<Value> {
+        let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(port) = res
+            .containers
+            .iter()
+            .find(|(_, r)| r.id == id && r.ifname == ifname)
+            .map(|(p, _)| p.clone())
+        else {
+            return Ok(json!({"removed": null}));
+        };
+        let removed = self.remove_container_port(&mut res, &port)?;
+        Ok(json!({"removed": removed}))
+    }
+
+    /// `container-gc`: container ports of `network` not in `keep`.
+    pub(super) fn gc_containers(
+        &self,
+        network: &str,
+        keep: &[Attachment],
+    ) -> anyhow::Result<Value> {
+        let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
+        let stale: Vec<String> = res
+            .containers
+            .iter()
+            .filter(|(_, r)| r.network == network)
+            .filter(|(_, r)| !keep.iter().any(|k| k.id == r.id && k.ifname == r.ifname))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut removed = Vec::new();
+        for port in stale {
+            removed.push(self.remove_container_port(&mut res, &port)?);
+        }
+        Ok(json!({"removed": removed}))
+    }
+
+    fn remove_container_port(
+        &self,
+        res: &mut super::resources::Resources,
+        port: &str,
+    ) -> anyhow::Result<Value> {
+        let container: Option<ContainerRef> = res.containers.get(port).cloned();
+        let host = self
+            .dp
+            .ports()?
+            .into_iter()
+            .find(|p| p.name == port)
+            .map(|p| p.info.ifname);
+        match self.dp.remove_port(port) {
+            Ok((_, p)) => drop(p),
+            // Its veth went with the container's namespace: the dataplane
+            // removed the port already.
+            Err(DataplaneError::NoSuchPort(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let errors = res.release_port(port);
+        Ok(json!({
+            "port": port,
+            "host_ifname": host,
+            "container": container,
+            "cleanup_errors": errors,
+        }))
+    }
+}
