@@ -15,6 +15,7 @@ ROUNDS=${1:-10}
 BIN=${L2SW:-target/release/l2sw}
 S=ec$$
 DIR=$(mktemp -d /tmp/l2sw-evpn-bench.XXXXXX)
+chmod 755 "$DIR"   # zebra runs as frr and must reach its own directory inside
 PIDS=()
 cleanup() {
   "$BIN" --name ${S}sw --run-dir $DIR/run shutdown >/dev/null 2>&1 || true
