@@ -621,3 +621,193 @@ fn vhost_user_client_port_dials_a_listening_qemu() {
     }
     panic!("guest failed twice\n{last}");
 }
+
+/// Datagrams the namespace fires at the guest at once: far more than the
+/// guest's 256-entry receive ring holds.
+const BURST: u64 = 2000;
+
+/// Waits for the namespace, reports `ready`, then counts what eth0 receives
+/// until the count stops moving for 3 s: `got`.
+fn burst_count_script(peer: &str) -> String {
+    format!(
+        "n=0; while [ $n -lt 60 ] && ! ping -c 1 -W 1 {peer} >/dev/null; do n=$((n+1)); done\n\
+        f=/sys/class/net/eth0/statistics/rx_packets; a=$(cat $f)\n\
+        echo L2SW-RESULT ready=$a\n\
+        p=$a; s=0; t=0; b=$a\n\
+        while [ $t -lt 90 ]; do sleep 1; t=$((t+1)); b=$(cat $f); \
+        if [ $b -eq $p ] && [ $b -gt $((a+10)) ]; then s=$((s+1)); [ $s -ge 3 ] && break; else s=0; fi; p=$b; done\n\
+        echo L2SW-RESULT got=$((b-a))\n"
+    )
+}
+
+/// One stat of port `port` from `stats --json`, at `path`.
+fn port_stat(sw: &Switch, port: &str, path: &[&str]) -> u64 {
+    let s = sw.json(&["stats"]);
+    s["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == port)
+        .and_then(|p| path.iter().fold(p, |v, k| &v[*k]).as_u64())
+        .unwrap_or_else(|| panic!("no {path:?} for {port} in {s}"))
+}
+
+#[test]
+fn a_burst_larger_than_the_guest_ring_waits_instead_of_being_dropped() {
+    let mut sw = Switch::start("vhq");
+    let ns = sw.plug("ns", "10.77.0.1/24", "02:00:00:77:00:01", &[]);
+    sw.ok(&["port", "add", "vhost-user", "vm1"]);
+    let sock = port_entry(&sw, "vm1")["peer"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spec = vhost_user_spec(
+        &unique("vhq"),
+        "10.77.0.2/24",
+        "02:00:00:77:00:02",
+        &burst_count_script("10.77.0.1"),
+        &sock,
+    );
+    let mut last = String::new();
+    for attempt in 1..=2 {
+        let mut vm = Vm::start(&spec);
+        if vm.wait_for("L2SW-RESULT ready", BOOT_AND_RUN).is_none() {
+            eprintln!(
+                "attempt {attempt}: guest never ready (QEMU/TCG stall?)\n{}",
+                vm.console()
+            );
+            last = vm.console();
+            continue;
+        }
+        let tx_before = port_stat(&sw, "vm1", &["tx_frames"]);
+        // Back to back from one thread: the switch outpaces the emulated
+        // guest by far, so its ring fills within the first few hundred.
+        let sent = l2sw::netns::run_in(&ns, || {
+            let s = std::net::UdpSocket::bind("10.77.0.1:0").unwrap();
+            let payload = [0x5au8; 1000];
+            (0..BURST)
+                .filter(|_| s.send_to(&payload, "10.77.0.2:9").is_ok())
+                .count() as u64
+        })
+        .expect("enter namespace");
+        assert_eq!(sent, BURST);
+        let console = vm.wait_done_or_timeout(BOOT_AND_RUN);
+        let Some(got) = guest::result(&console, "got") else {
+            eprintln!("attempt {attempt}: no count (QEMU/TCG stall?)\n{console}");
+            last = console;
+            continue;
+        };
+        let got: u64 = got.parse().unwrap();
+        let vm1 = port_entry(&sw, "vm1");
+        let held = &vm1["peer"]["held"];
+        let to_vm = port_stat(&sw, "vm1", &["tx_frames"]) - tx_before;
+        eprintln!("burst of {BURST}: the guest received {got}, the port held {held}");
+        assert_eq!(
+            port_stat(&sw, "vm1", &["drops", "egress_full"]),
+            0,
+            "frames toward the guest were dropped: {held}"
+        );
+        assert!(
+            to_vm >= BURST,
+            "the switch passed {to_vm} of {BURST} frames on (ingress drops?): {}",
+            sw.json(&["stats"])
+        );
+        assert!(
+            held["queued"].as_u64().unwrap() > 0,
+            "the guest ring never filled: {vm1}"
+        );
+        assert_eq!(held["lost"], 0, "{vm1}");
+        assert_eq!(held["waiting"], 0, "{vm1}");
+        assert!(
+            got >= BURST,
+            "the guest received {got} of {BURST} frames\n{console}"
+        );
+        return;
+    }
+    panic!("guest failed twice; last console:\n{last}");
+}
+
+/// Reports every change of "the namespace answers" as `L2SW-STATE up` or
+/// `L2SW-STATE down`, for up to about five minutes.
+fn link_watch_script(target: &str) -> String {
+    format!(
+        "s=none; n=0; while [ $n -lt 600 ]; do \
+        if ping -c 1 -W 1 {target} >/dev/null 2>&1; then t=up; else t=down; fi; \
+        if [ $t != $s ]; then echo L2SW-STATE $t; s=$t; fi; n=$((n+1)); sleep 0.2; done\n"
+    )
+}
+
+#[test]
+fn a_client_port_reconnects_after_the_switch_restarts() {
+    let mut sw = Switch::start("vhs");
+    sw.plug("ns", "10.79.0.1/24", "02:00:00:79:00:01", &[]);
+    let sock = sw
+        .run_dir
+        .join("qemu-vhs.sock")
+        .to_string_lossy()
+        .to_string();
+    let mut spec = vhost_user_spec(
+        &unique("vhs"),
+        "10.79.0.2/24",
+        "02:00:00:79:00:02",
+        &link_watch_script("10.79.0.1"),
+        &sock,
+    );
+    spec.netdev[1] = format!("socket,id=c0,path={sock},server=on,wait=off");
+    let add = [
+        "port",
+        "add",
+        "vhost-user",
+        "vm1",
+        "--client",
+        "--socket",
+        &sock,
+    ];
+    let mut vm = None;
+    for attempt in 1..=2 {
+        let mut v = Vm::start(&spec);
+        assert!(
+            common::eventually(Duration::from_secs(30), || std::path::Path::new(&sock)
+                .exists()),
+            "QEMU made no socket: {}",
+            v.stderr()
+        );
+        if attempt == 1 {
+            sw.ok(&add);
+        }
+        if v.wait_for("L2SW-STATE up", BOOT_AND_RUN).is_some() {
+            vm = Some(v);
+            break;
+        }
+        eprintln!(
+            "attempt {attempt}: never up (QEMU/TCG stall?)\n{}",
+            v.console()
+        );
+        v.kill();
+        let _ = std::fs::remove_file(&sock);
+    }
+    let mut vm = vm.expect("the guest never reached the namespace");
+
+    // SIGTERM: the switch exits cleanly, its namespace goes with it.
+    assert!(sw.stop(), "the switch did not exit cleanly on SIGTERM");
+    assert!(
+        vm.wait_for("L2SW-STATE down", Duration::from_secs(60))
+            .is_some(),
+        "the guest still reached the namespace with the switch stopped\n{}",
+        vm.console()
+    );
+    sw.restart();
+    // Same name, same run directory; its namespace made anew.
+    sw.plug("ns", "10.79.0.1/24", "02:00:00:79:00:01", &[]);
+    sw.ok(&add);
+    let back = vm.wait_for_n("L2SW-STATE up", 2, BOOT_AND_RUN).is_some();
+    let p = port_entry(&sw, "vm1");
+    vm.kill();
+    assert!(
+        back,
+        "no traffic after the switch came back: {p}\n{}\nqemu stderr:\n{}",
+        vm.console(),
+        vm.stderr()
+    );
+    assert_eq!(p["peer"]["connected"], true, "{p}");
+}

@@ -89,6 +89,13 @@ fn peer_text(p: &Value) -> String {
         t.push(' ');
         t.push_str(&names.join(","));
     }
+    // Frames that waited for the peer's buffers, and of those lost.
+    if let Some(q) = p["held"]["queued"].as_u64().filter(|&q| q > 0) {
+        t.push_str(&format!(" held={q}"));
+        if let Some(l) = p["held"]["lost"].as_u64().filter(|&l| l > 0) {
+            t.push_str(&format!(",lost={l}"));
+        }
+    }
     t
 }
 

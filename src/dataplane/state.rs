@@ -233,6 +233,12 @@ impl State {
                 .drops
                 .add(DropReason::PeerGoneMidFrame, f.cut_short);
             e.counters.drops.add(DropReason::ForeignSender, f.foreign);
+            e.counters
+                .drops
+                .add(DropReason::EgressDown, f.held_lost_down);
+            e.counters
+                .drops
+                .add(DropReason::EgressTooBig, f.held_too_big);
         }
     }
 

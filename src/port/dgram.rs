@@ -86,6 +86,7 @@ impl Port for DgramPort {
                 endpoint: format!("{} <-> {}", self.path.display(), self.peer.display()),
                 connects: 0,
                 negotiated: Vec::new(),
+                held: None,
             }),
         }
     }

@@ -117,10 +117,29 @@ pub struct PeerInfo {
     pub connects: u64,
     /// Features agreed with the current peer (empty for stream/dgram).
     pub negotiated: Vec<String>,
+    /// Frames held back for a peer that was briefly behind (vhost-user:
+    /// the guest's receive ring was full); `None` where the port holds none.
+    pub held: Option<HeldFrames>,
 }
 
-/// Frames a socket backend threw away because the transport's framing was
-/// broken, since the last [`Port::take_framing_drops`].
+/// What a port's queue toward its peer did since the port was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HeldFrames {
+    /// Frames that had to wait (each reached the peer, still waits, or is
+    /// counted in `lost`).
+    pub queued: u64,
+    /// Frames waiting now.
+    pub waiting: u64,
+    /// The most frames that waited at once.
+    pub peak: u64,
+    /// Frames that waited and were then thrown away (counted under
+    /// `egress_down` or `egress_too_big` as well).
+    pub lost: u64,
+}
+
+/// Frames a socket backend threw away on its own (the transport's framing
+/// was broken, or frames it held for a peer could not be delivered), since
+/// the last [`Port::take_framing_drops`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FramingDrops {
     /// A length field that cannot be a frame (zero or absurd).
@@ -131,6 +150,11 @@ pub struct FramingDrops {
     pub cut_short: u64,
     /// A datagram from someone other than the configured peer.
     pub foreign: u64,
+    /// Frames a port held for its peer (vhost-user backlog) and threw away
+    /// because the peer went down (`egress_down`) or the frame did not fit
+    /// the peer's buffers after all (`egress_too_big`).
+    pub held_lost_down: u64,
+    pub held_too_big: u64,
 }
 
 /// One switch port's I/O.

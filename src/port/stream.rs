@@ -252,6 +252,7 @@ impl Port for StreamPort {
                 endpoint: self.path.display().to_string(),
                 connects: self.connects,
                 negotiated: Vec::new(),
+                held: None,
             }),
         }
     }

@@ -3,7 +3,7 @@
 //! endpoints inside them, and cleanup on drop even when a test fails.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -78,20 +78,7 @@ impl Switch {
         let name = unique(tag);
         let run_dir = std::env::temp_dir().join(format!("l2sw-test-{name}"));
         std::fs::create_dir_all(&run_dir).unwrap();
-        let stderr = if logged {
-            Stdio::from(std::fs::File::create(run_dir.join("stderr.log")).unwrap())
-        } else {
-            Stdio::inherit()
-        };
-        let child = Command::new(BIN)
-            .args(["--name", &name, "--run-dir"])
-            .arg(&run_dir)
-            .arg("run")
-            .args(extra)
-            .stdin(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start l2sw");
+        let child = Self::launch(&name, &run_dir, extra, logged);
         let mut sw = Switch {
             name,
             run_dir,
@@ -101,6 +88,32 @@ impl Switch {
         };
         sw.wait_ready();
         sw
+    }
+
+    /// Starts the switch again after [`stop`](Self::stop): the same name
+    /// and run directory (plain `l2sw run`, stderr inherited), so its
+    /// namespaces come back under the same names when plugged again.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a running switch");
+        self.child = Some(Self::launch(&self.name, &self.run_dir, &[], false));
+        self.wait_ready();
+    }
+
+    fn launch(name: &str, run_dir: &Path, extra: &[&str], logged: bool) -> Child {
+        let stderr = if logged {
+            Stdio::from(std::fs::File::create(run_dir.join("stderr.log")).unwrap())
+        } else {
+            Stdio::inherit()
+        };
+        Command::new(BIN)
+            .args(["--name", name, "--run-dir"])
+            .arg(run_dir)
+            .arg("run")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start l2sw")
     }
 
     pub fn socket(&self) -> PathBuf {

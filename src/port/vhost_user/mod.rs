@@ -16,10 +16,18 @@
 //! and "the setup changed" both wake the port. Toward the guest the port
 //! writes QEMU's call eventfd when the guest asked for an interrupt.
 //!
+//! A frame that finds the guest's receive ring full waits in the port's
+//! bounded [`backlog`] (in order, behind any already waiting); the port then
+//! asks the guest to kick the receive queue's eventfd, which is in the same
+//! epoll instance, when it posts buffers, and the next `recv_batch` or
+//! `send_batch` fills them from the backlog first. Only a frame beyond the
+//! backlog's bound is refused (`egress_full`).
+//!
 //! When QEMU goes away the port stays (peer down, sends count as
 //! `egress_down`) and takes the next connection: a listening port waits for
 //! QEMU to connect again, a `--client` port redials QEMU's socket.
 
+mod backlog;
 mod control;
 mod frontend;
 mod rings;
@@ -42,6 +50,7 @@ use super::{
     FramingDrops, OffloadCaps, PeerInfo, Port, PortError, PortInfo, PortKind, RxBatch, SendError,
     TxFrame,
 };
+use backlog::Backlog;
 use control::Shared;
 use frontend::{Dial, Stopper};
 use rings::Rings;
@@ -50,6 +59,7 @@ pub use frontend::OFFERED;
 
 const WAKE: Token = Token(0);
 const KICK: Token = Token(1);
+const RX_KICK: Token = Token(2);
 
 /// Who opens the vhost-user connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +82,11 @@ pub struct VhostUserPort {
     rings: Option<Rings>,
     poll: Poll,
     events: Events,
-    /// The transmit kick registered with `poll`.
+    /// The transmit and receive kicks registered with `poll`.
     kick: Option<Arc<File>>,
+    rx_kick: Option<Arc<File>>,
+    /// Frames toward the guest waiting for receive buffers.
+    backlog: Backlog,
     stopper: Arc<Stopper>,
     thread: Option<JoinHandle<()>>,
     drops: FramingDrops,
@@ -133,6 +146,8 @@ impl VhostUserPort {
             poll,
             events: Events::with_capacity(4),
             kick: None,
+            rx_kick: None,
+            backlog: Backlog::default(),
             stopper,
             thread: Some(thread),
             drops: FramingDrops::default(),
@@ -168,21 +183,16 @@ impl VhostUserPort {
             r
         });
         let kick = self.rings.as_ref().and_then(|r| r.tx_kick().cloned());
-        if kick.as_ref().map(|k| k.as_raw_fd()) != self.kick.as_ref().map(|k| k.as_raw_fd()) {
-            if let Some(old) = self.kick.take() {
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut SourceFd(&old.as_raw_fd()));
-            }
-            if let Some(k) = &kick {
-                let _ = self.poll.registry().register(
-                    &mut SourceFd(&k.as_raw_fd()),
-                    KICK,
-                    Interest::READABLE,
-                );
-            }
-            self.kick = kick;
+        reregister(&self.poll, &mut self.kick, kick, KICK);
+        let rx_kick = self.rings.as_ref().and_then(|r| r.rx_kick().cloned());
+        reregister(&self.poll, &mut self.rx_kick, rx_kick, RX_KICK);
+        if self.rings.as_ref().is_none_or(|r| r.rx_kick().is_none()) {
+            // Nowhere to deliver what waits: the guest's device is gone.
+            let lost = self.backlog.clear() as u64;
+            self.drops.held_lost_down += lost;
+        } else if !self.backlog.is_empty() {
+            // New rings: ask again to hear of their buffers.
+            self.flush();
         }
         let gen = st.gen;
         self.applied = gen;
@@ -203,9 +213,14 @@ impl VhostUserPort {
                 WAKE => {
                     let _ = self.shared.wake.read();
                 }
-                KICK => {
+                KICK | RX_KICK => {
                     // Reported readable and read only here: never blocks.
-                    if let Some(k) = &self.kick {
+                    let k = if ev.token() == KICK {
+                        &self.kick
+                    } else {
+                        &self.rx_kick
+                    };
+                    if let Some(k) = k {
                         let mut b = [0u8; 8];
                         let _ = (&**k).read(&mut b);
                     }
@@ -214,6 +229,63 @@ impl VhostUserPort {
             }
         }
     }
+
+    /// Moves waiting frames into the guest's receive buffers, oldest first,
+    /// while it has buffers. Leaves the receive kick armed when frames still
+    /// wait, disarmed when none do.
+    fn flush(&mut self) {
+        let Some(r) = self.rings.as_mut() else {
+            return;
+        };
+        // Bounded: each round either empties the backlog, fills the ring or
+        // finds the guest posted buffers while we armed the kick.
+        for _ in 0..8 {
+            while !self.backlog.is_empty() {
+                let (sent, err) = {
+                    let frames = self.backlog.front();
+                    let (sent, err) = r.send(&frames);
+                    (sent, err.map(|e| (e, sent < frames.len())))
+                };
+                self.backlog.pop(sent, false);
+                match err {
+                    None => {}
+                    Some((SendError::TooBig, true)) => {
+                        self.backlog.pop(1, true);
+                        self.drops.held_too_big += 1;
+                    }
+                    Some((SendError::LinkDown, _)) => {
+                        let lost = self.backlog.clear() as u64;
+                        self.drops.held_lost_down += lost;
+                        return;
+                    }
+                    Some(_) => break,
+                }
+            }
+            if self.backlog.is_empty() {
+                r.watch_rx(false);
+                return;
+            }
+            if !r.watch_rx(true) {
+                return;
+            }
+        }
+    }
+}
+
+/// Points `slot`'s registration with `poll` at `new` when it changed.
+fn reregister(poll: &Poll, slot: &mut Option<Arc<File>>, new: Option<Arc<File>>, token: Token) {
+    if new.as_ref().map(|k| k.as_raw_fd()) == slot.as_ref().map(|k| k.as_raw_fd()) {
+        return;
+    }
+    if let Some(old) = slot.take() {
+        let _ = poll.registry().deregister(&mut SourceFd(&old.as_raw_fd()));
+    }
+    if let Some(k) = &new {
+        let _ = poll
+            .registry()
+            .register(&mut SourceFd(&k.as_raw_fd()), token, Interest::READABLE);
+    }
+    *slot = new;
 }
 
 fn add_drops(a: FramingDrops, b: FramingDrops) -> FramingDrops {
@@ -222,6 +294,8 @@ fn add_drops(a: FramingDrops, b: FramingDrops) -> FramingDrops {
         oversized: a.oversized + b.oversized,
         cut_short: a.cut_short + b.cut_short,
         foreign: a.foreign + b.foreign,
+        held_lost_down: a.held_lost_down + b.held_lost_down,
+        held_too_big: a.held_too_big + b.held_too_big,
     }
 }
 
@@ -248,6 +322,7 @@ impl Port for VhostUserPort {
                 endpoint: self.path.display().to_string(),
                 connects: st.connects,
                 negotiated,
+                held: Some(self.backlog.stats),
             }),
         }
     }
@@ -263,6 +338,9 @@ impl Port for VhostUserPort {
     fn recv_batch(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
         self.drain();
         self.sync();
+        if !self.backlog.is_empty() {
+            self.flush();
+        }
         let n = self.rings.as_mut().map_or(0, |r| r.receive(batch));
         batch.finish_read(n, super::realtime_ns());
         Ok(n)
@@ -274,10 +352,33 @@ impl Port for VhostUserPort {
 
     fn send_batch(&mut self, frames: &[TxFrame<'_>]) -> (usize, Option<SendError>) {
         self.sync();
-        match self.rings.as_mut() {
-            Some(r) => r.send(frames),
-            None => (0, Some(SendError::LinkDown)),
+        if !self.backlog.is_empty() {
+            self.flush();
         }
+        let Some(r) = self.rings.as_mut() else {
+            return (0, Some(SendError::LinkDown));
+        };
+        // Behind frames already waiting, a frame waits too: order is kept.
+        let (mut sent, err) = if self.backlog.is_empty() {
+            r.send(frames)
+        } else {
+            (0, Some(SendError::WouldBlock))
+        };
+        if !matches!(err, Some(SendError::WouldBlock)) {
+            return (sent, err);
+        }
+        let before = self.backlog.len();
+        while sent < frames.len() && self.backlog.push(&frames[sent]) {
+            sent += 1;
+        }
+        if self.backlog.len() > before {
+            // The guest may have posted buffers between `send` and now.
+            self.flush();
+        }
+        if sent < frames.len() {
+            return (sent, Some(SendError::WouldBlock));
+        }
+        (sent, None)
     }
 
     fn check(&mut self) -> Result<(), PortError> {
@@ -288,7 +389,11 @@ impl Port for VhostUserPort {
         if self.shared.gen() != self.applied {
             return Some(true);
         }
-        Some(self.rings.as_ref().is_some_and(|r| r.tx_pending()))
+        Some(
+            self.rings
+                .as_ref()
+                .is_some_and(|r| r.tx_pending() || (!self.backlog.is_empty() && r.rx_room())),
+        )
     }
 
     fn take_framing_drops(&mut self) -> FramingDrops {

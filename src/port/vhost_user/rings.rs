@@ -221,8 +221,8 @@ impl Rings {
         }
         let [mut rx, tx] = rings;
         if let Some(r) = &mut rx {
-            // The guest need not tell us it posted receive buffers: a frame
-            // that finds none is dropped, not held.
+            // The guest need not tell us it posted receive buffers until a
+            // frame finds none and waits in the port's backlog.
             let _ = r.queue.disable_notification(&*setup.mem);
         }
         let rings = Rings {
@@ -256,6 +256,33 @@ impl Rings {
 
     pub fn tx_kick(&self) -> Option<&Arc<File>> {
         self.tx.as_ref().map(|r| r.kick())
+    }
+
+    /// The eventfd the guest writes when it posts receive buffers (while
+    /// asked to, see [`watch_rx`](Self::watch_rx)).
+    pub fn rx_kick(&self) -> Option<&Arc<File>> {
+        self.rx.as_ref().map(|r| r.kick())
+    }
+
+    /// Whether the guest posted receive buffers the switch has not filled.
+    pub fn rx_room(&self) -> bool {
+        self.rx.as_ref().is_some_and(|r| r.pending(&self.mem))
+    }
+
+    /// Asks the guest to kick when it posts receive buffers (`on`), or
+    /// stops asking. True when buffers are already there, so a caller that
+    /// waits for the kick must first use them.
+    pub fn watch_rx(&mut self, on: bool) -> bool {
+        let mem = &*self.mem;
+        let Some(rx) = self.rx.as_mut() else {
+            return false;
+        };
+        if on {
+            rx.queue.enable_notification(mem).unwrap_or(false)
+        } else {
+            let _ = rx.queue.disable_notification(mem);
+            false
+        }
     }
 
     pub fn caps(&self) -> OffloadCaps {
