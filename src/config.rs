@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::control::protocol::{NsPlug, PortAdd, PortSet, Request};
+use crate::control::protocol::{NsPlug, PolicyFlags, PortAdd, PortSet, Request};
 use crate::switch::VlanSet;
 
 /// The lab `l2sw demo` and `l2sw run --lab` bring up.
@@ -37,21 +37,18 @@ pub struct SwitchSection {
 }
 
 /// Port policy and VLAN fields a `[[port]]` or `[[namespace]]` table may
-/// carry: the same as `port set` and `port vlan`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// carry: the same as `port vlan` and `port set` (the flags of
+/// [`PolicyFlags`], under their JSON names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PolicyFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trunks: Option<VlanSet>,
-    pub learning: Option<bool>,
-    pub flood: Option<bool>,
-    pub mcast_flood: Option<bool>,
-    pub bcast_flood: Option<bool>,
-    pub isolated: Option<bool>,
-    pub hairpin: Option<bool>,
-    pub gro: Option<bool>,
-    pub group_fwd_mask: Option<u16>,
+    #[serde(flatten)]
+    pub flags: PolicyFlags,
 }
 
 impl PolicyFields {
@@ -59,8 +56,6 @@ impl PolicyFields {
     /// field of `port add` and `ns plug`, not of these).
     pub fn from_policy(p: &crate::switch::PortPolicy) -> PolicyFields {
         use crate::switch::VlanMode;
-        let d = crate::switch::PortPolicy::default();
-        let differs = |v: bool, dv: bool| (v != dv).then_some(v);
         let (vlan_mode, tag, trunks) = match &p.vlan {
             None => (None, None, None),
             Some(VlanMode::Access { tag }) => (Some("access"), Some(*tag), None),
@@ -76,30 +71,14 @@ impl PolicyFields {
             vlan_mode: vlan_mode.map(str::to_string),
             tag,
             trunks,
-            learning: differs(p.learning, d.learning),
-            flood: differs(p.flood, d.flood),
-            mcast_flood: differs(p.mcast_flood, d.mcast_flood),
-            bcast_flood: differs(p.bcast_flood, d.bcast_flood),
-            isolated: differs(p.isolated, d.isolated),
-            hairpin: differs(p.hairpin, d.hairpin),
-            gro: differs(p.gro, d.gro),
-            group_fwd_mask: (p.group_fwd_mask != d.group_fwd_mask).then_some(p.group_fwd_mask),
+            flags: PolicyFlags::differences(p),
         }
     }
 
-    const KEYS: &'static [&'static str] = &[
-        "vlan_mode",
-        "tag",
-        "trunks",
-        "learning",
-        "flood",
-        "mcast_flood",
-        "bcast_flood",
-        "isolated",
-        "hairpin",
-        "gro",
-        "group_fwd_mask",
-    ];
+    /// Whether `key` belongs to these fields rather than to the table's request.
+    fn is_key(key: &str) -> bool {
+        ["vlan_mode", "tag", "trunks"].contains(&key) || PolicyFlags::KEYS.contains(&key)
+    }
 }
 
 /// A table of request fields (`T`, e.g. `port add`'s) plus policy fields.
@@ -115,10 +94,15 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for WithPolicy<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let mut table = toml::Table::deserialize(d)?;
+        let keys: Vec<String> = table
+            .keys()
+            .filter(|k| PolicyFields::is_key(k))
+            .cloned()
+            .collect();
         let mut policy = toml::Table::new();
-        for k in PolicyFields::KEYS {
-            if let Some(v) = table.remove(*k) {
-                policy.insert(k.to_string(), v);
+        for k in keys {
+            if let Some(v) = table.remove(&k) {
+                policy.insert(k, v);
             }
         }
         Ok(WithPolicy {
@@ -201,39 +185,76 @@ pub struct Config {
 }
 
 /// `[ports.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PortSettings {
     /// `[ports.NAME.impair]`: the same keys as `port impair`'s flags
     /// (`delay = "10ms"`, `loss = "1%"`, `gemodel = { p = "1%", ... }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impair: Option<crate::impair::ImpairSpec>,
-    /// Storm control limits in packets per second (0 = none), as
-    /// `port set --storm-bcast/--storm-mcast/--storm-unknown`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_bcast: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_mcast: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_unknown: Option<u32>,
-    /// `port set --bpdu-guard`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bpdu_guard: Option<bool>,
+    /// Port flags as `port set` takes them (`storm_bcast = 1000`,
+    /// `bpdu_guard = true`, `hairpin = true`, ...).
+    #[serde(flatten)]
+    pub flags: PolicyFlags,
+}
+
+/// Moves the [`PolicyFlags`] keys of a table into a table of their own.
+/// Each part is then read on its own: serde's `flatten` would drop the key's
+/// name from a type error ("invalid type ... for key `learning`").
+fn take_flags(table: &mut toml::Table) -> toml::Table {
+    let mut flags = toml::Table::new();
+    for k in PolicyFlags::KEYS {
+        if let Some(v) = table.remove(*k) {
+            flags.insert(k.to_string(), v);
+        }
+    }
+    flags
+}
+
+impl<'de> Deserialize<'de> for PolicyFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Vlan {
+            vlan_mode: Option<String>,
+            tag: Option<u16>,
+            trunks: Option<VlanSet>,
+        }
+        let mut table = toml::Table::deserialize(d)?;
+        let flags = take_flags(&mut table)
+            .try_into()
+            .map_err(D::Error::custom)?;
+        let v: Vlan = table.try_into().map_err(D::Error::custom)?;
+        Ok(PolicyFields {
+            vlan_mode: v.vlan_mode,
+            tag: v.tag,
+            trunks: v.trunks,
+            flags,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Rest {
+            impair: Option<crate::impair::ImpairSpec>,
+        }
+        let mut table = toml::Table::deserialize(d)?;
+        let flags = take_flags(&mut table)
+            .try_into()
+            .map_err(D::Error::custom)?;
+        let rest: Rest = table.try_into().map_err(D::Error::custom)?;
+        Ok(PortSettings {
+            impair: rest.impair,
+            flags,
+        })
+    }
 }
 
 impl PortSettings {
-    /// The protection fields of a policy that differ from a new port's.
-    pub fn protection_of(p: &crate::switch::PortPolicy) -> PortSettings {
-        let nz = |n: u32| (n != 0).then_some(n);
-        PortSettings {
-            impair: None,
-            storm_bcast: nz(p.storm_bcast),
-            storm_mcast: nz(p.storm_mcast),
-            storm_unknown: nz(p.storm_unknown),
-            bpdu_guard: p.bpdu_guard.then_some(true),
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         *self == PortSettings::default()
     }
@@ -253,15 +274,7 @@ fn policy_requests(name: &str, f: PolicyFields) -> Vec<Request> {
     let set = PortSet {
         name: name.to_string(),
         max_learned: None,
-        learning: f.learning,
-        flood: f.flood,
-        mcast_flood: f.mcast_flood,
-        bcast_flood: f.bcast_flood,
-        isolated: f.isolated,
-        hairpin: f.hairpin,
-        gro: f.gro,
-        group_fwd_mask: f.group_fwd_mask,
-        ..PortSet::default()
+        flags: f.flags,
     };
     if !set.is_empty() {
         out.push(Request::PortSet(set));
@@ -383,11 +396,8 @@ impl Config {
         for (name, p) in &self.port_settings {
             let set = PortSet {
                 name: name.clone(),
-                storm_bcast: p.storm_bcast,
-                storm_mcast: p.storm_mcast,
-                storm_unknown: p.storm_unknown,
-                bpdu_guard: p.bpdu_guard,
-                ..PortSet::default()
+                max_learned: None,
+                flags: p.flags.clone(),
             };
             if !set.is_empty() {
                 out.push((format!("[ports.{name}]"), Request::PortSet(set)));
@@ -572,17 +582,23 @@ mod tests {
                     "[[port]] tap7".to_string(),
                     PortSet {
                         name: "tap7".into(),
-                        gro: Some(false),
-                        ..PortSet::default()
+                        max_learned: None,
+                        flags: PolicyFlags {
+                            gro: Some(false),
+                            ..PolicyFlags::default()
+                        },
                     }
                 ),
                 (
                     "[[namespace]] red".to_string(),
                     PortSet {
                         name: "red".into(),
-                        hairpin: Some(true),
-                        gro: Some(true),
-                        ..PortSet::default()
+                        max_learned: None,
+                        flags: PolicyFlags {
+                            hairpin: Some(true),
+                            gro: Some(true),
+                            ..PolicyFlags::default()
+                        },
                     }
                 ),
             ],
@@ -609,6 +625,11 @@ mod tests {
             mac = "02:00:00:00:00:01"
             vlan_mode = "trunk"
             trunks = "10,20-30"
+            storm_bcast = 100
+
+            [ports.red]
+            bpdu_guard = true
+            hairpin = true
 
             [[namespace]]
             ns = "blue"
@@ -640,9 +661,9 @@ mod tests {
         };
         p.vlan = Some(crate::switch::VlanMode::Access { tag: 10 });
         let f = PolicyFields::from_policy(&p);
-        assert_eq!(f.isolated, Some(true));
-        assert_eq!(f.gro, Some(false));
-        assert_eq!(f.learning, None);
+        assert_eq!(f.flags.isolated, Some(true));
+        assert_eq!(f.flags.gro, Some(false));
+        assert_eq!(f.flags.learning, None);
         assert_eq!((f.vlan_mode.as_deref(), f.tag), (Some("access"), Some(10)));
     }
 
@@ -664,6 +685,10 @@ mod tests {
         assert!(e.to_string().contains("learning"), "{e}");
         let e = Config::parse("[[namespace]]\nns = \"r\"\ngro = \"off\"\n", "x").unwrap_err();
         assert!(e.to_string().contains("gro"), "{e}");
+        let e = Config::parse("[ports.r]\nstorm_bcast = \"lots\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("storm_bcast"), "{e}");
+        let e = Config::parse("[ports.r]\nstorm_bcas = 5\n", "x").unwrap_err();
+        assert!(e.to_string().contains("unknown field `storm_bcas`"), "{e}");
         let e = Config::from_file(Path::new("/nonexistent/l2sw.toml")).unwrap_err();
         assert!(e
             .to_string()

@@ -12,6 +12,7 @@ use serde_json::Value;
 use l2sw::config::Config;
 use l2sw::control::access::Access;
 use l2sw::control::client::Client;
+use l2sw::control::policy::on_off;
 use l2sw::control::protocol::{
     AddKind, EvpnEnable, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
 };
@@ -445,42 +446,8 @@ enum PortCmd {
         /// Learned FDB entries allowed on this port: a number (0 = unlimited) or "default".
         #[arg(long)]
         max_learned: Option<String>,
-        /// Learn source addresses of frames received here.
-        #[arg(long, value_parser = on_off)]
-        learning: Option<bool>,
-        /// Send floods of unknown unicast here.
-        #[arg(long, value_parser = on_off)]
-        flood: Option<bool>,
-        /// Send floods of multicast here.
-        #[arg(long, value_parser = on_off)]
-        mcast_flood: Option<bool>,
-        /// Send broadcasts here.
-        #[arg(long, value_parser = on_off)]
-        bcast_flood: Option<bool>,
-        /// Isolated ports exchange frames only with non-isolated ports.
-        #[arg(long, value_parser = on_off)]
-        isolated: Option<bool>,
-        /// Let frames go back out the port they came in on.
-        #[arg(long, value_parser = on_off)]
-        hairpin: Option<bool>,
-        /// Merge runs of TCP segments received here into GSO super-frames for ports that take them (software GRO).
-        #[arg(long, value_parser = on_off)]
-        gro: Option<bool>,
-        /// Reserved groups 01:80:c2:00:00:0X to forward when received here (bit X), e.g. 0x4000 for LLDP.
-        #[arg(long, value_parser = parse_mask)]
-        group_fwd_mask: Option<u16>,
-        /// Storm control: broadcasts received here per second, excess dropped (a number, or off).
-        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
-        storm_bcast: Option<u32>,
-        /// Storm control: multicast frames received here per second (a number, or off).
-        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
-        storm_mcast: Option<u32>,
-        /// Storm control: unknown-unicast frames received here per second (a number, or off).
-        #[arg(long, value_name = "PPS|off", value_parser = parse_pps)]
-        storm_unknown: Option<u32>,
-        /// Block the port when an STP BPDU arrives on it (for edge ports).
-        #[arg(long, value_parser = on_off)]
-        bpdu_guard: Option<bool>,
+        #[command(flatten)]
+        flags: l2sw::control::policy::PolicyFlags,
     },
     /// Reopen a port blocked by loop protection or BPDU guard.
     Unblock {
@@ -1109,18 +1076,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             PortCmd::Set {
                 port,
                 max_learned,
-                learning,
-                flood,
-                mcast_flood,
-                bcast_flood,
-                isolated,
-                hairpin,
-                gro,
-                group_fwd_mask,
-                storm_bcast,
-                storm_mcast,
-                storm_unknown,
-                bpdu_guard,
+                flags,
             } => {
                 let max = match max_learned.as_deref() {
                     None => None,
@@ -1134,18 +1090,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 let set = PortSet {
                     name: port,
                     max_learned: max,
-                    learning,
-                    flood,
-                    mcast_flood,
-                    bcast_flood,
-                    isolated,
-                    hairpin,
-                    gro,
-                    group_fwd_mask,
-                    storm_bcast,
-                    storm_mcast,
-                    storm_unknown,
-                    bpdu_guard,
+                    flags,
                 };
                 (Request::PortSet(set), false, None)
             }
@@ -1422,34 +1367,6 @@ fn check_bpf(expr: Option<&str>) -> anyhow::Result<()> {
         l2sw::observe::bpf::BpfFilter::compile(e)?;
     }
     Ok(())
-}
-
-/// `on`/`off` (also yes/no, true/false, 1/0) for port flags.
-/// A rate in packets per second; `off` (or 0) for no limit.
-fn parse_pps(s: &str) -> Result<u32, String> {
-    if s.eq_ignore_ascii_case("off") {
-        return Ok(0);
-    }
-    s.trim_end_matches("pps")
-        .parse()
-        .map_err(|_| format!("expected packets per second (e.g. 1000) or off, not {s:?}"))
-}
-
-fn on_off(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "on" | "yes" | "true" | "1" => Ok(true),
-        "off" | "no" | "false" | "0" => Ok(false),
-        _ => Err(format!("expected on or off, not {s:?}")),
-    }
-}
-
-/// A 16-bit mask, decimal or 0x hex.
-fn parse_mask(s: &str) -> Result<u16, String> {
-    let v = match s.strip_prefix("0x") {
-        Some(h) => u16::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    v.map_err(|_| format!("expected a 16-bit mask like 0x4000, not {s:?}"))
 }
 
 fn parse_ethertype(s: &str) -> anyhow::Result<u16> {

@@ -39,9 +39,8 @@ pub struct NetConf {
     /// The port's VLAN settings, as `l2sw port vlan` takes them.
     #[serde(default)]
     pub vlan: Option<VlanConf>,
-    /// The port's flags, as `l2sw port set` takes them (JSON names:
-    /// learning, flood, mcast_flood, bcast_flood, isolated, hairpin, gro,
-    /// max_learned, group_fwd_mask).
+    /// The port's flags, as `l2sw port set` takes them (JSON names: those
+    /// of `control::policy::PolicyFlags`, and max_learned).
     #[serde(default)]
     pub policy: Option<Map<String, Value>>,
     /// DNS settings to report in the result when IPAM gives none.
@@ -218,7 +217,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.ipam_type.as_deref(), Some("host-local"));
-        assert_eq!(c.policy.as_ref().unwrap().isolated, Some(true));
+        assert_eq!(c.policy.as_ref().unwrap().flags.isolated, Some(true));
         assert_eq!(c.run_dir(), PathBuf::from("/run/l2sw"));
     }
 

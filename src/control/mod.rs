@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod client;
+pub mod policy;
 pub mod protocol;
 pub mod render;
 pub mod server;

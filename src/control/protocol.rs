@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::policy::PolicyFlags;
 use crate::netns::Cidr;
 use crate::switch::{VlanMode, VlanSet};
 use crate::wire::MacAddr;
@@ -192,42 +193,16 @@ impl<'de> Deserialize<'de> for Limit {
     }
 }
 
-/// `port set` arguments: the bridge's port flags, software GRO and the
-/// learned-entry limit.
+/// `port set` arguments: the learned-entry limit and the port flags of
+/// [`PolicyFlags`] (the flags' JSON keys sit beside `name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortSet {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_learned: Option<Limit>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learning: Option<bool>,
-    /// Unknown-unicast flooding to this port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flood: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcast_flood: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bcast_flood: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isolated: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hairpin: Option<bool>,
-    /// Software GRO of TCP segments received on this port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gro: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_fwd_mask: Option<u16>,
-    /// Storm control limits in packets per second received (0 = no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_bcast: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_mcast: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storm_unknown: Option<u32>,
-    /// An STP BPDU received here blocks the port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bpdu_guard: Option<bool>,
+    #[serde(flatten)]
+    pub flags: PolicyFlags,
 }
 
 impl PortSet {
@@ -239,42 +214,11 @@ impl PortSet {
                 Limit::Max(n) => Some(n),
             };
         }
-        let flags = [
-            (self.learning, &mut p.learning),
-            (self.flood, &mut p.flood),
-            (self.mcast_flood, &mut p.mcast_flood),
-            (self.bcast_flood, &mut p.bcast_flood),
-            (self.isolated, &mut p.isolated),
-            (self.hairpin, &mut p.hairpin),
-            (self.gro, &mut p.gro),
-            (self.bpdu_guard, &mut p.bpdu_guard),
-        ];
-        for (v, slot) in flags {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
-        if let Some(m) = self.group_fwd_mask {
-            p.group_fwd_mask = m;
-        }
-        let limits = [
-            (self.storm_bcast, &mut p.storm_bcast),
-            (self.storm_mcast, &mut p.storm_mcast),
-            (self.storm_unknown, &mut p.storm_unknown),
-        ];
-        for (v, slot) in limits {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
+        self.flags.apply(p);
     }
 
     pub fn is_empty(&self) -> bool {
-        *self
-            == PortSet {
-                name: self.name.clone(),
-                ..PortSet::default()
-            }
+        self.max_learned.is_none() && self.flags.is_empty()
     }
 }
 
@@ -787,7 +731,7 @@ mod tests {
         let Request::PortSet(set) = r else {
             panic!("{r:?}")
         };
-        assert_eq!(set.gro, Some(false));
+        assert_eq!(set.flags.gro, Some(false));
         assert!(!set.is_empty());
         let mut p = crate::switch::PortPolicy::default();
         assert!(p.gro, "gro is on by default");
@@ -803,14 +747,20 @@ mod tests {
         );
         let on = PortSet {
             name: "red".into(),
-            gro: Some(true),
+            flags: PolicyFlags {
+                gro: Some(true),
+                ..PolicyFlags::default()
+            },
             ..PortSet::default()
         };
         on.apply(&mut p);
         assert!(p.gro);
         let untouched = PortSet {
             name: "red".into(),
-            hairpin: Some(true),
+            flags: PolicyFlags {
+                hairpin: Some(true),
+                ..PolicyFlags::default()
+            },
             ..PortSet::default()
         };
         untouched.apply(&mut p);
@@ -822,6 +772,10 @@ mod tests {
         .is_empty());
         let e = Request::parse(r#"{"cmd":"port-set","name":"red","gro":"off"}"#).unwrap_err();
         assert!(e.contains("invalid type"), "{e}");
+        let e = Request::parse(r#"{"cmd":"port-set","name":"red","groo":true}"#).unwrap_err();
+        assert!(e.contains("unknown field `groo`"), "{e}");
+        let e = serde_json::from_str::<PortSet>(r#"{"name":"","groo":true}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `groo`"), "{e}");
     }
 
     #[test]
@@ -859,9 +813,13 @@ mod tests {
             }),
             Request::PortSet(PortSet {
                 name: "red".into(),
-                hairpin: Some(true),
-                gro: Some(false),
-                ..PortSet::default()
+                max_learned: Some(Limit::Default),
+                flags: PolicyFlags {
+                    hairpin: Some(true),
+                    gro: Some(false),
+                    storm_bcast: Some(20),
+                    ..PolicyFlags::default()
+                },
             }),
         ];
         for r in reqs {

@@ -295,42 +295,9 @@ fn vlan_text(v: &Value) -> String {
 /// The flags that differ from a port's defaults (the bridge's, and gro on),
 /// e.g. "no-learning,no-gro,isolated".
 fn flags_text(p: &Value) -> String {
-    let mut f = Vec::new();
-    for (k, off) in [
-        ("learning", "no-learning"),
-        ("flood", "no-flood"),
-        ("mcast_flood", "no-mcast-flood"),
-        ("bcast_flood", "no-bcast-flood"),
-        ("gro", "no-gro"),
-    ] {
-        if p[k] == false {
-            f.push(off.to_string());
-        }
-    }
-    for k in ["isolated", "hairpin"] {
-        if p[k] == true {
-            f.push(k.to_string());
-        }
-    }
-    if p["bpdu_guard"] == true {
-        f.push("bpdu-guard".into());
-    }
-    for (k, name) in [
-        ("storm_bcast", "storm-bcast"),
-        ("storm_mcast", "storm-mcast"),
-        ("storm_unknown", "storm-unknown"),
-    ] {
-        if let Some(n) = p[k].as_u64().filter(|n| *n != 0) {
-            f.push(format!("{name}={n}pps"));
-        }
-    }
-    if let Some(m) = p["group_fwd_mask"].as_u64().filter(|m| *m != 0) {
-        f.push(format!("group-fwd-mask={m:#06x}"));
-    }
-    if f.is_empty() {
-        "-".into()
-    } else {
-        f.join(",")
+    match serde_json::from_value::<crate::switch::PortPolicy>(p.clone()) {
+        Ok(policy) => crate::control::policy::flags_text(&policy),
+        Err(_) => "-".into(),
     }
 }
 

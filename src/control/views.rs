@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::control::policy::flags_text;
 use crate::control::protocol::Via;
 use crate::dataplane::{BusyPoll, MirrorRow};
 use crate::netns::Cidr;
@@ -140,47 +141,6 @@ pub fn vlan_text(v: &Option<VlanMode>) -> String {
         Some(VlanMode::NativeTagged { tag, trunks: t }) => {
             format!("native-tagged {tag} +{}", trunks(t))
         }
-    }
-}
-
-/// The flags that differ from a new port's, e.g. "no-learning,isolated".
-pub fn flags_text(p: &PortPolicy) -> String {
-    let d = PortPolicy::default();
-    let mut f = Vec::new();
-    for (v, dv, name) in [
-        (p.learning, d.learning, "learning"),
-        (p.flood, d.flood, "flood"),
-        (p.mcast_flood, d.mcast_flood, "mcast-flood"),
-        (p.bcast_flood, d.bcast_flood, "bcast-flood"),
-        (p.gro, d.gro, "gro"),
-        (p.isolated, d.isolated, "isolated"),
-        (p.hairpin, d.hairpin, "hairpin"),
-        (p.bpdu_guard, d.bpdu_guard, "bpdu-guard"),
-    ] {
-        if v != dv {
-            f.push(if v {
-                name.to_string()
-            } else {
-                format!("no-{name}")
-            });
-        }
-    }
-    if p.group_fwd_mask != 0 {
-        f.push(format!("group-fwd-mask={:#06x}", p.group_fwd_mask));
-    }
-    for (n, name) in [
-        (p.storm_bcast, "storm-bcast"),
-        (p.storm_mcast, "storm-mcast"),
-        (p.storm_unknown, "storm-unknown"),
-    ] {
-        if n != 0 {
-            f.push(format!("{name}={n}pps"));
-        }
-    }
-    if f.is_empty() {
-        "-".into()
-    } else {
-        f.join(",")
     }
 }
 

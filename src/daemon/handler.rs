@@ -188,7 +188,14 @@ impl Inner {
             Request::PortList => to_value(self.port_views()?),
             Request::PortSet(set) => {
                 if set.is_empty() {
-                    anyhow::bail!("port set {}: nothing to change (give --learning, --flood, --mcast-flood, --bcast-flood, --isolated, --hairpin, --gro, --max-learned, --group-fwd-mask, --storm-bcast, --storm-mcast, --storm-unknown or --bpdu-guard)", set.name);
+                    let mut flags = vec!["--max-learned".to_string()];
+                    flags.extend(crate::control::policy::PolicyFlags::cli_flags());
+                    let last = flags.pop().unwrap_or_default();
+                    anyhow::bail!(
+                        "port set {}: nothing to change (give {} or {last})",
+                        set.name,
+                        flags.join(", ")
+                    );
                 }
                 let name = set.name.clone();
                 let policy = dp.update_policy(&name, move |p| set.apply(p))?;

@@ -103,8 +103,12 @@ impl Inner {
         let mut skipped = Vec::new();
         for v in &views {
             let r = &v.row;
-            let mut ps = crate::config::PortSettings::protection_of(&r.policy);
-            ps.impair = r.impair.as_ref().map(|imp| imp.spec.clone());
+            // The flags go with the port's own table; `[ports.NAME]` keeps
+            // what only it can say (the impairment).
+            let ps = crate::config::PortSettings {
+                impair: r.impair.as_ref().map(|imp| imp.spec.clone()),
+                ..Default::default()
+            };
             if !ps.is_empty() {
                 config.port_settings.insert(r.name.clone(), ps);
             }
