@@ -123,8 +123,17 @@ impl Inner {
             .into_iter()
             .find(|p| p.name == port)
             .map(|p| p.info.ifname);
-        match self.dp.remove_port(port) {
-            Ok((_, p)) => drop(p),
+        match self.dp.remove_port_retiring(port) {
+            // Closing it (ring, tcx link) is the reaper's.
+            Ok((_, p, retired)) => {
+                let reaper = self.reaper.lock().unwrap_or_else(|p| p.into_inner());
+                match &*reaper {
+                    Some(r) => {
+                        let _ = r.send(super::reaper::Reap::Close(p, retired));
+                    }
+                    None => drop((p, retired)),
+                }
+            }
             // Its veth went with the container's namespace: the dataplane
             // removed the port already.
             Err(DataplaneError::NoSuchPort(_)) => {}

@@ -5,9 +5,10 @@ use serde_json::{json, Value};
 use super::journal::{claimed_by_other, RunDirLock};
 use super::plug::plug_namespace;
 use super::port_kinds::build_port;
+use super::reaper::Reap;
 use super::resources::{Origin, Plug};
 use super::Inner;
-use crate::control::protocol::{Request, Response};
+use crate::control::protocol::{Request, Response, Via};
 use crate::control::server::Handler;
 use crate::dataplane::{PortMeta, Setting};
 use crate::switch::PortPolicy;
@@ -356,15 +357,33 @@ impl Inner {
                 let Some(plug) = res.plugs.remove(&ns) else {
                     anyhow::bail!("namespace {ns} is not plugged into this switch");
                 };
+                let reaper = self.reaper.lock().unwrap_or_else(|p| p.into_inner());
                 if !plug.port_vanished {
-                    match dp.remove_port(&plug.port) {
-                        Ok((_, port)) => drop(port),
+                    match dp.remove_port_retiring(&plug.port) {
+                        // Closing it (ring, tcx link) is the reaper's.
+                        Ok((_, port, retired)) => match &*reaper {
+                            Some(r) => {
+                                let _ = r.send(Reap::Close(port, retired));
+                            }
+                            None => drop((port, retired)),
+                        },
                         // Vanished between the check and now: nothing to close.
                         Err(crate::dataplane::DataplaneError::NoSuchPort(_)) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
+                // Deleting the namespace it made destroys the veth pair
+                // too; no RTM_DELLINK of its own (see reaper.rs).
+                let deferred = match (&plug.host_ifname, plug.via, &*reaper) {
+                    (Some(host), Via::Veth, Some(_)) if plug.created_netns => {
+                        res.defer_link(&plug.port, host).then(|| host.clone())
+                    }
+                    _ => None,
+                };
                 let errors = res.release_port(&plug.port);
+                if let (Some(host), Some(r)) = (deferred, &*reaper) {
+                    let _ = r.send(Reap::Link(host));
+                }
                 json!({
                     "unplugged": ns,
                     "removed_netns": plug.created_netns,

@@ -13,6 +13,7 @@ pub mod listing;
 mod overview;
 mod plug;
 mod port_kinds;
+mod reaper;
 mod resources;
 mod stream;
 mod vxlan;
@@ -60,6 +61,8 @@ pub(crate) struct Inner {
     access: Access,
     /// The EVPN client, while enabled.
     evpn: Mutex<Option<crate::evpn::Evpn>>,
+    /// Deferred unplug work ([`reaper`]); `None` once stopping.
+    reaper: Mutex<Option<Sender<reaper::Reap>>>,
 }
 
 /// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
@@ -71,6 +74,7 @@ pub struct Daemon {
     server: Option<ControlServer>,
     dp_thread: Option<JoinHandle<ReturnedPorts>>,
     events_thread: Option<JoinHandle<()>>,
+    reaper_thread: Option<JoinHandle<()>>,
     shutdown_rx: Receiver<String>,
 }
 
@@ -118,6 +122,7 @@ impl Daemon {
         let spawned = DataplaneHandle::spawn_with(opts.settings, opts.busy_poll)
             .map_err(|e| anyhow::anyhow!("cannot start the dataplane thread: {e}"))?;
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::unbounded();
+        let (reap_tx, reap_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Inner {
             name: opts.name.clone(),
             socket: socket.clone(),
@@ -129,7 +134,14 @@ impl Daemon {
             busy_poll: opts.busy_poll,
             access: opts.access.clone(),
             evpn: Mutex::new(None),
+            reaper: Mutex::new(Some(reap_tx)),
         });
+        let reaper_thread = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("l2sw-reaper".into())
+                .spawn(move || reaper::run(&inner, reap_rx))?
+        };
         let events_thread = {
             let inner = inner.clone();
             let events = spawned.events;
@@ -143,6 +155,7 @@ impl Daemon {
             server: None,
             dp_thread: Some(spawned.thread),
             events_thread: Some(events_thread),
+            reaper_thread: Some(reaper_thread),
             shutdown_rx,
         })
     }
@@ -222,6 +235,19 @@ impl Daemon {
                 // deleting links and namespaces.
                 Ok(ports) => drop(ports),
                 Err(_) => errors.push("the dataplane thread panicked".to_string()),
+            }
+        }
+        // Deferred unplug work first: its links are still in the journal.
+        drop(
+            self.inner
+                .reaper
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        if let Some(t) = self.reaper_thread.take() {
+            if t.join().is_err() {
+                errors.push("the reaper thread panicked".to_string());
             }
         }
         let mut res = self.inner.res.lock().unwrap_or_else(|p| p.into_inner());

@@ -182,6 +182,9 @@ pub struct Resources {
     journal_failed: bool,
     /// What could not be removed; stays in the journal for `l2sw cleanup`.
     leftover: Vec<Owned>,
+    /// Links expected to go with their namespace, watched by the reaper;
+    /// journaled (as the switch's) until they are gone.
+    reaping: Vec<Owned>,
 }
 
 impl Resources {
@@ -209,10 +212,15 @@ impl Resources {
                     what: o.clone(),
                 })
             })
-            .chain(self.leftover.iter().map(|o| JournalEntry {
-                owner: SWITCH_OWNER.into(),
-                what: o.clone(),
-            }))
+            .chain(
+                self.leftover
+                    .iter()
+                    .chain(&self.reaping)
+                    .map(|o| JournalEntry {
+                        owner: SWITCH_OWNER.into(),
+                        what: o.clone(),
+                    }),
+            )
             .collect();
         j.ports = self
             .claims
@@ -277,6 +285,35 @@ impl Resources {
         errors
     }
 
+    /// Takes link `ifname` out of `port`'s undo list onto the reaping list
+    /// (still journaled): the caller deletes the namespace holding its
+    /// peer, which removes it, and hands it to the reaper. False when
+    /// `port` does not own that link.
+    pub fn defer_link(&mut self, port: &str, ifname: &str) -> bool {
+        let want = Owned::link(ifname);
+        let Some(list) = self.owned.get_mut(port) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|o| *o == want) else {
+            return false;
+        };
+        list.remove(i);
+        self.reaping.push(want);
+        // No journal write here: the caller's release_port writes it.
+        true
+    }
+
+    /// The reaper is done with `o`: gone, or `err` says why it is not (it
+    /// then stays in the journal for `l2sw cleanup`).
+    pub fn reaped(&mut self, o: &Owned, err: Option<String>) {
+        self.reaping.retain(|r| r != o);
+        if let Some(e) = err {
+            eprintln!("l2sw: {e}");
+            self.leftover.push(o.clone());
+        }
+        self.persist();
+    }
+
     /// Records that `port` reads interface `ifname` of the switch's namespace.
     pub fn claim(&mut self, port: &str, ifname: &str) {
         self.claims.insert(port.to_string(), ifname.to_string());
@@ -325,7 +362,7 @@ impl Resources {
     pub fn finish(&mut self, mut errors: Vec<String>) -> Vec<String> {
         errors.extend(self.release_port(SWITCH_OWNER));
         if let Some((path, _)) = &self.journal {
-            if self.leftover.is_empty() {
+            if self.leftover.is_empty() && self.reaping.is_empty() {
                 let _ = std::fs::remove_file(path);
             }
         }

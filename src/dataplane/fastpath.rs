@@ -23,6 +23,7 @@
 //! entry land in the ports' counters without loss.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -99,14 +100,46 @@ pub struct FlowRow {
 /// The fast path's state on the dataplane thread.
 #[derive(Debug)]
 pub struct FastPath {
-    progs: Option<Programs>,
+    /// Shared with the threads attaching new ports (see [`PendingAttach`]).
+    progs: Option<Arc<Programs>>,
     /// Why the fast path is off.
     off: Option<String>,
     attached: Vec<Option<Attached>>,
     /// Why a port carries no programs (by port id), when it does not.
     unattached: Vec<Option<String>>,
     flows: HashMap<FlowKey, Installed>,
+    /// Attachments of departed ports, handed back with the port so the
+    /// caller closes them (closing a tcx link waits for an RCU grace
+    /// period, ~5-15 ms, which the dataplane thread should not).
+    retired: Vec<Attached>,
 }
+
+/// Why a port carries no programs yet while its tcx link is being made.
+const ATTACHING: &str = "attaching";
+
+/// A new port's tcx attachment, made off the dataplane thread: creating a
+/// tcx link waits for an RCU grace period (~5-15 ms), which neither the
+/// forwarding loop nor the request that added the port should wait for.
+/// Until [`FastPath::complete`] installs it, every frame of the port takes
+/// the user-space path, which is always correct.
+pub struct PendingAttach {
+    progs: Arc<Programs>,
+    id: PortId,
+    ifindex: u32,
+    ifname: String,
+    peer: bool,
+}
+
+impl PendingAttach {
+    /// Creates the tcx link (any thread); the result goes to `complete`.
+    pub fn link(&self) -> Result<TcxLink, crate::fastpath::FastpathError> {
+        self.progs.attach_tcx(self.ifindex, &self.ifname)
+    }
+}
+
+/// Attachments of a removed port; dropping this detaches them.
+#[derive(Debug, Default)]
+pub struct Retired(#[allow(dead_code)] Vec<Attached>);
 
 impl Default for FastPath {
     fn default() -> FastPath {
@@ -116,6 +149,7 @@ impl Default for FastPath {
             attached: Vec::new(),
             unattached: Vec::new(),
             flows: HashMap::new(),
+            retired: Vec::new(),
         }
     }
 }
@@ -141,7 +175,7 @@ impl FastPath {
         }
         match Programs::load() {
             Ok(p) => {
-                self.progs = Some(p);
+                self.progs = Some(Arc::new(p));
                 self.off = None;
                 Ok(())
             }
@@ -200,6 +234,83 @@ impl FastPath {
         *slot(&mut self.unattached, id) = why;
     }
 
+    /// [`attach`](Self::attach) in two halves: marks the port "attaching"
+    /// and returns what another thread needs to make the tcx link, or
+    /// `None` when the port cannot carry the programs (reason recorded).
+    pub fn attach_later(&mut self, id: PortId, e: &PortEntry, peer: bool) -> Option<PendingAttach> {
+        let progs = self.progs.clone()?;
+        let info = e.port.info();
+        match (info.kind, info.ifindex) {
+            (PortKind::Iface | PortKind::TapVm, Some(ifindex)) => {
+                *slot(&mut self.unattached, id) = Some(ATTACHING.into());
+                Some(PendingAttach {
+                    progs,
+                    id,
+                    ifindex,
+                    ifname: info.ifname,
+                    peer,
+                })
+            }
+            (kind, _) => {
+                *slot(&mut self.unattached, id) = Some(format!(
+                    "a {} port has no device in the switch's namespace to carry frames",
+                    kind.name()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Second half: installs the link made for `p` (the socket filter goes
+    /// on now, on the dataplane thread that owns the socket), unless the
+    /// port went or the fast path was switched meanwhile; then the link is
+    /// dropped, which detaches it.
+    pub fn complete(
+        &mut self,
+        p: PendingAttach,
+        link: Result<TcxLink, crate::fastpath::FastpathError>,
+        ports: &[Option<PortEntry>],
+    ) {
+        let same_progs = self
+            .progs
+            .as_ref()
+            .is_some_and(|q| Arc::ptr_eq(q, &p.progs));
+        let waiting =
+            self.unattached.get(p.id.index()).and_then(|r| r.as_deref()) == Some(ATTACHING);
+        let Some(e) = ports.get(p.id.index()).and_then(|e| e.as_ref()) else {
+            return;
+        };
+        if !same_progs || !waiting || e.port.info().ifindex != Some(p.ifindex) {
+            return;
+        }
+        let res = link.and_then(|link| {
+            p.progs
+                .attach_filter(e.port.raw_fd(), &p.ifname)
+                .map(|_| link)
+        });
+        let why = match res {
+            Ok(link) => {
+                *slot(&mut self.attached, p.id) = Some(Attached {
+                    ifindex: p.ifindex,
+                    peer: p.peer,
+                    mtu: e.port.mtu(),
+                    _link: link,
+                });
+                None
+            }
+            Err(err) => {
+                let _ = Programs::detach_filter(e.port.raw_fd(), &p.ifname);
+                Some(err.to_string())
+            }
+        };
+        *slot(&mut self.unattached, p.id) = why;
+    }
+
+    /// The attachments of ports removed since the last call.
+    pub fn take_retired(&mut self) -> Retired {
+        Retired(std::mem::take(&mut self.retired))
+    }
+
     /// Why port `id` carries no programs, if it does not.
     pub fn unattached_reason(&self, id: PortId) -> Option<&str> {
         if let Some(off) = &self.off {
@@ -224,8 +335,8 @@ impl FastPath {
                 let _ = Programs::detach_filter(e.port.raw_fd(), e.port.name());
             }
         }
-        if let Some(a) = self.attached.get_mut(id.index()) {
-            *a = None;
+        if let Some(a) = self.attached.get_mut(id.index()).and_then(Option::take) {
+            self.retired.push(a);
         }
         if let Some(u) = self.unattached.get_mut(id.index()) {
             *u = None;

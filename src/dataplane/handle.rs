@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Poll, Waker};
 
 use super::event_loop::run;
-use super::fastpath::{FastPath, FastpathStatus, FlowRow};
+use super::fastpath::{FastPath, FastpathStatus, FlowRow, Retired};
 use super::impair::PortImpair;
 pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
 use super::monitor::MonitorHandle;
@@ -125,17 +125,53 @@ impl DataplaneHandle {
     pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
         // Asked here, not on the dataplane thread: it waits on netlink.
         let peer = crate::fastpath::peer_elsewhere(&port.info().ifname);
-        self.call(move |st| {
+        let (id, pending) = self.call(move |st| {
             let id = insert_port(st, port, meta)?;
             // A new port can change flood sets and VLAN awareness.
             st.fastpath_flush();
-            attach_port(st, id, peer);
-            Ok(id)
-        })?
+            let pending = match st.ports.get(id.index()) {
+                Some(Some(e)) => st.fastpath.attach_later(id, e, peer),
+                _ => None,
+            };
+            Ok::<_, DataplaneError>((id, pending))
+        })??;
+        // The port forwards in user space from here; the offload follows
+        // when its tcx link is made (docs/benchmarks.md: ~10 ms of every
+        // `ns plug` was spent waiting for it).
+        if let Some(p) = pending {
+            let handle = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("l2sw-offload".into())
+                .spawn(move || {
+                    let link = p.link();
+                    // The dataplane stopped meanwhile: the link detaches on drop.
+                    let _ = handle.call(move |st| {
+                        let State {
+                            fastpath, ports, ..
+                        } = st;
+                        fastpath.complete(p, link, ports);
+                    });
+                });
+            if let Err(e) = spawned {
+                eprintln!("l2sw: port {id:?} stays in user space: cannot start a thread: {e}");
+            }
+        }
+        Ok(id)
     }
 
     /// Removes a port and hands it back (dropping it closes its fd).
     pub fn remove_port(&self, name: &str) -> Result<(PortMeta, Box<dyn Port>), DataplaneError> {
+        self.remove_port_retiring(name)
+            .map(|(meta, port, _)| (meta, port))
+    }
+
+    /// [`remove_port`](Self::remove_port), also handing back the port's
+    /// fast-path attachment, so the caller decides which thread pays for
+    /// closing it (and the port's ring).
+    pub fn remove_port_retiring(
+        &self,
+        name: &str,
+    ) -> Result<(PortMeta, Box<dyn Port>, Retired), DataplaneError> {
         let name = name.to_string();
         self.call(move |st| {
             let id = st
@@ -144,7 +180,7 @@ impl DataplaneHandle {
             let e = st.take(id).ok_or(DataplaneError::NoSuchPort(name))?;
             let port = e.meta.name.clone();
             st.monitors.emit(|| SwitchEvent::PortRemoved { port });
-            Ok((e.meta, e.port))
+            Ok((e.meta, e.port, st.fastpath.take_retired()))
         })?
     }
 

@@ -36,7 +36,7 @@ pub use snapshot::{
     RemovedPort, StatsSnapshot, SwitchTotals, VxlanRow,
 };
 
-pub use fastpath::{FastpathStatus, FlowRow};
+pub use fastpath::{FastpathStatus, FlowRow, Retired};
 pub use poll_mode::BusyPoll;
 
 #[cfg(test)]

@@ -245,6 +245,9 @@ impl State {
     /// Once a second: age the FDB, count kernel drops, check every port is
     /// still there.
     pub fn housekeeping(&mut self, now: Timestamp) {
+        // Attachments of ports that vanished by themselves: the kernel has
+        // detached them with the device, so closing them costs little.
+        drop(self.fastpath.take_retired());
         // What the kernel carried refreshes its sources before they age.
         self.fastpath_refresh_fdb();
         let aged_n = if self.monitors.is_empty() {

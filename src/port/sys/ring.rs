@@ -21,7 +21,23 @@ use super::setsockopt;
 pub const SLOT_SIZE: usize = 2048;
 /// Slots per block (one block is 32 pages, allocated contiguously).
 const SLOTS_PER_BLOCK: usize = 64;
-const BLOCKS: usize = 64;
+/// 8 blocks: 512 slots, 1 MiB per port. The kernel allocates and zeroes
+/// the whole ring when the port opens and frees it when it closes, on the
+/// request's path: at 8 MiB (64 blocks) that was 10-45 ms per `ns plug`
+/// and 25-30 ms per unplug on the loaded development VM
+/// (docs/benchmarks.md), and 200 plugged namespaces locked 1.6 GiB. With
+/// the fast path on, unicast between known stations bypasses the ring.
+const BLOCKS: usize = 8;
+
+/// Ring blocks: [`BLOCKS`], or `L2SW_RX_RING_BLOCKS` (1-1024) for
+/// measuring other sizes.
+fn blocks() -> usize {
+    std::env::var("L2SW_RX_RING_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|b| (1..=1024).contains(b))
+        .unwrap_or(BLOCKS)
+}
 
 /// One received frame, borrowed from the ring until `release`.
 #[derive(Debug)]
@@ -72,14 +88,15 @@ impl RxRing {
         // Frames larger than a slot are also queued whole on the socket.
         let one: libc::c_int = 1;
         setsockopt(sock.fd(), libc::SOL_PACKET, libc::PACKET_COPY_THRESH, &one)?;
+        let blocks = blocks();
         let req = libc::tpacket_req {
             tp_block_size: (SLOT_SIZE * SLOTS_PER_BLOCK) as libc::c_uint,
-            tp_block_nr: BLOCKS as libc::c_uint,
+            tp_block_nr: blocks as libc::c_uint,
             tp_frame_size: SLOT_SIZE as libc::c_uint,
-            tp_frame_nr: (SLOTS_PER_BLOCK * BLOCKS) as libc::c_uint,
+            tp_frame_nr: (SLOTS_PER_BLOCK * blocks) as libc::c_uint,
         };
         setsockopt(sock.fd(), libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        let len = SLOT_SIZE * SLOTS_PER_BLOCK * BLOCKS;
+        let len = SLOT_SIZE * SLOTS_PER_BLOCK * blocks;
         // SAFETY: maps `len` bytes of the ring the kernel just created for
         // this socket; no existing memory is touched, and the result is
         // checked before use.
@@ -118,7 +135,7 @@ impl RxRing {
         Ok(RxRing {
             base,
             len,
-            slots: SLOTS_PER_BLOCK * BLOCKS,
+            slots: SLOTS_PER_BLOCK * blocks,
             head: 0,
         })
     }
