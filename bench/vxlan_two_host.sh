@@ -3,8 +3,10 @@
 # client namespace each, TCP between the clients through VXLAN VNI 100:
 #   l2sw:  l2sw on both hosts (vxlan port + ns plug)
 #   linux: Linux vxlan device + kernel bridge on both hosts
-# Interleaved rounds, iperf3 -t SECS per round; prints Gbit/s per round and
-# the medians. Usage: bench/vxlan_two_host.sh [ROUNDS] [SECS]  (as root)
+# Interleaved rounds, iperf3 -t SECS per round (one TCP stream A -> B), then
+# 200 pings A -> B; prints Gbit/s and the ping RTT p50 per round, the
+# medians and the ratios (l2sw / linux), and the load average.
+# Usage: bench/vxlan_two_host.sh [ROUNDS] [SECS]  (as root)
 set -euo pipefail
 ROUNDS=${1:-3}; SECS=${2:-3}
 BIN=${L2SW:-target/release/l2sw}
@@ -54,7 +56,8 @@ run_one() {
   setup $1
   ip netns exec ${S}cB iperf3 -s -1 -D; sleep 0.3
   local g; g=$(ip netns exec ${S}cA iperf3 -c 10.0.0.2 -t $SECS -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
-  local rtt; rtt=$(ip netns exec ${S}cA ping -q -c 200 -i 0.002 10.0.0.2 | awk -F/ '/rtt/ {print $5}')
+  # RTT p50 of the individual replies (ping's summary has no median).
+  local rtt; rtt=$(ip netns exec ${S}cA ping -c 200 -i 0.002 10.0.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   echo "$1 $g $rtt"
   cleanup
 }
@@ -62,11 +65,13 @@ declare -a L X LR XR
 for r in $(seq $ROUNDS); do
   for c in linux l2sw; do
     read -r name g rtt < <(run_one $c)
-    echo "round $r $name ${g} Gbit/s  ping avg ${rtt} ms"
+    echo "round $r $name ${g} Gbit/s  ping p50 ${rtt} ms  (load $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ $c = linux ]; then L+=($g); LR+=($rtt); else X+=($g); XR+=($rtt); fi
   done
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ml=$(med "${L[@]}"); mx=$(med "${X[@]}")
 echo "median TCP: linux $ml Gbit/s, l2sw $mx Gbit/s, ratio $(python3 -c "print(round($mx/$ml,2))")"
-echo "median ping avg: linux $(med "${LR[@]}") ms, l2sw $(med "${XR[@]}") ms"
+rl=$(med "${LR[@]}"); rx=$(med "${XR[@]}")
+echo "median ping p50: linux $rl ms, l2sw $rx ms, ratio $(python3 -c "print(round($rx/$rl,2))")"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

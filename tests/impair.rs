@@ -469,3 +469,104 @@ fn ingress_impairment_marks_the_ingress_record_and_the_trace() {
     assert!(text.contains("ingress impairment"), "{text}");
     assert!(text.contains("delayed 1"), "{text}");
 }
+
+/// Frames an ingress impairment drops never reach the switch's decision,
+/// but a live trace still shows them, with the reason: here the queue's
+/// limit (two frames, held 300 ms), then a loss.
+#[test]
+fn ingress_impairment_drops_show_in_live_trace_with_their_reason() {
+    let (sw, a, _b) = pair("imj", 9);
+    sw.ok(&[
+        "port",
+        "impair",
+        &a,
+        "--direction",
+        "ingress",
+        "--delay",
+        "300ms",
+        "--limit",
+        "2",
+    ]);
+    let filter = format!("ethertype {TEST_ETHERTYPE:#06x}");
+    let live = |count: usize| {
+        Command::new(BIN)
+            .args(["--name", &sw.name, "--run-dir"])
+            .arg(&sw.run_dir)
+            .args(["trace", "--live", "--json", "-c", &count.to_string()])
+            .args(["--filter", &filter])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let traces = |out: std::process::Output| -> Vec<Value> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("one JSON trace per line"))
+            .collect()
+    };
+    let send = |ea: &mut Endpoint, n: usize| {
+        for i in 0..n {
+            ea.send(&test_frame(
+                mac("02:00:00:2f:09:02"),
+                mac("02:aa:00:2f:09:01"),
+                format!("imj{i}").as_bytes(),
+                100,
+            ));
+        }
+    };
+    // Six frames at once: two are queued, four meet the limit. The drops'
+    // traces come at once, the queued frames' only 300 ms later.
+    let reader = live(4);
+    std::thread::sleep(Duration::from_millis(700));
+    let mut ea = Endpoint::open(&a, "eth0");
+    send(&mut ea, 6);
+    let got = traces(reader.wait_with_output().unwrap());
+    assert_eq!(got.len(), 4, "{got:?}");
+    for t in &got {
+        assert_eq!(t["ingress"], a.as_str(), "{t}");
+        assert_eq!(t["steps"][0]["step"], "ingress impairment", "{t}");
+        assert_eq!(t["steps"][0]["result"], "dropped: impair_limit", "{t}");
+        assert!(
+            t["verdict"].as_str().unwrap().contains("impair_limit"),
+            "{t}"
+        );
+        assert_eq!(t["egress"].as_array().map(Vec::len), Some(0), "{t}");
+        assert!(t["id"].as_u64().is_some(), "{t}");
+    }
+    // Counted under the reason too (a stray frame of a's own stack in the
+    // queue would make it more).
+    let counted = drops(&sw, &a, "impair_limit");
+    assert!(counted >= 4, "impair_limit on {a}: {counted}");
+    let row = port_row(&sw, &a);
+    assert_eq!(row["impair"]["ingress"]["limit_drops"], counted, "{row}");
+
+    // A loss, in the text rendering.
+    sw.ok(&[
+        "port",
+        "impair",
+        &a,
+        "--direction",
+        "ingress",
+        "--loss",
+        "100%",
+    ]);
+    let reader = Command::new(BIN)
+        .args(["--name", &sw.name, "--run-dir"])
+        .arg(&sw.run_dir)
+        .args(["trace", "--live", "-c", "1", "--filter", &filter])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    send(&mut ea, 1);
+    let out = reader.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ingress impairment") && text.contains("dropped: impair_loss"),
+        "{text}"
+    );
+    assert!(
+        text.contains("verdict: drop: impair_loss (before the switch saw it)"),
+        "{text}"
+    );
+}

@@ -1,6 +1,7 @@
 //! VXLAN ports against real peers: two "hosts" are namespaces joined by a
 //! veth underlay; each has client namespaces. Host A is always l2sw; host B
-//! is the Linux vxlan device with a kernel bridge, or another l2sw. Clients
+//! is the Linux vxlan device with a kernel bridge, Open vSwitch's userspace
+//! (netdev) datapath with a vxlan port, or another l2sw. Clients
 //! ping and move checksummed TCP streams across, jumbo frames included, and
 //! the FDBs on both sides show where the MACs were learned.
 
@@ -10,6 +11,7 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
+use common::reference::Ovs;
 use common::{eventually, ping, require_root, tcp_transfer, unique, Switch};
 use l2sw::netns;
 
@@ -91,6 +93,11 @@ impl Underlay {
         u
     }
 
+    /// The underlay device in host A.
+    fn a_dev(&self) -> String {
+        format!("{}a", self.a.trim_end_matches("-hA"))
+    }
+
     /// The underlay device in host B.
     fn b_dev(&self) -> String {
         format!("{}b", self.a.trim_end_matches("-hA"))
@@ -112,23 +119,11 @@ impl Underlay {
         ip_in(&b, &vx);
         ip_in(&b, &["link", "add", "br0", "type", "bridge"]);
         ip_in(&b, &["link", "set", "vx100", "master", "br0"]);
-        let client = format!("{}-cB", self.a.trim_end_matches("-hA"));
-        netns::create(&client).unwrap();
-        self.extra.push(client.clone());
-        ip_in(
-            &b,
-            &[
-                "link", "add", "cbh", "mtu", &m, "type", "veth", "peer", "name", "eth0", "netns",
-                &client, "mtu", &m,
-            ],
-        );
+        let client = self.client_b(mtu);
         ip_in(&b, &["link", "set", "cbh", "master", "br0"]);
         for d in ["cbh", "vx100", "br0"] {
             ip_in(&b, &["link", "set", d, "up"]);
         }
-        ip_in(&client, &["addr", "add", "10.0.0.2/24", "dev", "eth0"]);
-        ip_in(&client, &["link", "set", "eth0", "up"]);
-        ip_in(&client, &["link", "set", "lo", "up"]);
         sh(
             "ip",
             &[
@@ -145,6 +140,27 @@ impl Underlay {
                 A_IP,
             ],
         );
+        client
+    }
+
+    /// A client namespace of host B (`10.0.0.2/24`, MTU `mtu`) wired to
+    /// host B by a veth whose host end is `cbh` (up, on no bridge yet).
+    fn client_b(&mut self, mtu: u32) -> String {
+        let client = format!("{}-cB", self.a.trim_end_matches("-hA"));
+        netns::create(&client).unwrap();
+        self.extra.push(client.clone());
+        let m = mtu.to_string();
+        ip_in(
+            &self.b,
+            &[
+                "link", "add", "cbh", "mtu", &m, "type", "veth", "peer", "name", "eth0", "netns",
+                &client, "mtu", &m,
+            ],
+        );
+        ip_in(&self.b, &["link", "set", "cbh", "up"]);
+        ip_in(&client, &["addr", "add", "10.0.0.2/24", "dev", "eth0"]);
+        ip_in(&client, &["link", "set", "eth0", "up"]);
+        ip_in(&client, &["link", "set", "lo", "up"]);
         client
     }
 }
@@ -255,6 +271,144 @@ fn l2sw_and_linux_vxlan_carry_pings_jumbo_frames_and_tcp() {
     let n = 16 << 20;
     assert_eq!(tcp_transfer(&ca, &cb, "10.0.0.2", 5201, n), n, "A -> B");
     assert_eq!(tcp_transfer(&cb, &ca, "10.0.0.1", 5202, n), n, "B -> A");
+}
+
+#[test]
+fn l2sw_and_open_vswitch_userspace_vxlan_carry_pings_and_tcp() {
+    let mut u = Underlay::new(1500);
+    // Host B's Open vSwitch runs inside B's namespace (its netdev ports,
+    // taps and route table are B's), on a database of its own.
+    let ovs = Ovs::start_in(Some(&u.b));
+    let cb = u.client_b(1450);
+    // OVS's userspace tunnels do not use the kernel's UDP stack: they route
+    // and resolve the remote VTEP through a bridge of their own, so B's
+    // underlay NIC goes on `brphy` and B's VTEP address on its internal port.
+    let vb = u.b_dev();
+    ip_in(&u.b, &["addr", "flush", "dev", &vb]);
+    ovs.vsctl(&[
+        "add-br",
+        "brphy",
+        "--",
+        "set",
+        "bridge",
+        "brphy",
+        "datapath_type=netdev",
+        "--",
+        "add-port",
+        "brphy",
+        &vb,
+        "--",
+        "add-br",
+        "brint",
+        "--",
+        "set",
+        "bridge",
+        "brint",
+        "datapath_type=netdev",
+        "--",
+        "add-port",
+        "brint",
+        "cbh",
+        "--",
+        "add-port",
+        "brint",
+        "vx",
+        "--",
+        "set",
+        "interface",
+        "vx",
+        "type=vxlan",
+    ]);
+    ovs.vsctl(&[
+        "set",
+        "interface",
+        "vx",
+        &format!("options:remote_ip={A_IP}"),
+        &format!("options:local_ip={B_IP}"),
+        "options:key=100",
+    ]);
+    ip_in(
+        &u.b,
+        &["addr", "add", &format!("{B_IP}/24"), "dev", "brphy"],
+    );
+    ip_in(&u.b, &["link", "set", "brphy", "up"]);
+    // The same on A's side: A's UDP socket leaves the outer UDP checksum
+    // to a NIC the veth lacks, and OVS's tunnel pop checks it (a packet
+    // with it unfinished is dropped as `datapath_drop_tunnel_pop_error` in
+    // `ovs-appctl coverage/show`). On a real NIC the wire has it finished.
+    sh(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &u.a,
+            "ethtool",
+            "-K",
+            &u.a_dev(),
+            "tx",
+            "off",
+        ],
+    );
+    // The netdev datapath reads the client's frames with AF_PACKET and (no
+    // userspace TSO here) sends them on with the checksum the client's
+    // stack left to a NIC: the client must finish its own checksums.
+    sh(
+        "ip",
+        &["netns", "exec", &cb, "ethtool", "-K", "eth0", "tx", "off"],
+    );
+
+    let mut sw = Switch::start("vxo");
+    sw.ok(&[
+        "port", "add", "vxlan", "vx100", "--vni", "100", "--local", A_IP, "--remote", B_IP,
+        "--netns", &u.a,
+    ]);
+    let ca = sw.plug("cA", "10.0.0.1/24", "02:16:00:00:00:11", &["--mtu", "1450"]);
+    // OVS opens its ports' sockets and resolves A's VTEP (ARP through
+    // brphy) after vsctl returns: the first pings may be lost.
+    assert!(
+        eventually(Duration::from_secs(20), || ping(
+            &ca,
+            "10.0.0.2",
+            &["-c", "1"]
+        )
+        .1 == 1),
+        "no ping through OVS; its log:\n{}",
+        ovs.log_tail("ovs-vswitchd")
+    );
+    assert_eq!(ping(&ca, "10.0.0.2", &[]), (3, 3), "ping across the tunnel");
+    // Full-size inner frames (1450 bytes: 1500 on the underlay) cross whole.
+    assert_eq!(
+        ping(&ca, "10.0.0.2", &["-s", "1422", "-M", "do"]),
+        (3, 3),
+        "1450-byte frames through OVS's VXLAN"
+    );
+
+    // l2sw learned B's client from decapsulated frames, behind B's VTEP ...
+    let b_mac = mac_of(&cb);
+    let e = fdb_entries(&sw)
+        .into_iter()
+        .find(|e| e["mac"] == b_mac.as_str())
+        .expect("B's MAC learned");
+    assert_eq!(
+        (e["port"].as_str(), e["dst"].as_str()),
+        (Some("vx100"), Some(B_IP)),
+        "{e}"
+    );
+    // ... and OVS learned A's client on its vxlan port.
+    let ofport = ovs.vsctl(&["get", "interface", "vx", "ofport"]);
+    let fdb = ovs.appctl(&["fdb/show", "brint"]);
+    assert!(
+        fdb.lines().any(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            c.len() >= 3 && c[0] == ofport.trim() && c[2] == "02:16:00:00:00:11"
+        }),
+        "OVS FDB (vx is port {ofport}): {fdb}"
+    );
+
+    // TCP both ways, every byte checked.
+    let n = 8 << 20;
+    assert_eq!(tcp_transfer(&ca, &cb, "10.0.0.2", 5211, n), n, "A -> B");
+    assert_eq!(tcp_transfer(&cb, &ca, "10.0.0.1", 5212, n), n, "B -> A");
 }
 
 #[test]

@@ -21,13 +21,17 @@ use super::pipeline::{forward_received, Work};
 use super::readers::{self as tap, ActiveReader as ActiveTap, Seen};
 use super::state::{PortEntry, State};
 use crate::impair::{ImpairDrop, ImpairFrame, ImpairRow, ImpairSpec, Impairer, Marks, Released};
-use crate::observe::records::Dir;
+use crate::observe::explain::summarize;
+use crate::observe::records::{Dir, TraceReport, TraceStep};
 use crate::port::{GsoKind, Offload, RxBatch, SendError, TxFrame, BATCH_SIZE, RX_HEADROOM};
 use crate::switch::{DropReason, PortId, Timestamp};
 use crate::wire::gso::{complete_partial, segment, SegmentKind};
 
 /// Spare frame buffers kept per port, so a steady stream reuses them.
 const POOL: usize = 1024;
+/// ... and their capacity at most, so a burst of super-frames does not
+/// leave 64 MiB of spares behind (the queue's own bound is its limit).
+const POOL_BYTES: usize = 8 << 20;
 
 /// A frame copy waiting in an impairment queue.
 #[derive(Debug, Clone)]
@@ -124,6 +128,8 @@ pub struct PortImpair {
     pub egress: Option<Impairer<Held>>,
     pub ingress: Option<Impairer<Held>>,
     pool: Vec<Vec<u8>>,
+    /// Capacity of the buffers in `pool`.
+    pool_bytes: usize,
 }
 
 impl PortImpair {
@@ -147,6 +153,7 @@ impl PortImpair {
             spec,
             seed,
             pool: Vec::new(),
+            pool_bytes: 0,
         }
     }
 
@@ -170,6 +177,7 @@ impl PortImpair {
         id: u64,
     ) -> Held {
         let mut data = self.pool.pop().unwrap_or_default();
+        self.pool_bytes -= data.capacity();
         data.clear();
         data.extend_from_slice(frame);
         Held {
@@ -183,7 +191,9 @@ impl PortImpair {
     }
 
     fn recycle(&mut self, h: Held) {
-        if self.pool.len() < POOL {
+        let cap = h.data.capacity();
+        if self.pool.len() < POOL && self.pool_bytes + cap <= POOL_BYTES {
+            self.pool_bytes += cap;
             self.pool.push(h.data);
         }
     }
@@ -409,8 +419,10 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
         ports,
         readers: taps,
         next_packet_id,
+        switch,
         ..
     } = &mut *st;
+    let vlan_aware = switch.vlan_aware();
     let Some(Some(e)) = ports.get_mut(ingress.index()) else {
         return;
     };
@@ -445,9 +457,43 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
                 };
                 *next_packet_id += 1;
                 tap::capture(taps, &seen, &h.data, &|| drop_note(why, marks, false));
+                // The switch never sees this frame, so no plan explains it:
+                // its live trace is the impairment step alone.
+                if tap::trace_wanted(taps, ingress, &meta.name, &h.data) {
+                    let report = ingress_drop_trace(&meta.name, vlan_aware, &h.data, why, marks);
+                    tap::trace(taps, &seen, &h.data, &report);
+                }
             }
             imp.recycle(h);
         }
+    }
+}
+
+/// The live trace of a frame the port's ingress impairment dropped before
+/// the switch saw it: one `ingress impairment` step and the drop as the
+/// verdict, no egress rows (nothing was decided or sent).
+fn ingress_drop_trace(
+    port: &str,
+    vlan_aware: bool,
+    frame: &[u8],
+    why: ImpairDrop,
+    marks: Marks,
+) -> TraceReport {
+    let reason = drop_reason(why).name();
+    TraceReport {
+        id: None,
+        ts_ns: 0,
+        ingress: port.to_string(),
+        synthetic: false,
+        vlan_aware,
+        vlan: 0,
+        frame: summarize(frame),
+        steps: vec![TraceStep {
+            step: "ingress impairment".into(),
+            result: format!("dropped: {reason}{}", extra_marks(marks)),
+        }],
+        egress: Vec::new(),
+        verdict: format!("drop: {reason} (before the switch saw it)"),
     }
 }
 

@@ -203,6 +203,7 @@ impl<T: ImpairFrame> Impairer<T> {
                 .map(|p| Correlated::new(p.fraction(), rho.unwrap_or_default().fraction()))
         };
         let reorder = event(spec.reorder, spec.reorder_correlation);
+        let (limit, limit_bytes) = spec.queue_limits();
         Impairer {
             seed,
             latency: spec.delay.map_or(0, |d| d.ns() as i64),
@@ -220,8 +221,8 @@ impl<T: ImpairFrame> Impairer<T> {
             reorder,
             corrupt: event(spec.corrupt, spec.corrupt_correlation),
             rate_bps: spec.rate.map_or(0, |r| r.bits_per_sec() / 8),
-            limit: spec.limit_packets(),
-            limit_bytes: spec.limit_bytes.unwrap_or(u64::MAX),
+            limit,
+            limit_bytes,
             counter: 0,
             head: VecDeque::new(),
             timed: BinaryHeap::new(),

@@ -453,7 +453,8 @@ pub struct ImpairSpec {
     /// Bytes added to every cell.
     #[serde(default, skip_serializing_if = "is_zero_i32")]
     pub cell_overhead: i32,
-    /// Frames the queue holds at most (netem's limit; 1000 when unset).
+    /// Frames the queue holds at most (netem's limit; with neither limit
+    /// set, [`ImpairSpec::queue_limits`] gives the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     /// Bytes the queue holds at most.
@@ -472,8 +473,26 @@ fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
 
-/// netem's default queue limit, in frames.
-pub const DEFAULT_LIMIT: u64 = 1000;
+/// The default queue bound in bytes (with no `--limit`). netem's default
+/// is 1000 frames, which holds 1000 MTU frames (1.2 Gbit/s at 10 ms) or
+/// 1000 GSO super-frames (64 MiB): too little for one and too much for the
+/// other. A byte budget holds the bandwidth-delay product whatever the
+/// frames' size: 32 MiB is 10 ms at 26 Gbit/s, 100 ms at 2.6 Gbit/s.
+pub const DEFAULT_LIMIT_BYTES: u64 = 32 << 20;
+
+/// The default bound in frames (with no `--limit`): only frames under
+/// 512 bytes reach it before the byte budget; it bounds what the queue's
+/// per-frame bookkeeping can take.
+pub const DEFAULT_LIMIT_FRAMES: u64 = 65_536;
+
+/// With a rate and no `--limit`, the queue holds what the rate sends during
+/// the delay (and jitter) plus this much backlog, so a slow link does not
+/// queue for seconds before it drops (netem's 1000 frames are 1.2 s at
+/// 10 Mbit/s).
+pub const DEFAULT_RATE_BACKLOG_NS: u64 = 200_000_000;
+
+/// The least default byte budget under a rate: a few super-frames.
+pub const DEFAULT_RATE_MIN_BYTES: u64 = 256 << 10;
 
 /// A combination tc would refuse, or that does nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -588,9 +607,24 @@ impl ImpairSpec {
         }
     }
 
-    /// Frames the queue holds at most.
-    pub fn limit_packets(&self) -> u64 {
-        self.limit.unwrap_or(DEFAULT_LIMIT)
+    /// What the queue holds at most: (frames, bytes). An explicit `--limit`
+    /// is the only bound (frames as netem's, or bytes); without one, the
+    /// defaults above, the byte budget cut to the rate's backlog.
+    pub fn queue_limits(&self) -> (u64, u64) {
+        match (self.limit, self.limit_bytes) {
+            (None, None) => {
+                let mut bytes = DEFAULT_LIMIT_BYTES;
+                if let Some(r) = self.rate {
+                    let ns = self.delay.map_or(0, Span::ns)
+                        + self.jitter.map_or(0, Span::ns)
+                        + DEFAULT_RATE_BACKLOG_NS;
+                    let need = (r.bits_per_sec() / 8) as u128 * ns as u128 / 1_000_000_000;
+                    bytes = bytes.min((need as u64).max(DEFAULT_RATE_MIN_BYTES));
+                }
+                (DEFAULT_LIMIT_FRAMES, bytes)
+            }
+            (frames, bytes) => (frames.unwrap_or(u64::MAX), bytes.unwrap_or(u64::MAX)),
+        }
     }
 }
 

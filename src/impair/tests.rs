@@ -382,7 +382,8 @@ fn limit_drops_beyond_the_queue_in_packets_and_bytes() {
         .collect();
     assert_eq!(fates, vec![1, 1, 1, 0, 0]);
     assert_eq!(imp.stats().limit_drops, 2);
-    // Default limit is netem's 1000.
+    // Without --limit: a byte budget (32 MiB) that holds a 10 ms delay at
+    // many Gbit/s in super-frames, and a frame bound for small frames.
     let mut imp: Impairer<F> = Impairer::new(
         ImpairSpec {
             delay: ms(10),
@@ -390,8 +391,45 @@ fn limit_drops_beyond_the_queue_in_packets_and_bytes() {
         },
         0,
     );
-    let queued: u64 = (0..1500)
+    let queued: u64 = (0..1000)
+        .map(|i| imp.enqueue(0, F::new(i, 65_000)).queued as u64)
+        .sum();
+    assert_eq!(queued, (32 << 20) / 65_000);
+    let mut imp: Impairer<F> = Impairer::new(
+        ImpairSpec {
+            delay: ms(10),
+            ..Default::default()
+        },
+        0,
+    );
+    let queued: u64 = (0..70_000)
         .map(|i| imp.enqueue(0, F::new(i, 64)).queued as u64)
+        .sum();
+    assert_eq!(queued, 65_536);
+    // With a rate, the default holds the rate's delay and 200 ms more:
+    // 10 Mbit/s for 300 ms is 375 000 bytes.
+    let mut imp: Impairer<F> = Impairer::new(
+        spec(|s| {
+            s.limit = None;
+            s.delay = ms(100);
+            s.rate = Some(Rate(10_000_000));
+        }),
+        0,
+    );
+    let queued: u64 = (0..1000)
+        .map(|i| imp.enqueue(0, F::new(i, 1000)).queued as u64)
+        .sum();
+    assert_eq!(queued, 375);
+    // An explicit frame limit is netem's: frames whatever their size.
+    let mut imp: Impairer<F> = Impairer::new(
+        spec(|s| {
+            s.delay = ms(10);
+            s.limit = Some(1000);
+        }),
+        0,
+    );
+    let queued: u64 = (0..1500)
+        .map(|i| imp.enqueue(0, F::new(i, 65_000)).queued as u64)
         .sum();
     assert_eq!(queued, 1000);
     let mut imp: Impairer<F> = Impairer::new(

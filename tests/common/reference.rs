@@ -137,6 +137,9 @@ pub struct Ovs {
     pkgdata: PathBuf,
     db: Option<Child>,
     vswitchd: Option<Child>,
+    /// The network namespace both daemons run in (`None`: the test's own),
+    /// so their netdev ports, taps and route table are that namespace's.
+    netns: Option<String>,
     pub version: String,
 }
 
@@ -144,6 +147,14 @@ impl Ovs {
     /// Starts ovsdb-server and ovs-vswitchd; panics (never skips) with what
     /// to install when Open vSwitch is missing.
     pub fn start() -> Ovs {
+        Ovs::start_in(None)
+    }
+
+    /// [`Ovs::start`] with both daemons inside namespace `netns` (started
+    /// through `ip netns exec`, which execs them: the children are the
+    /// daemons themselves). The database and control sockets are files, so
+    /// `vsctl`/`appctl` reach them from anywhere.
+    pub fn start_in(netns: Option<&str>) -> Ovs {
         require_root();
         let missing: Vec<&str> = OVS_PROGRAMS
             .iter()
@@ -171,6 +182,7 @@ impl Ovs {
             pkgdata,
             db: None,
             vswitchd: None,
+            netns: netns.map(str::to_string),
             version: String::new(),
         };
         let db = ovs.path("conf.db");
@@ -232,7 +244,7 @@ impl Ovs {
     /// A command with the environment pointing every OVS default path into
     /// the private directory.
     fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(find_program(program).expect("OVS program"));
+        let mut c = Command::new(find_program(program).expect("program"));
         c.env("OVS_RUNDIR", &self.dir)
             .env("OVS_DBDIR", &self.dir)
             .env("OVS_LOGDIR", &self.dir)
@@ -242,7 +254,15 @@ impl Ovs {
     }
 
     fn spawn(&self, program: &str, args: &[&str]) -> Child {
-        let mut c = self.command(program);
+        let mut c = match &self.netns {
+            None => self.command(program),
+            Some(ns) => {
+                let mut c = self.command("ip");
+                c.args(["netns", "exec", ns])
+                    .arg(find_program(program).expect("OVS program"));
+                c
+            }
+        };
         c.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -284,7 +304,8 @@ impl Ovs {
         }
     }
 
-    fn log_tail(&self, daemon: &str) -> String {
+    /// The last lines of `daemon`'s log ("ovs-vswitchd", "ovsdb-server").
+    pub fn log_tail(&self, daemon: &str) -> String {
         let log = std::fs::read_to_string(self.path(&format!("{daemon}.log"))).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
