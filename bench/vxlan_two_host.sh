@@ -64,7 +64,9 @@ run_one() {
 declare -a L X LR XR
 for r in $(seq $ROUNDS); do
   for c in linux l2sw; do
-    read -r name g rtt < <(run_one $c)
+    # $(...) waits for run_one's cleanup; `< <(...)` did not, so the next
+    # round's namespaces collided with the last one's.
+    out=$(run_one $c); read -r name g rtt <<<"$out"
     echo "round $r $name ${g} Gbit/s  ping p50 ${rtt} ms  (load $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ $c = linux ]; then L+=($g); LR+=($rtt); else X+=($g); XR+=($rtt); fi
   done
