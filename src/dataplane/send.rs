@@ -54,14 +54,14 @@ impl Sources<'_> {
 pub type Vanished = SmallVec<[(PortId, String); 2]>;
 
 /// Sends `pieces` on `egress`. `pair` is the (ingress, egress) residence
-/// histogram.
+/// histogram, if the pair has one.
 #[allow(clippy::too_many_arguments)]
 pub fn send_share(
     (egress, tunnel): (PortId, bool),
     e: &mut PortEntry,
     pieces: &[Piece],
     src: &Sources<'_>,
-    pair: &mut LatencyHistogram,
+    mut pair: Option<&mut LatencyHistogram>,
     obs: &mut Option<Observer>,
     readers: &mut [ActiveReader],
     log_limit: &mut RateLimit,
@@ -97,7 +97,9 @@ pub fn send_share(
             if rx_ts != 0 {
                 let ns = done.saturating_sub(rx_ts);
                 e.latency.record(ns);
-                pair.record(ns);
+                if let Some(pair) = pair.as_deref_mut() {
+                    pair.record(ns);
+                }
             }
         }
         if let Some(o) = obs {
