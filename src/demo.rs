@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::control::client::{decode, ClientError};
 use crate::control::protocol::Request;
 use crate::control::render;
 use crate::daemon::{Daemon, DaemonOptions};
@@ -135,24 +136,28 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
         if stop.load(Ordering::SeqCst) {
             anyhow::bail!("interrupted");
         }
-        let show = |title: &str, req: Request, f: fn(&serde_json::Value) -> String| {
+        type Text = fn(serde_json::Value) -> Result<String, ClientError>;
+        let show = |title: &str, req: Request, f: Text| {
             let resp = daemon.request(req);
             println!("\n== {title}");
-            match resp.result {
-                Some(v) => print!("{}", f(&v)),
+            match resp.result.map(f) {
+                Some(Ok(text)) => print!("{text}"),
+                Some(Err(e)) => println!("   error: {e}"),
                 None => println!("   error: {}", resp.error.unwrap_or_default()),
             }
         };
-        show("ports (l2sw port list)", Request::PortList, render::ports);
+        show("ports (l2sw port list)", Request::PortList, |v| {
+            Ok(render::ports(&v))
+        });
         show(
             "forwarding database (l2sw fdb show)",
             Request::FdbShow { port: None },
-            render::fdb,
+            |v| Ok(render::fdb(&decode::<Vec<_>>(v)?)),
         );
         show(
             "counters (l2sw stats)",
             Request::Stats { port: None },
-            render::stats,
+            |v| Ok(render::stats(&decode(v)?)),
         );
         Ok(all_ok)
     })();

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use l2sw::config::Config;
 use l2sw::control::access::Access;
-use l2sw::control::client::Client;
+use l2sw::control::client::{decode, Client};
 use l2sw::control::policy::on_off;
 use l2sw::control::protocol::{
     AddKind, EvpnEnable, Limit, NsPlug, PortAdd, PortSet, Request, TapSetup, Via, VxlanAdd,
@@ -912,7 +912,8 @@ fn run(name: &str, run_dir: &std::path::Path, args: RunArgs) -> anyhow::Result<(
 }
 
 /// Turns a result into the text table people read.
-type Renderer = fn(&Value) -> String;
+/// A result's text form: the typed answer read from the JSON, then rendered.
+type Renderer = fn(Value) -> Result<String, l2sw::control::client::ClientError>;
 
 /// Sends `cmd` to the running switch and prints the answer.
 fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()> {
@@ -971,7 +972,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             }
             return Ok(());
         }
-        Cmd::Status { json, .. } => (Request::Status, json, Some(render::status)),
+        Cmd::Status { json, .. } => (
+            Request::Status,
+            json,
+            Some(|v| Ok(render::status(&decode(v)?))),
+        ),
         Cmd::Port(p) => match p {
             PortCmd::Add {
                 kind,
@@ -1072,7 +1077,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 (req, false, None)
             }
             PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
-            PortCmd::List(j) => (Request::PortList, j.json, Some(render::ports)),
+            PortCmd::List(j) => (Request::PortList, j.json, Some(|v| Ok(render::ports(&v)))),
             PortCmd::Set {
                 port,
                 max_learned,
@@ -1129,7 +1134,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 None,
             ),
             MirrorCmd::Del { mirror } => (Request::MirrorDel { name: mirror }, false, None),
-            MirrorCmd::List(j) => (Request::MirrorList, j.json, Some(render::mirrors)),
+            MirrorCmd::List(j) => (
+                Request::MirrorList,
+                j.json,
+                Some(|v| Ok(render::mirrors(&decode::<Vec<_>>(v)?))),
+            ),
         },
         Cmd::Evpn(e) => match e {
             EvpnCmd::Enable {
@@ -1148,10 +1157,14 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 None,
             ),
             EvpnCmd::Disable => (Request::EvpnDisable, false, None),
-            EvpnCmd::Show(j) => (Request::EvpnShow, j.json, Some(render::evpn)),
+            EvpnCmd::Show(j) => (Request::EvpnShow, j.json, Some(|v| Ok(render::evpn(&v)))),
         },
         Cmd::Fdb(f) => match f {
-            FdbCmd::Show { port, json } => (Request::FdbShow { port }, json, Some(render::fdb)),
+            FdbCmd::Show { port, json } => (
+                Request::FdbShow { port },
+                json,
+                Some(|v| Ok(render::fdb(&decode::<Vec<_>>(v)?))),
+            ),
             FdbCmd::Add {
                 mac,
                 port,
@@ -1188,10 +1201,14 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
             false,
             None,
         ),
-        Cmd::Get(j) => (Request::Get, j.json, Some(render::settings)),
+        Cmd::Get(j) => (
+            Request::Get,
+            j.json,
+            Some(|v| Ok(render::settings(&decode(v)?))),
+        ),
         Cmd::Stats { port, reset, json } => {
             let v = c.call(&Request::Stats { port })?;
-            print_result(&v, json, Some(render::stats))?;
+            print_result(&v, json, Some(|v| Ok(render::stats(&decode(v)?))))?;
             if reset {
                 c.call(&Request::StatsReset)?;
             }
@@ -1223,7 +1240,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 None,
             ),
             NsCmd::Unplug { ns } => (Request::NsUnplug { ns }, false, None),
-            NsCmd::List(j) => (Request::NsList, j.json, Some(render::namespaces)),
+            NsCmd::List(j) => (
+                Request::NsList,
+                j.json,
+                Some(|v| Ok(render::namespaces(&decode::<Vec<_>>(v)?))),
+            ),
         },
         Cmd::Capture {
             port,
@@ -1297,7 +1318,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 vlan: t.vlan,
                 ethertype,
             };
-            (req, t.json, Some(render::trace))
+            (req, t.json, Some(|v| Ok(render::trace(&decode(v)?))))
         }
         Cmd::Latency {
             port,
@@ -1308,15 +1329,21 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         } => {
             let v = c.call(&Request::Latency { port, pair, reset })?;
             if hgrm {
-                print!("{}", render::latency_hgrm(&v).map_err(anyhow::Error::msg)?);
+                print!("{}", render::latency_hgrm(&decode::<Vec<_>>(v)?));
             } else {
-                print_result(&v, json, Some(render::latency))?;
+                print_result(
+                    &v,
+                    json,
+                    Some(|v| Ok(render::latency(&decode::<Vec<_>>(v)?))),
+                )?;
             }
             return Ok(());
         }
-        Cmd::Fastpath(FastpathCmd::Show(j)) => {
-            (Request::FastpathShow, j.json, Some(render::fastpath))
-        }
+        Cmd::Fastpath(FastpathCmd::Show(j)) => (
+            Request::FastpathShow,
+            j.json,
+            Some(|v| Ok(render::fastpath(&v))),
+        ),
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };
     let v = c.call(&req)?;
@@ -1397,15 +1424,17 @@ fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBo
     Ok(stop)
 }
 
-fn print_result(v: &Value, json: bool, show: Option<Renderer>) -> std::io::Result<()> {
+fn print_result(v: &Value, json: bool, show: Option<Renderer>) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match (json, show) {
-        (false, Some(f)) => write!(out, "{}", f(v))?,
+    let text = match (json, show) {
+        (false, Some(f)) => f(v.clone())?,
         // Changes print what they did as one JSON line: scriptable and still readable.
-        _ => writeln!(out, "{v}")?,
-    }
-    out.flush()
+        _ => format!("{v}\n"),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// `--owner USER[:GROUP]` and `--socket-mode OCTAL` for sockets the switch creates.

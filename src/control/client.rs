@@ -31,9 +31,19 @@ pub enum ClientError {
     NoAnswer,
     #[error("the switch sent a response that is not valid JSON: {0}")]
     BadResponse(String),
+    /// The answer is JSON but not the shape this client knows (a switch of
+    /// another l2sw version).
+    #[error("the switch sent an answer this l2sw cannot read: {0}")]
+    Unreadable(String),
     /// The switch answered with an error.
     #[error("{0}")]
     Refused(String),
+}
+
+/// Reads a response's result as the typed answer of its request (see
+/// `protocol` and `views`): renderers take the types, never the JSON.
+pub fn decode<T: serde::de::DeserializeOwned>(result: Value) -> Result<T, ClientError> {
+    serde_json::from_value(result).map_err(|e| ClientError::Unreadable(e.to_string()))
 }
 
 pub struct Client {
@@ -136,6 +146,14 @@ impl Client {
                 source,
             }),
         }
+    }
+
+    /// Sends a request and reads its result as `T`.
+    pub fn call_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        req: &Request,
+    ) -> Result<T, ClientError> {
+        decode(self.call(req)?)
     }
 
     /// Sends a request; an error response becomes `ClientError::Refused`.

@@ -3,7 +3,11 @@
 
 use serde_json::Value;
 
-use crate::switch::DropReason;
+use crate::control::protocol::Via;
+use crate::control::views::{Plug, StatusReport};
+use crate::dataplane::{FdbRow, LatencyRow, MirrorRow, StatsSnapshot};
+use crate::observe::records::TraceReport;
+use crate::switch::{DropReason, EntryKind, Settings};
 
 /// An aligned text table; numeric columns are right-aligned.
 pub struct Table {
@@ -230,12 +234,30 @@ fn impair_text(v: &Value) -> Option<String> {
 }
 
 /// `mirror list`
-pub fn mirrors(v: &Value) -> String {
+pub fn mirrors(rows: &[MirrorRow]) -> String {
     let mut t = Table::new(&["NAME", "TO", "SRC", "DST"]);
-    for m in v.as_array().into_iter().flatten() {
-        t.row(vec![s(&m["name"]), s(&m["to"]), s(&m["src"]), s(&m["dst"])]);
+    for m in rows {
+        t.row(vec![
+            m.name.clone(),
+            m.to.clone(),
+            list(&m.src),
+            list(&m.dst),
+        ]);
     }
     t.render()
+}
+
+/// Names joined by commas, or `-`.
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_else(|| "-".into())
 }
 
 /// `evpn show`: the session line, then one row per route, advertised
@@ -302,18 +324,22 @@ fn flags_text(p: &Value) -> String {
 }
 
 /// `fdb show`
-pub fn fdb(v: &Value) -> String {
+pub fn fdb(rows: &[FdbRow]) -> String {
     let mut t = Table::new(&["MAC", "VLAN", "PORT", "TYPE", "AGE_S", "DST"]);
-    for e in v.as_array().into_iter().flatten() {
+    for e in rows {
         t.row(vec![
-            s(&e["mac"]),
-            s(&e["vlan"]),
-            s(&e["port"]),
-            s(&e["type"]),
-            s(&e["age_s"]),
+            e.mac.to_string(),
+            e.vlan.to_string(),
+            e.port.clone(),
+            match e.kind {
+                EntryKind::Learned => "learned",
+                EntryKind::Static => "static",
+                EntryKind::Evpn => "evpn",
+            }
+            .into(),
+            e.age_s.to_string(),
             // `bridge fdb show`'s "dst IP" for entries behind a VTEP.
-            e["dst"]
-                .as_str()
+            e.dst
                 .map(|d| format!("dst {d}"))
                 .unwrap_or_else(|| "-".into()),
         ]);
@@ -322,9 +348,8 @@ pub fn fdb(v: &Value) -> String {
 }
 
 /// `stats`: per-port traffic, then every drop reason with per-port counts.
-pub fn stats(v: &Value) -> String {
+pub fn stats(v: &StatsSnapshot) -> String {
     let mut out = String::new();
-    let ports = v["ports"].as_array().cloned().unwrap_or_default();
     let mut t = Table::new(&[
         "PORT",
         "RX_FRAMES",
@@ -333,31 +358,21 @@ pub fn stats(v: &Value) -> String {
         "TX_BYTES",
         "DROPS",
     ]);
-    let drops_of = |p: &Value| -> u64 {
-        p["drops"]
-            .as_object()
-            .map(|m| m.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0)
+    let row = |name: &str, c: &crate::observe::PortCounters| {
+        vec![
+            name.to_string(),
+            c.rx_frames.to_string(),
+            c.rx_bytes.to_string(),
+            c.tx_frames.to_string(),
+            c.tx_bytes.to_string(),
+            c.drops.total().to_string(),
+        ]
     };
-    for p in &ports {
-        t.row(vec![
-            s(&p["name"]),
-            s(&p["rx_frames"]),
-            s(&p["rx_bytes"]),
-            s(&p["tx_frames"]),
-            s(&p["tx_bytes"]),
-            drops_of(p).to_string(),
-        ]);
+    for p in &v.ports {
+        t.row(row(&p.name, &p.counters));
     }
-    let tot = &v["totals"];
-    t.row(vec![
-        "(total)".into(),
-        s(&tot["rx_frames"]),
-        s(&tot["rx_bytes"]),
-        s(&tot["tx_frames"]),
-        s(&tot["tx_bytes"]),
-        drops_of(tot).to_string(),
-    ]);
+    let tot = &v.totals;
+    t.row(row("(total)", &tot.counters));
     out.push_str(&t.render());
 
     out.push_str("\ndrops by reason:\n");
@@ -365,29 +380,29 @@ pub fn stats(v: &Value) -> String {
     for r in DropReason::ALL {
         t.row(vec![
             r.name().to_string(),
-            tot["drops"][r.name()].as_u64().unwrap_or(0).to_string(),
+            tot.counters.drops.get(*r).to_string(),
             r.help().to_string(),
         ]);
     }
     out.push_str(&t.render());
 
-    let f = &tot["fdb"];
+    let f = &tot.fdb;
     out.push_str(&format!(
         "\nfdb: {} entries ({} learned); learned {} moved {} aged {} refused (full) {} refused (port limit) {} static conflicts {}\n",
-        s(&tot["fdb_entries"]),
-        s(&tot["fdb_learned"]),
-        s(&f["learned"]),
-        s(&f["moved"]),
-        s(&f["aged"]),
-        s(&f["refused_full"]),
-        s(&f["refused_port_limit"]),
-        s(&f["static_conflicts"]),
+        tot.fdb_entries,
+        tot.fdb_learned,
+        f.learned,
+        f.moved,
+        f.aged,
+        f.refused_full,
+        f.refused_port_limit,
+        f.static_conflicts,
     ));
-    if let Some(removed) = v["removed_ports"].as_array().filter(|a| !a.is_empty()) {
+    if !v.removed_ports.is_empty() {
         out.push_str("\nports removed by the switch:\n");
         let mut t = Table::new(&["PORT", "AT_S", "REASON"]);
-        for r in removed {
-            t.row(vec![s(&r["name"]), s(&r["at_s"]), s(&r["reason"])]);
+        for r in &v.removed_ports {
+            t.row(vec![r.name.clone(), r.at_s.to_string(), r.reason.clone()]);
         }
         out.push_str(&t.render());
     }
@@ -395,68 +410,71 @@ pub fn stats(v: &Value) -> String {
 }
 
 /// `get`: the switch-wide settings.
-pub fn settings(v: &Value) -> String {
+pub fn settings(v: &Settings) -> String {
     let mut t = Table::new(&["SETTING", "VALUE"]);
-    let show = |k: &str| s(&v[k]);
-    t.row(vec!["ageing-time".into(), show("ageing_time_s")]);
-    t.row(vec!["fdb-max".into(), show("fdb_max")]);
-    t.row(vec!["fdb-max-per-port".into(), show("fdb_max_per_port")]);
+    t.row(vec!["ageing-time".into(), v.ageing_time_s.to_string()]);
+    t.row(vec!["fdb-max".into(), v.fdb_max.to_string()]);
+    t.row(vec![
+        "fdb-max-per-port".into(),
+        v.fdb_max_per_port.to_string(),
+    ]);
     t.row(vec![
         "group-fwd-mask".into(),
-        format!("{:#06x}", v["group_fwd_mask"].as_u64().unwrap_or(0)),
+        format!("{:#06x}", v.group_fwd_mask),
     ]);
-    t.row(vec!["loop-protect".into(), show("loop_protect")]);
-    t.row(vec!["flap-threshold".into(), show("flap_threshold")]);
+    t.row(vec!["loop-protect".into(), v.loop_protect.name().into()]);
+    t.row(vec!["flap-threshold".into(), v.flap_threshold.to_string()]);
     t.row(vec![
         "loop-hold".into(),
-        match v["loop_hold_s"].as_u64() {
-            Some(0) => "0 (until port unblock)".into(),
-            Some(n) => format!("{n}s"),
-            None => "-".into(),
+        match v.loop_hold_s {
+            0 => "0 (until port unblock)".into(),
+            n => format!("{n}s"),
         },
     ]);
     t.render()
 }
 
 /// `ns list`
-pub fn namespaces(v: &Value) -> String {
+pub fn namespaces(rows: &[Plug]) -> String {
     let mut t = Table::new(&["NETNS", "VIA", "PORT", "IFNAME", "ADDRESSES", "CREATED"]);
-    for n in v.as_array().into_iter().flatten() {
+    for n in rows {
+        let ip: Vec<String> = n.ip.iter().map(|c| c.to_string()).collect();
         t.row(vec![
-            s(&n["ns"]),
-            s(&n["via"]),
-            s(&n["port"]),
-            s(&n["ifname"]),
-            s(&n["ip"]),
-            if n["created_netns"].as_bool() == Some(true) {
-                "yes".into()
-            } else {
-                "no".into()
-            },
+            n.ns.clone(),
+            match n.via {
+                Via::Veth => "veth",
+                Via::Tap => "tap",
+            }
+            .into(),
+            n.port.clone(),
+            n.ifname.clone(),
+            list(&ip),
+            if n.created_netns { "yes" } else { "no" }.into(),
         ]);
     }
     t.render()
 }
 
 /// `latency`: one row per histogram, microseconds.
-pub fn latency(v: &Value) -> String {
+pub fn latency(rows: &[LatencyRow]) -> String {
     let mut t = Table::new(&[
         "SCOPE", "FROM", "TO", "COUNT", "MIN", "P50", "P90", "P99", "P99.9", "P99.99", "MAX",
     ]);
-    let us = |x: &Value| x.as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
-    for r in v.as_array().into_iter().flatten() {
+    let us = |x: f64| format!("{x:.1}");
+    for r in rows {
+        let m = &r.summary;
         t.row(vec![
-            s(&r["scope"]),
-            s(&r["ingress"]),
-            s(&r["egress"]),
-            s(&r["count"]),
-            us(&r["min_us"]),
-            us(&r["p50_us"]),
-            us(&r["p90_us"]),
-            us(&r["p99_us"]),
-            us(&r["p999_us"]),
-            us(&r["p9999_us"]),
-            us(&r["max_us"]),
+            r.scope.clone(),
+            opt(&r.ingress),
+            r.egress.clone(),
+            m.count.to_string(),
+            us(m.min_us),
+            us(m.p50_us),
+            us(m.p90_us),
+            us(m.p99_us),
+            us(m.p999_us),
+            us(m.p9999_us),
+            us(m.max_us),
         ]);
     }
     let mut out = t.render();
@@ -466,62 +484,53 @@ pub fn latency(v: &Value) -> String {
 
 /// `latency --hgrm`: each histogram's percentile distribution, headed by a
 /// comment line naming it.
-pub fn latency_hgrm(v: &Value) -> Result<String, String> {
+pub fn latency_hgrm(rows: &[LatencyRow]) -> String {
     let mut out = String::new();
-    for r in v.as_array().into_iter().flatten() {
-        let h: crate::observe::LatencyHistogram = serde_json::from_value(r["histogram"].clone())
-            .map_err(|e| format!("cannot read a histogram from the switch: {e}"))?;
-        match r["ingress"].as_str() {
-            Some(i) => out.push_str(&format!("# pair {i} -> {}\n", s(&r["egress"]))),
-            None => out.push_str(&format!("# port {}\n", s(&r["egress"]))),
+    for r in rows {
+        match &r.ingress {
+            Some(i) => out.push_str(&format!("# pair {i} -> {}\n", r.egress)),
+            None => out.push_str(&format!("# port {}\n", r.egress)),
         }
-        out.push_str(&h.hgrm());
+        out.push_str(&r.histogram.hgrm());
     }
-    Ok(out)
+    out
 }
 
 /// `trace`
-pub fn trace(v: &Value) -> String {
-    match serde_json::from_value::<crate::observe::records::TraceReport>(v.clone()) {
-        Ok(r) => r.render(),
-        Err(e) => format!("(cannot read the trace: {e})\n{v}\n"),
-    }
+pub fn trace(r: &TraceReport) -> String {
+    r.render()
 }
 
 /// `status`
-pub fn status(v: &Value) -> String {
+pub fn status(v: &StatusReport) -> String {
     let mut out = format!(
         "switch {} (pid {}): up {} s, {} ports, {} namespaces plugged, {} FDB entries\ncontrol socket {}\n",
-        s(&v["name"]),
-        s(&v["pid"]),
-        s(&v["uptime_s"]),
-        s(&v["ports"]),
-        s(&v["namespaces"]),
-        s(&v["fdb_entries"]),
-        s(&v["socket"]),
+        v.name,
+        v.pid,
+        v.uptime_s,
+        v.ports,
+        v.namespaces,
+        v.fdb_entries,
+        v.socket.display(),
     );
-    let f = &v["fastpath"];
-    if f["enabled"] == Value::Bool(true) {
+    let f = &v.fastpath;
+    if f.enabled {
         out.push_str(&format!(
             "fast path on: {} ports attached, {} entries\n",
-            s(&f["ports"]),
-            s(&f["entries"])
+            f.ports, f.entries
         ));
-    } else if !f.is_null() {
-        out.push_str(&format!("fast path {}\n", s(&f["reason"])));
+    } else {
+        out.push_str(&format!("fast path {}\n", opt(&f.reason)));
     }
-    let st = &v["settings"];
-    if !st["loop_protect"].is_null() {
-        out.push_str(&format!(
-            "loop protection {} (flap threshold {} moves/s, hold {} s)\n",
-            s(&st["loop_protect"]),
-            s(&st["flap_threshold"]),
-            s(&st["loop_hold_s"])
-        ));
-    }
-    if let Some(b) = v["blocked_ports"].as_array().filter(|b| !b.is_empty()) {
-        let names: Vec<String> = b.iter().map(s).collect();
-        out.push_str(&format!("BLOCKED ports: {}\n", names.join(", ")));
+    let st = &v.settings;
+    out.push_str(&format!(
+        "loop protection {} (flap threshold {} moves/s, hold {} s)\n",
+        st.loop_protect.name(),
+        st.flap_threshold,
+        st.loop_hold_s
+    ));
+    if !v.blocked_ports.is_empty() {
+        out.push_str(&format!("BLOCKED ports: {}\n", v.blocked_ports.join(", ")));
     }
     out
 }
@@ -587,19 +596,21 @@ mod tests {
 
     #[test]
     fn fdb_renders_every_entry() {
-        let v = json!([
+        let v: Vec<FdbRow> = serde_json::from_value(json!([
             {"mac":"02:00:00:00:00:01","vlan":0,"port":"red","type":"learned","age_s":3},
             {"mac":"02:00:00:00:00:09","vlan":0,"port":"veth-x","type":"static","age_s":0}
-        ]);
+        ]))
+        .unwrap();
         let out = fdb(&v);
         assert!(
             out.contains("02:00:00:00:00:01     0  red     learned      3"),
             "{out}"
         );
         assert_eq!(out.lines().count(), 3);
-        let remote = json!([
+        let remote: Vec<FdbRow> = serde_json::from_value(json!([
             {"mac":"02:00:00:00:00:07","vlan":0,"port":"vx100","type":"static","age_s":0,"dst":"10.201.0.2"}
-        ]);
+        ]))
+        .unwrap();
         assert!(
             fdb(&remote).contains("vx100  static      0  dst 10.201.0.2"),
             "{}",
@@ -645,11 +656,29 @@ mod tests {
 
     #[test]
     fn stats_lists_every_drop_reason() {
-        let v = json!({"ports": [], "totals": {"drops": {"same_port": 4}, "fdb": {}}});
+        let mut totals = crate::observe::PortCounters::default();
+        totals.drops.add(DropReason::SamePort, 4);
+        let v = StatsSnapshot {
+            uptime_s: 1,
+            settings: Settings::default(),
+            ports: Vec::new(),
+            totals: crate::dataplane::SwitchTotals {
+                fdb_entries: 0,
+                fdb_learned: 0,
+                fdb: Default::default(),
+                counters: totals,
+            },
+            removed_ports: Vec::new(),
+            protect: Default::default(),
+        };
         let out = stats(&v);
         for r in DropReason::ALL {
             assert!(out.contains(r.name()), "{}", r.name());
         }
-        assert!(out.contains("same_port"));
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("same_port") && l.split_whitespace().nth(1) == Some("4")),
+            "{out}"
+        );
     }
 }

@@ -89,6 +89,39 @@ pub struct ShowReport {
     pub mirrors: Vec<MirrorRow>,
 }
 
+/// A plugged namespace, as `ns list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plug {
+    pub ns: String,
+    pub via: Via,
+    /// The switch port (named after the namespace).
+    pub port: String,
+    /// The interface inside the namespace.
+    pub ifname: String,
+    /// The switch-side interface (veth host end), if any.
+    pub host_ifname: Option<String>,
+    pub ip: Vec<Cidr>,
+    pub created_netns: bool,
+    /// The port was removed because its device vanished.
+    pub port_vanished: bool,
+}
+
+/// `status`: who the switch is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub name: String,
+    pub pid: u32,
+    pub uptime_s: u64,
+    pub socket: PathBuf,
+    pub ports: usize,
+    pub namespaces: usize,
+    pub fdb_entries: usize,
+    pub settings: Settings,
+    pub busy_poll: BusyPoll,
+    pub fastpath: crate::dataplane::FastpathStatus,
+    pub blocked_ports: Vec<String>,
+}
+
 /// How a switch found under the run directory is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

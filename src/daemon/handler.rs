@@ -91,18 +91,22 @@ impl Inner {
             Request::Status => {
                 let ports = dp.ports()?;
                 let res = self.res.lock().unwrap_or_else(|p| p.into_inner());
-                json!({
-                    "name": self.name,
-                    "pid": std::process::id(),
-                    "uptime_s": self.started.elapsed().as_secs(),
-                    "socket": self.socket,
-                    "ports": ports.len(),
-                    "namespaces": res.plugs.len(),
-                    "fdb_entries": dp.fdb()?.len(),
-                    "settings": to_value(dp.settings()?),
-                    "busy_poll": to_value(self.busy_poll),
-                    "fastpath": to_value(dp.fastpath_status()?),
-                    "blocked_ports": ports.iter().filter(|p| p.blocked.is_some()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+                to_value(crate::control::views::StatusReport {
+                    name: self.name.clone(),
+                    pid: std::process::id(),
+                    uptime_s: self.started.elapsed().as_secs(),
+                    socket: self.socket.clone(),
+                    ports: ports.len(),
+                    namespaces: res.plugs.len(),
+                    fdb_entries: dp.fdb()?.len(),
+                    settings: dp.settings()?,
+                    busy_poll: self.busy_poll,
+                    fastpath: dp.fastpath_status()?,
+                    blocked_ports: ports
+                        .iter()
+                        .filter(|p| p.blocked.is_some())
+                        .map(|p| p.name.clone())
+                        .collect(),
                 })
             }
             Request::PortAdd(add) => {

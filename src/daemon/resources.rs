@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Claim, Journal, JournalEntry, SWITCH_OWNER};
-use crate::control::protocol::Via;
-use crate::netns::{self, Cidr};
+use crate::netns;
 use crate::port::tap;
 
 /// One thing the switch created and must undo: what the journal lists.
@@ -96,22 +95,7 @@ impl Owned {
     }
 }
 
-/// A plugged namespace, as `ns list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plug {
-    pub ns: String,
-    pub via: Via,
-    /// The switch port (named after the namespace).
-    pub port: String,
-    /// The interface inside the namespace.
-    pub ifname: String,
-    /// The switch-side interface (veth host end), if any.
-    pub host_ifname: Option<String>,
-    pub ip: Vec<Cidr>,
-    pub created_netns: bool,
-    /// The port was removed because its device vanished.
-    pub port_vanished: bool,
-}
+pub use crate::control::views::Plug;
 
 /// The interface stations behind a port send from: its MAC is the one the
 /// FDB learns, so `port list` shows it.

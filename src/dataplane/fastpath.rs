@@ -64,7 +64,7 @@ pub struct Installed {
 }
 
 /// Whether the fast path is on, and why not when it is not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FastpathStatus {
     pub enabled: bool,
     /// Why it is off (`None` when on).
