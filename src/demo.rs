@@ -147,7 +147,7 @@ pub fn run(run_dir: &Path) -> anyhow::Result<()> {
             }
         };
         show("ports (l2sw port list)", Request::PortList, |v| {
-            Ok(render::ports(&v))
+            Ok(render::ports(&decode::<Vec<_>>(v)?))
         });
         show(
             "forwarding database (l2sw fdb show)",

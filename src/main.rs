@@ -1077,7 +1077,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 (req, false, None)
             }
             PortCmd::Del { port } => (Request::PortDel { name: port }, false, None),
-            PortCmd::List(j) => (Request::PortList, j.json, Some(|v| Ok(render::ports(&v)))),
+            PortCmd::List(j) => (
+                Request::PortList,
+                j.json,
+                Some(|v| Ok(render::ports(&decode::<Vec<_>>(v)?))),
+            ),
             PortCmd::Set {
                 port,
                 max_learned,
@@ -1157,7 +1161,11 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
                 None,
             ),
             EvpnCmd::Disable => (Request::EvpnDisable, false, None),
-            EvpnCmd::Show(j) => (Request::EvpnShow, j.json, Some(|v| Ok(render::evpn(&v)))),
+            EvpnCmd::Show(j) => (
+                Request::EvpnShow,
+                j.json,
+                Some(|v| Ok(render::evpn(&decode(v)?))),
+            ),
         },
         Cmd::Fdb(f) => match f {
             FdbCmd::Show { port, json } => (
@@ -1342,7 +1350,7 @@ fn client(name: &str, run_dir: &std::path::Path, cmd: Cmd) -> anyhow::Result<()>
         Cmd::Fastpath(FastpathCmd::Show(j)) => (
             Request::FastpathShow,
             j.json,
-            Some(|v| Ok(render::fastpath(&v))),
+            Some(|v| Ok(render::fastpath(&decode::<Vec<_>>(v)?))),
         ),
         Cmd::Shutdown => (Request::Shutdown, false, None),
     };

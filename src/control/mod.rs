@@ -4,6 +4,7 @@
 //! See `docs/control.md` for the protocol.
 
 pub mod access;
+pub mod answers;
 pub mod client;
 pub mod policy;
 pub mod protocol;

@@ -1,11 +1,10 @@
 //! Text renderings of control results for people: aligned tables. The
 //! `--json` forms print the result as the switch sent it.
 
-use serde_json::Value;
-
-use crate::control::protocol::Via;
+use crate::control::answers::{EvpnView, PeerView, PortListRow, VxlanView};
+use crate::control::protocol::{ContainerRef, Via};
 use crate::control::views::{Plug, StatusReport};
-use crate::dataplane::{FdbRow, LatencyRow, MirrorRow, StatsSnapshot};
+use crate::dataplane::{FdbRow, FlowRow, LatencyRow, MirrorRow, StatsSnapshot};
 use crate::observe::records::TraceReport;
 use crate::switch::{DropReason, EntryKind, Settings};
 
@@ -68,43 +67,28 @@ impl Table {
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(x) => x.clone(),
-        Value::Array(a) if a.is_empty() => "-".into(),
-        Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
-}
-
 /// A socket port's peer: `up`/`down`, then what was negotiated.
-fn peer_text(p: &Value) -> String {
-    if p.is_null() {
+fn peer_text(p: &Option<PeerView>) -> String {
+    let Some(p) = p else {
         return "-".into();
-    }
-    let mut t = if p["connected"] == true {
-        "up".to_string()
-    } else {
-        "down".to_string()
     };
-    if let Some(f) = p["negotiated"].as_array().filter(|f| !f.is_empty()) {
-        let names: Vec<&str> = f.iter().filter_map(|x| x.as_str()).collect();
+    let mut t = if p.connected { "up" } else { "down" }.to_string();
+    if !p.negotiated.is_empty() {
         t.push(' ');
-        t.push_str(&names.join(","));
+        t.push_str(&p.negotiated.join(","));
     }
     // Frames that waited for the peer's buffers, and of those lost.
-    if let Some(q) = p["held"]["queued"].as_u64().filter(|&q| q > 0) {
-        t.push_str(&format!(" held={q}"));
-        if let Some(l) = p["held"]["lost"].as_u64().filter(|&l| l > 0) {
-            t.push_str(&format!(",lost={l}"));
+    if let Some(h) = p.held.filter(|h| h.queued > 0) {
+        t.push_str(&format!(" held={}", h.queued));
+        if h.lost > 0 {
+            t.push_str(&format!(",lost={}", h.lost));
         }
     }
     t
 }
 
 /// `port list`
-pub fn ports(v: &Value) -> String {
+pub fn ports(rows: &[PortListRow]) -> String {
     let mut t = Table::new(&[
         "NAME",
         "KIND",
@@ -125,35 +109,39 @@ pub fn ports(v: &Value) -> String {
     ]);
     let mut impaired = Vec::new();
     let mut blocked = Vec::new();
-    for p in v.as_array().into_iter().flatten() {
-        let b = serde_json::from_value::<crate::dataplane::BlockedRow>(p["blocked"].clone()).ok();
-        if let Some(b) = &b {
+    for p in rows {
+        if let Some(b) = &p.blocked {
             blocked.push(format!(
                 "{}: {}",
-                s(&p["name"]),
+                p.name,
                 crate::control::views::blocked_text(b)
             ));
         }
-        if let Some(line) = impair_text(&p["impair"]) {
-            impaired.push(format!("{}: {line}", s(&p["name"])));
+        if let Some(row) = &p.impair {
+            impaired.push(format!("{}: {}", p.name, impair_text(row)));
         }
         t.row(vec![
-            s(&p["name"]),
-            s(&p["kind"]),
-            s(&p["ifname"]),
-            s(&p["ifindex"]),
-            s(&p["mtu"]),
-            s(&p["mac"]),
-            s(&p["switch_mac"]),
-            s(&p["netns"]),
-            container_text(&p["container"]),
-            s(&p["learned"]),
-            s(&p["max_learned"]),
-            vlan_text(&p["policy"]["vlan"]),
-            flags_text(&p["policy"]),
-            s(&p["capabilities"]),
-            peer_text(&p["peer"]),
-            if b.is_some() { "BLOCKED" } else { "forwarding" }.into(),
+            p.name.clone(),
+            p.kind.clone(),
+            p.ifname.clone(),
+            opt(&p.ifindex),
+            p.mtu.to_string(),
+            opt(&p.mac),
+            opt(&p.switch_mac),
+            opt(&p.netns),
+            container_text(&p.container),
+            p.learned.to_string(),
+            opt(&p.max_learned),
+            crate::control::views::vlan_text(&p.policy.vlan),
+            crate::control::policy::flags_text(&p.policy),
+            list(&p.capabilities),
+            peer_text(&p.peer),
+            if p.blocked.is_some() {
+                "BLOCKED"
+            } else {
+                "forwarding"
+            }
+            .into(),
         ]);
     }
     let mut out = t.render();
@@ -163,9 +151,9 @@ pub fn ports(v: &Value) -> String {
             out.push_str(&format!("  {l}\n"));
         }
     }
-    for p in v.as_array().into_iter().flatten() {
-        if let Some(x) = p.get("vxlan").filter(|x| x.is_object()) {
-            out.push_str(&vxlan_text(&p["name"], &p["mtu"], x));
+    for p in rows {
+        if let Some(x) = &p.vxlan {
+            out.push_str(&vxlan_text(&p.name, p.mtu, x));
         }
     }
     if !impaired.is_empty() {
@@ -178,37 +166,35 @@ pub fn ports(v: &Value) -> String {
 }
 
 /// A container port's container as `podman ps` shows ids, with its interface.
-fn container_text(c: &Value) -> String {
-    match (c["id"].as_str(), c["ifname"].as_str()) {
-        (Some(id), Some(ifname)) => format!("{}/{ifname}", &id[..id.len().min(12)]),
-        _ => "-".into(),
+fn container_text(c: &Option<ContainerRef>) -> String {
+    match c {
+        Some(c) => format!("{}/{}", &c.id[..c.id.len().min(12)], c.ifname),
+        None => "-".into(),
     }
 }
 
 /// The lines under `port list` for one VXLAN port: endpoint, MTUs, flood list.
-fn vxlan_text(name: &Value, mtu: &Value, x: &Value) -> String {
-    let flood: Vec<String> = x["flood"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| format!("{} ({})", s(&m["vtep"]), s(&m["origin"])))
+fn vxlan_text(name: &str, mtu: u32, x: &VxlanView) -> String {
+    let flood: Vec<String> = x
+        .flood
+        .iter()
+        .map(|m| format!("{} ({})", m.vtep, list(&m.origin)))
         .collect();
-    let netns = match x["netns"].as_str() {
+    let netns = match &x.netns {
         Some(n) => format!(" in netns {n}"),
         None => String::new(),
     };
+    let ports: Vec<String> = x.source_ports.iter().map(u16::to_string).collect();
     format!(
-        "\nvxlan {}: vni {} local {}:{}{netns}, underlay {} (mtu {}), inner mtu {}, ttl {}, df {}, source ports {}\n  flood list: {}\n",
-        s(name),
-        s(&x["vni"]),
-        s(&x["local"]),
-        s(&x["dstport"]),
-        s(&x["underlay"]),
-        s(&x["underlay_mtu"]),
-        s(mtu),
-        s(&x["ttl"]),
-        if x["df"].as_bool() == Some(true) { "on" } else { "off" },
-        s(&x["source_ports"]),
+        "\nvxlan {name}: vni {} local {}:{}{netns}, underlay {} (mtu {}), inner mtu {mtu}, ttl {}, df {}, source ports {}\n  flood list: {}\n",
+        x.vni,
+        x.local,
+        x.dstport,
+        opt(&x.underlay),
+        opt(&x.underlay_mtu),
+        x.ttl,
+        if x.df { "on" } else { "off" },
+        list(&ports),
         if flood.is_empty() {
             "(empty: floods reach no remote VTEP)".to_string()
         } else {
@@ -217,12 +203,11 @@ fn vxlan_text(name: &Value, mtu: &Value, x: &Value) -> String {
     )
 }
 
-/// "delay 10ms loss 1% (seed 42; egress queued 3, lost 12, ...)" for a
-/// port's `impair` field, `None` when it has none.
-fn impair_text(v: &Value) -> Option<String> {
-    let row: crate::impair::ImpairRow = serde_json::from_value(v.clone()).ok()?;
+/// "delay 10ms loss 1% (seed 42; egress: queued 3, lost 12, ...)" for a
+/// port's impairment.
+fn impair_text(row: &crate::impair::ImpairRow) -> String {
     let mut out = format!("{} (seed {})", row.spec, row.seed);
-    for (dir, st) in [("egress", row.egress), ("ingress", row.ingress)] {
+    for (dir, st) in [("egress", &row.egress), ("ingress", &row.ingress)] {
         if let Some(st) = st {
             out.push_str(&format!(
                 "; {dir}: queued {}, sent {}, lost {}, limit drops {}, duplicated {}, reordered {}, corrupted {}",
@@ -230,7 +215,7 @@ fn impair_text(v: &Value) -> Option<String> {
             ));
         }
     }
-    Some(out)
+    out
 }
 
 /// `mirror list`
@@ -262,65 +247,38 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 
 /// `evpn show`: the session line, then one row per route, advertised
 /// (`local`) and imported (`remote`), like `gobgp global rib -a evpn`.
-pub fn evpn(v: &Value) -> String {
+pub fn evpn(v: &EvpnView) -> String {
     let mut out = format!(
         "gobgpd {}{}  asn {}  router-id {}  {}\n",
-        s(&v["gobgp"]),
-        v["netns"]
-            .as_str()
+        v.gobgp,
+        v.netns
+            .as_ref()
             .map(|n| format!(" (netns {n})"))
             .unwrap_or_default(),
-        s(&v["asn"]),
-        s(&v["router_id"]),
-        if v["connected"].as_bool() == Some(true) {
+        v.asn,
+        opt(&v.router_id),
+        if v.connected {
             "connected".to_string()
         } else {
-            format!("not connected: {}", s(&v["error"]))
+            format!("not connected: {}", opt(&v.error))
         }
     );
     let mut t = Table::new(&["ORIGIN", "TYPE", "VNI", "MAC", "VTEP", "PORT", "SEQ"]);
-    for (origin, key) in [("local", "advertised"), ("remote", "imported")] {
-        for r in v[key].as_array().into_iter().flatten() {
+    for (origin, routes) in [("local", &v.advertised), ("remote", &v.imported)] {
+        for r in routes {
             t.row(vec![
                 origin.to_string(),
-                s(&r["type"]),
-                s(&r["vni"]),
-                s(&r["mac"]),
-                s(&r["vtep"]),
-                s(&r["port"]),
-                s(&r["seq"]),
+                r.route_type.to_string(),
+                r.vni.to_string(),
+                opt(&r.mac),
+                r.vtep.to_string(),
+                opt(&r.port),
+                r.seq.to_string(),
             ]);
         }
     }
     out.push_str(&t.render());
     out
-}
-
-/// "access 10", "trunk 10,20", "native-untagged 10 +20" or "-".
-fn vlan_text(v: &Value) -> String {
-    let Some(mode) = v["mode"].as_str() else {
-        return "-".into();
-    };
-    let mut out = mode.to_string();
-    if let Some(t) = v["tag"].as_u64() {
-        out.push_str(&format!(" {t}"));
-    }
-    match v["trunks"].as_str() {
-        Some(tr) if mode == "trunk" => out.push_str(&format!(" {tr}")),
-        Some(tr) => out.push_str(&format!(" +{tr}")),
-        None if mode != "access" => out.push_str(" all"),
-        None => {}
-    }
-    out
-}
-
-/// The flags that differ from a port's defaults (the bridge's, and gro on),
-/// e.g. "no-learning,no-gro,isolated".
-fn flags_text(p: &Value) -> String {
-    match serde_json::from_value::<crate::switch::PortPolicy>(p.clone()) {
-        Ok(policy) => crate::control::policy::flags_text(&policy),
-        Err(_) => "-".into(),
-    }
 }
 
 /// `fdb show`
@@ -536,7 +494,7 @@ pub fn status(v: &StatusReport) -> String {
 }
 
 /// `fastpath show`: one row per entry the kernel carries.
-pub fn fastpath(v: &Value) -> String {
+pub fn fastpath(rows: &[FlowRow]) -> String {
     let mut t = Table::new(&[
         "IN",
         "OUT",
@@ -549,32 +507,32 @@ pub fn fastpath(v: &Value) -> String {
         "BYTES",
         "LAST SEEN",
     ]);
-    for r in v.as_array().into_iter().flatten() {
-        let vlan = match (&r["vlan"], &r["tpid"]) {
-            (Value::Null, _) => "-".to_string(),
-            (vid, tpid) if tpid.as_u64() == Some(0x88a8) => format!("{}(ad)", s(vid)),
-            (vid, _) => s(vid),
+    for r in rows {
+        let vlan = match (r.vlan, r.tpid) {
+            (None, _) => "-".to_string(),
+            (Some(vid), Some(0x88a8)) => format!("{vid}(ad)"),
+            (Some(vid), _) => vid.to_string(),
         };
-        let seen = match r["last_seen_s"].as_f64() {
+        let seen = match r.last_seen_s {
             Some(x) => format!("{x:.1} s"),
             None => "never".into(),
         };
         // What the kernel does to the outer tag on the way.
-        let tag_out = match r["vlan_edit"].as_str() {
-            Some("pop") => "pop".to_string(),
-            Some(e @ ("push" | "retag")) => format!("{e} {}", s(&r["egress_vlan"])),
+        let tag_out = match r.vlan_edit.as_str() {
+            "pop" => "pop".to_string(),
+            e @ ("push" | "retag") => format!("{e} {}", opt(&r.egress_vlan)),
             _ => "as in".to_string(),
         };
         t.row(vec![
-            s(&r["ingress"]),
-            s(&r["egress"]),
+            r.ingress.clone(),
+            r.egress.clone(),
             vlan,
-            s(&r["src"]),
-            s(&r["dst"]),
+            r.src.to_string(),
+            r.dst.to_string(),
             tag_out,
-            s(&r["redirect"]),
-            s(&r["packets"]),
-            s(&r["bytes"]),
+            r.redirect.clone(),
+            r.packets.to_string(),
+            r.bytes.to_string(),
             seen,
         ]);
     }
@@ -620,8 +578,12 @@ mod tests {
 
     #[test]
     fn port_flags_show_what_differs_from_the_defaults() {
-        let row =
-            |name: &str, policy: Value| json!({"name": name, "kind": "iface", "policy": policy});
+        let row = |name: &str, policy: serde_json::Value| {
+            json!({"name": name, "id": 1, "kind": "iface", "ifname": name, "ifindex": 7,
+                "mtu": 1500, "mac": null, "switch_mac": null, "netns": null, "container": null,
+                "learned": 0, "max_learned": null, "policy": policy, "capabilities": [],
+                "blocked": null})
+        };
         let defaults = json!({"learning": true, "flood": true, "mcast_flood": true,
             "bcast_flood": true, "isolated": false, "hairpin": false, "gro": true,
             "group_fwd_mask": 0, "vlan": null});
@@ -630,11 +592,13 @@ mod tests {
         let mut several = no_gro.clone();
         several["learning"] = json!(false);
         several["hairpin"] = json!(true);
-        let out = ports(&json!([
+        let rows: Vec<PortListRow> = serde_json::from_value(json!([
             row("plain", defaults),
             row("nogro", no_gro),
             row("several", several),
-        ]));
+        ]))
+        .unwrap();
+        let out = ports(&rows);
         let col = out
             .lines()
             .next()

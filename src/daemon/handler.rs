@@ -595,4 +595,124 @@ mod tests {
         let e = parse_setting("colour", &Value::from(1)).unwrap_err();
         assert!(e.contains("unknown setting \"colour\""), "{e}");
     }
+
+    /// The client reads `port list` and `evpn show` into its own types
+    /// (`control::answers`): what the switch writes must read back whole,
+    /// every optional part present.
+    #[test]
+    fn port_list_and_evpn_answers_read_back_into_the_clients_types() {
+        use crate::control::answers::{EvpnView, PortListRow};
+        use crate::dataplane::{BlockedRow, FloodRow, PortRow, VxlanRow};
+        use crate::port::{HeldFrames, PeerInfo, PortInfo, PortKind, TunnelInfo};
+        let mac = crate::wire::MacAddr([2, 0, 0, 0, 0, 1]);
+        let row = PortRow {
+            name: "vm1".into(),
+            id: 3,
+            info: PortInfo {
+                kind: PortKind::VhostUser,
+                ifname: "vm1".into(),
+                ifindex: Some(9),
+                mtu: 1500,
+                mac: Some(mac),
+                capabilities: vec!["vnet-hdr"],
+                peer: Some(PeerInfo {
+                    connected: true,
+                    endpoint: "/run/l2sw/x/vm1.sock".into(),
+                    connects: 2,
+                    negotiated: vec!["MRG_RXBUF".into()],
+                    held: Some(HeldFrames {
+                        queued: 5,
+                        waiting: 1,
+                        peak: 4,
+                        lost: 2,
+                    }),
+                }),
+            },
+            netns: Some("red".into()),
+            max_learned: Some(10),
+            learned: 1,
+            policy: crate::switch::PortPolicy::default(),
+            impair: Some(crate::impair::ImpairRow {
+                spec: crate::impair::ImpairSpec::default(),
+                seed: 42,
+                egress: None,
+                ingress: None,
+            }),
+            vxlan: Some(VxlanRow {
+                endpoint: TunnelInfo {
+                    vni: 100,
+                    local: "10.201.0.1".parse().unwrap(),
+                    dstport: 4789,
+                    ttl: 64,
+                    df: true,
+                    netns: Some("hosta".into()),
+                    underlay: Some("eth0".into()),
+                    underlay_mtu: Some(1500),
+                    source_ports: vec![49152, 65535],
+                },
+                flood: vec![FloodRow {
+                    vtep: "10.201.0.2".parse().unwrap(),
+                    origin: vec![crate::switch::VtepOrigin::Static],
+                }],
+            }),
+            blocked: Some(BlockedRow {
+                reason: crate::switch::BlockReason::Loop,
+                mac: Some(mac),
+                vlan: Some(1),
+                from: Some("red".into()),
+                for_s: 3,
+                remaining_s: None,
+            }),
+        };
+        let view = PortView {
+            row,
+            switch_mac: Some(mac),
+            container: None,
+        };
+        let read: Vec<PortListRow> =
+            crate::control::client::decode(serde_json::to_value(vec![view]).unwrap()).unwrap();
+        let p = &read[0];
+        assert_eq!(
+            (p.kind.as_str(), p.id, p.ifindex),
+            ("vhost-user", 3, Some(9))
+        );
+        let peer = p.peer.as_ref().unwrap();
+        assert_eq!((peer.connects, peer.held.unwrap().lost), (2, 2));
+        assert_eq!(p.vxlan.as_ref().unwrap().flood[0].origin, ["static"]);
+        assert_eq!(p.impair.as_ref().unwrap().seed, 42);
+        assert!(p.blocked.is_some() && p.switch_mac == Some(mac));
+        let text = crate::control::render::ports(&read);
+        assert!(text.contains("up MRG_RXBUF held=5,lost=2"), "{text}");
+        assert!(text.contains("flood list: 10.201.0.2 (static)"), "{text}");
+
+        let status = crate::evpn::EvpnStatus {
+            gobgp: "127.0.0.1:50051".into(),
+            netns: Some("hosta".into()),
+            asn: 65000,
+            router_id: Some("10.201.0.1".parse().unwrap()),
+            connected: false,
+            error: Some("connection refused".into()),
+            advertised: vec![crate::evpn::sync::Advertised {
+                route_type: 2,
+                vni: 100,
+                mac: Some(mac),
+                vtep: "10.201.0.1".parse().unwrap(),
+                seq: 0,
+            }],
+            imported: vec![crate::evpn::sync::Imported {
+                route_type: 3,
+                vni: 100,
+                port: "vx100".into(),
+                mac: None,
+                vtep: "10.201.0.2".parse().unwrap(),
+                seq: 1,
+            }],
+        };
+        let read: EvpnView =
+            crate::control::client::decode(serde_json::to_value(&status).unwrap()).unwrap();
+        let text = crate::control::render::evpn(&read);
+        assert!(text.contains("not connected: connection refused"), "{text}");
+        assert!(text.contains("remote"), "{text}");
+        assert_eq!(read.imported[0].port.as_deref(), Some("vx100"));
+    }
 }

@@ -16,7 +16,8 @@ use crate::port::RxBatch;
 use crate::switch::{Action, FloodKind, LearnOutcome, Mode, Plan, PortId, Timestamp};
 
 /// Plans the `n` frames of `rx` received on `ingress`; every egress port
-/// that gets a frame is listed once in `touched`, in first-use order.
+/// that gets a frame is listed once in `touched`, in first-use order, and
+/// once in `unicast` if a known-unicast frame goes to it.
 pub fn plan_batch(
     st: &mut State,
     ingress: PortId,
@@ -24,7 +25,7 @@ pub fn plan_batch(
     n: usize,
     plan: &mut Plan,
     obs: &mut Option<Observer>,
-    touched: &mut Vec<PortId>,
+    (touched, unicast): (&mut Vec<PortId>, &mut Vec<PortId>),
 ) {
     let now = Timestamp::now();
     for i in 0..n {
@@ -74,7 +75,12 @@ pub fn plan_batch(
             let c = &mut e.counters;
             match plan.decision.action {
                 Action::Drop { reason } => c.drops.add(reason, 1),
-                Action::Forward { .. } => c.decisions.unicast += 1,
+                Action::Forward { port } => {
+                    c.decisions.unicast += 1;
+                    if !unicast.contains(&port) {
+                        unicast.push(port);
+                    }
+                }
                 Action::Flood { kind } => match kind {
                     FloodKind::Broadcast => c.decisions.flood_broadcast += 1,
                     FloodKind::Multicast => c.decisions.flood_multicast += 1,

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::state::{PortEntry, State};
 use crate::fastpath::{monotonic_ns, FlowAction, FlowKey, FlowStats, Programs, TcxLink, VlanEdit};
@@ -75,7 +75,7 @@ pub struct FastpathStatus {
 }
 
 /// One installed entry, for `fastpath show`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowRow {
     pub ingress: String,
     pub egress: String,
@@ -85,10 +85,10 @@ pub struct FlowRow {
     pub src: MacAddr,
     pub dst: MacAddr,
     /// "peer" (bpf_redirect_peer) or "redirect" (bpf_redirect).
-    pub redirect: &'static str,
+    pub redirect: String,
     /// What the kernel does to the outer tag: "keep", "pop", "push" or
     /// "retag".
-    pub vlan_edit: &'static str,
+    pub vlan_edit: String,
     /// The VID of the tag "push" or "retag" writes.
     pub egress_vlan: Option<u16>,
     pub packets: u64,
@@ -625,13 +625,14 @@ impl State {
                 tpid: k.vlan.map(|(ad, _)| if ad { 0x88a8 } else { 0x8100 }),
                 src: k.src,
                 dst: k.dst,
-                redirect: if i.peer { "peer" } else { "redirect" },
+                redirect: if i.peer { "peer" } else { "redirect" }.to_string(),
                 vlan_edit: match i.edit {
                     VlanEdit::Keep => "keep",
                     VlanEdit::Pop => "pop",
                     VlanEdit::Push(_) => "push",
                     VlanEdit::Retag(_) => "retag",
-                },
+                }
+                .to_string(),
                 egress_vlan: match i.edit {
                     VlanEdit::Push(t) | VlanEdit::Retag(t) => Some(t.vid),
                     VlanEdit::Keep | VlanEdit::Pop => None,

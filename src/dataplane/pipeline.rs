@@ -42,6 +42,8 @@ pub struct Work {
     plan: Plan,
     /// Egress ports with frames queued, in first-use order.
     touched: Vec<PortId>,
+    /// Of those, the ports a known-unicast frame of the batch goes to.
+    unicast: Vec<PortId>,
     variants: Variants,
     arenas: Arenas,
 }
@@ -84,7 +86,9 @@ pub fn forward_received(
     }
 
     w.touched.clear();
-    plan_batch(st, ingress, rx, n, &mut w.plan, &mut obs, &mut w.touched);
+    w.unicast.clear();
+    let lists = (&mut w.touched, &mut w.unicast);
+    plan_batch(st, ingress, rx, n, &mut w.plan, &mut obs, lists);
     offload::finish_checksums(&mut st.ports, &w.touched, rx);
     shape::build(&mut st.ports, &w.touched, rx, n, &mut w.variants);
 
@@ -101,7 +105,6 @@ pub fn forward_received(
         ..
     } = &mut *st;
     let rx: &RxBatch = rx;
-    let single = w.touched.len() == 1;
     for &egress in &w.touched {
         let Some(Some(e)) = ports.get_mut(egress.index()) else {
             continue;
@@ -142,11 +145,12 @@ pub fn forward_received(
             continue;
         }
         // A pair's histogram (~200 KiB) is made when the pair first carries
-        // a batch going nowhere else. Made for every pair a flood reaches, a
+        // a known-unicast frame. Made for every pair a flood reaches, a
         // switch of n ports zeroed n of them per new port (n^2 in all):
         // plugging the 150th namespace cost ~40 MB of page faults on this
-        // thread (docs/benchmarks.md).
-        let pair = if single {
+        // thread (docs/benchmarks.md). Decided per frame, not per batch, so
+        // it does not depend on how frames happen to share batches.
+        let pair = if w.unicast.contains(&egress) {
             Some(pairs.entry((ingress, egress)).or_default())
         } else {
             pairs.get_mut(&(ingress, egress))
