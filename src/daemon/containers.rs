@@ -58,7 +58,10 @@ impl Inner {
             })?
             .to_string();
         let lock = self.claim_lock(&req.ifname)?;
-        let port = AfPacketPort::open(&req.ifname, PortKind::Iface)?;
+        let port = match self.sockets.take() {
+            Some(p) => AfPacketPort::open_prepared(p, &req.ifname, PortKind::Iface)?,
+            None => AfPacketPort::open(&req.ifname, PortKind::Iface)?,
+        };
         let meta = PortMeta {
             name: name.clone(),
             netns: Some(c.netns.display().to_string()),

@@ -317,7 +317,7 @@ impl Inner {
                         plug.ns
                     );
                 }
-                let built = plug_namespace(&self.name, &plug, &mut res)?;
+                let built = plug_namespace(&self.name, &plug, &mut res, &self.sockets)?;
                 let meta = PortMeta {
                     name: plug.ns.clone(),
                     netns: Some(plug.ns.clone()),

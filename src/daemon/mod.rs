@@ -15,6 +15,7 @@ mod plug;
 mod port_kinds;
 mod reaper;
 mod resources;
+mod sockets;
 mod stream;
 mod vxlan;
 
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     evpn: Mutex<Option<crate::evpn::Evpn>>,
     /// Deferred unplug work ([`reaper`]); `None` once stopping.
     reaper: Mutex<Option<Sender<reaper::Reap>>>,
+    /// Sockets made ahead of time for the next ports ([`sockets`]).
+    sockets: sockets::SocketPool,
 }
 
 /// A running switch. Call [`Daemon::shutdown`] (or drop it) to stop it and
@@ -135,6 +138,7 @@ impl Daemon {
             access: opts.access.clone(),
             evpn: Mutex::new(None),
             reaper: Mutex::new(Some(reap_tx)),
+            sockets: sockets::SocketPool::start(),
         });
         let reaper_thread = {
             let inner = inner.clone();
@@ -228,6 +232,7 @@ impl Daemon {
         }
         // Withdraw EVPN routes while the dataplane still answers.
         self.inner.evpn_stop();
+        self.inner.sockets.stop();
         if let Some(t) = self.dp_thread.take() {
             self.inner.dp.stop();
             match t.join() {

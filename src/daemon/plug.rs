@@ -12,12 +12,18 @@ use crate::port::PortKind;
 
 use super::build::{check_mac, configure_inside, ensure_netns, free_ifname, Built, Undo};
 use super::resources::{Endpoint, Owned, Resources};
+use super::sockets::SocketPool;
 
 /// How long a new veth may take to become operational.
 const LINK_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `ns plug`: namespace (created if missing) wired to the switch.
-pub fn plug_namespace(switch: &str, req: &NsPlug, res: &mut Resources) -> anyhow::Result<Built> {
+pub fn plug_namespace(
+    switch: &str,
+    req: &NsPlug,
+    res: &mut Resources,
+    sockets: &SocketPool,
+) -> anyhow::Result<Built> {
     netns::validate_netns_name(&req.ns)?;
     check_mac(req.mac)?;
     let inside = req.ifname.clone().unwrap_or_else(|| "eth0".to_string());
@@ -45,7 +51,10 @@ pub fn plug_namespace(switch: &str, req: &NsPlug, res: &mut Resources) -> anyhow
             netns::set_up(None, &host)?;
             configure_inside(Some(&req.ns), &inside, req.mac, req.mtu, &req.ip)?;
             netns::wait_oper_up(None, &host, LINK_UP_TIMEOUT)?;
-            let port = AfPacketPort::open(&host, PortKind::Iface)?;
+            let port = match sockets.take() {
+                Some(p) => AfPacketPort::open_prepared(p, &host, PortKind::Iface)?,
+                None => AfPacketPort::open(&host, PortKind::Iface)?,
+            };
             Built {
                 port: Box::new(port),
                 netns: Some(req.ns.clone()),

@@ -52,27 +52,30 @@ pub struct AfPacketPort {
     vanished: bool,
 }
 
-impl AfPacketPort {
-    /// Opens a port on interface `ifname`. `kind` is [`PortKind::Iface`], or
-    /// [`PortKind::TapVm`] for the netdev of a TAP whose queue a VM holds.
-    pub fn open(ifname: &str, kind: PortKind) -> Result<AfPacketPort, PortError> {
-        Self::open_with(ifname, kind, true)
+/// An AF_PACKET socket with everything set up that does not depend on the
+/// interface: options, receive ring, buffers; unbound (protocol 0), so it
+/// receives nothing. Creating the ring is the slow part of opening a port:
+/// the kernel waits for an RCU grace period (synchronize_net, 10-25 ms)
+/// inside PACKET_RX_RING, even on a socket never bound. Made ahead of time
+/// (the daemon keeps a few), it takes that wait off a plug's path.
+pub struct Prepared {
+    sock: PacketSocket,
+    capabilities: Vec<&'static str>,
+    ignore_outgoing: bool,
+    vnet: bool,
+    ring: Option<RxRing>,
+}
+
+impl Prepared {
+    /// A socket ready for [`AfPacketPort::open_prepared`] on any interface.
+    pub fn new() -> Result<Prepared, PortError> {
+        Self::with(true).map_err(|(step, e)| PortError::setup(step, "(unbound socket)", e))
     }
 
-    /// `open`, optionally without PACKET_IGNORE_OUTGOING so tests can
-    /// exercise the fallback filter on a kernel that has the option.
-    fn open_with(
-        ifname: &str,
-        kind: PortKind,
-        try_ignore_outgoing: bool,
-    ) -> Result<AfPacketPort, PortError> {
-        ifname::validate(ifname)?;
-        let ifindex = netdev::name_to_index(ifname)
-            .map_err(|e| PortError::setup("look up interface", ifname, e))?;
+    fn with(try_ignore_outgoing: bool) -> Result<Prepared, (&'static str, io::Error)> {
         // Protocol 0: nothing is received before bind, so frames of other
         // interfaces cannot be queued while the socket is being set up.
-        let sock = PacketSocket::new_unbound()
-            .map_err(|e| PortError::setup("open AF_PACKET socket", ifname, e))?;
+        let sock = PacketSocket::new_unbound().map_err(|e| ("open AF_PACKET socket", e))?;
         let mut capabilities = Vec::new();
 
         // Without it the switch would read back every frame it sends on this
@@ -86,7 +89,7 @@ impl AfPacketPort {
         // (skb_vlan_untag); auxdata is the only place it is still told, and
         // a switch must forward tagged frames unchanged.
         sock.set_auxdata()
-            .map_err(|e| PortError::setup("enable PACKET_AUXDATA", ifname, e))?;
+            .map_err(|e| ("enable PACKET_AUXDATA", e))?;
         capabilities.push("auxdata-vlan");
         // Without it the kernel finishes checksums and segments GSO
         // super-frames before handing them over, and cannot take them on
@@ -112,6 +115,65 @@ impl AfPacketPort {
             capabilities.push("rx-ring");
         }
         sock.grow_buffers(SOCKET_BUFFER);
+        Ok(Prepared {
+            sock,
+            capabilities,
+            ignore_outgoing,
+            vnet,
+            ring,
+        })
+    }
+}
+
+impl AfPacketPort {
+    /// Opens a port on interface `ifname`. `kind` is [`PortKind::Iface`], or
+    /// [`PortKind::TapVm`] for the netdev of a TAP whose queue a VM holds.
+    pub fn open(ifname: &str, kind: PortKind) -> Result<AfPacketPort, PortError> {
+        Self::open_with(ifname, kind, true)
+    }
+
+    /// `open`, optionally without PACKET_IGNORE_OUTGOING so tests can
+    /// exercise the fallback filter on a kernel that has the option.
+    fn open_with(
+        ifname: &str,
+        kind: PortKind,
+        try_ignore_outgoing: bool,
+    ) -> Result<AfPacketPort, PortError> {
+        ifname::validate(ifname)?;
+        let ifindex = netdev::name_to_index(ifname)
+            .map_err(|e| PortError::setup("look up interface", ifname, e))?;
+        let prepared = Prepared::with(try_ignore_outgoing)
+            .map_err(|(step, e)| PortError::setup(step, ifname, e))?;
+        Self::finish(prepared, ifname, ifindex, kind)
+    }
+
+    /// Opens a port on `ifname` with a socket made ahead of time by
+    /// [`Prepared::new`]: only the interface's own steps remain, none of
+    /// which waits for the kernel.
+    pub fn open_prepared(
+        prepared: Prepared,
+        ifname: &str,
+        kind: PortKind,
+    ) -> Result<AfPacketPort, PortError> {
+        ifname::validate(ifname)?;
+        let ifindex = netdev::name_to_index(ifname)
+            .map_err(|e| PortError::setup("look up interface", ifname, e))?;
+        Self::finish(prepared, ifname, ifindex, kind)
+    }
+
+    fn finish(
+        prepared: Prepared,
+        ifname: &str,
+        ifindex: u32,
+        kind: PortKind,
+    ) -> Result<AfPacketPort, PortError> {
+        let Prepared {
+            sock,
+            capabilities,
+            ignore_outgoing,
+            vnet,
+            ring,
+        } = prepared;
         // A switch port must see frames for every destination MAC, not only
         // the interface's own.
         sock.add_promisc_membership(ifindex)
