@@ -182,15 +182,21 @@ fn add(env: &CniEnv, c: &Checked, stdin: &[u8]) -> Result<Value, CniError> {
     // would only have to be undone.
     let mut client = connect(c)?;
     let host = host_ifname(id, ifname);
+    // Named after this attachment only: a leftover of an interrupted ADD,
+    // or of a DEL whose switch is still deleting it (gone meanwhile is
+    // fine). First: its container end goes with it.
+    if netns::link_exists(None, &host) {
+        if let Err(e) = netns::delete_link(None, &host) {
+            if netns::link_exists(None, &host) {
+                return Err(link_err(e));
+            }
+        }
+    }
     if inside(ns, || netns::link_exists(None, ifname))? {
         return Err(CniError::new(
             code::LINK,
             format!("container {} already has an interface {ifname}", short(id)),
         ));
-    }
-    // Named after this attachment only: a leftover of an interrupted ADD.
-    if netns::link_exists(None, &host) {
-        netns::delete_link(None, &host).map_err(link_err)?;
     }
     let mut undo = Rollback {
         env,
@@ -310,25 +316,29 @@ fn add(env: &CniEnv, c: &Checked, stdin: &[u8]) -> Result<Value, CniError> {
 fn del(env: &CniEnv, c: &Checked, stdin: &[u8]) -> Result<(), CniError> {
     let id = env.need(&env.container_id, "CNI_CONTAINERID")?;
     let ifname = need_ifname(env)?;
-    match connect(c) {
-        Ok(mut client) => {
-            call(
-                &mut client,
-                c,
-                &Request::ContainerDetach {
-                    id: id.to_string(),
-                    ifname: ifname.to_string(),
-                },
-            )?;
-        }
+    let host = host_ifname(id, ifname);
+    // The switch deletes the host end itself after answering when it is
+    // the port it removed: the kernel's ~30 ms for a veth are not DEL's.
+    let handed_over = match connect(c) {
+        Ok(mut client) => call(
+            &mut client,
+            c,
+            &Request::ContainerDetach {
+                id: id.to_string(),
+                ifname: ifname.to_string(),
+                delete_link: Some(host.clone()),
+            },
+        )?
+        .get("deleting_link")
+        .and_then(Value::as_bool)
+        .unwrap_or(false),
         // No switch, no port: what is left to do is the link and the addresses.
-        Err(e) if e.code == code::SWITCH_UNREACHABLE => {}
+        Err(e) if e.code == code::SWITCH_UNREACHABLE => false,
         Err(e) => return Err(e),
-    }
+    };
     // Deleting the host end deletes the container's end with it; that end is
     // never deleted by name, as an interface of that name may not be ours.
-    let host = host_ifname(id, ifname);
-    if netns::link_exists(None, &host) {
+    if !handed_over && netns::link_exists(None, &host) {
         netns::delete_link(None, &host).map_err(link_err)?;
     }
     if let Some(kind) = &c.ipam_type {

@@ -460,6 +460,12 @@ pub enum Request {
     ContainerDetach {
         id: String,
         ifname: String,
+        /// The host end of the container's veth, which the switch deletes
+        /// after answering when it is the removed port's interface (the
+        /// answer says so in `deleting_link`): the kernel takes ~30 ms to
+        /// delete a veth, which CNI DEL then need not wait for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delete_link: Option<String>,
     },
     /// Removes the container ports of `network` whose attachment is not in
     /// `keep` (GC).

@@ -79,7 +79,14 @@ impl Inner {
     }
 
     /// `container-detach`: the port of that container interface, if any.
-    pub(super) fn detach_container(&self, id: &str, ifname: &str) -> anyhow::Result<Value> {
+    /// `delete_link`, when it names that port's interface, is deleted on the
+    /// reaper after the port is closed; any other name is left to the caller.
+    pub(super) fn detach_container(
+        &self,
+        id: &str,
+        ifname: &str,
+        delete_link: Option<String>,
+    ) -> anyhow::Result<Value> {
         let mut res = self.res.lock().unwrap_or_else(|p| p.into_inner());
         let Some(port) = res
             .containers
@@ -90,7 +97,15 @@ impl Inner {
             return Ok(json!({"removed": null}));
         };
         let removed = self.remove_container_port(&mut res, &port)?;
-        Ok(json!({"removed": removed}))
+        let deleting = delete_link
+            .filter(|h| removed["host_ifname"].as_str() == Some(h.as_str()))
+            .is_some_and(|h| {
+                let reaper = self.reaper.lock().unwrap_or_else(|p| p.into_inner());
+                reaper
+                    .as_ref()
+                    .is_some_and(|r| r.send(super::reaper::Reap::Delete(h)).is_ok())
+            });
+        Ok(json!({"removed": removed, "deleting_link": deleting}))
     }
 
     /// `container-gc`: container ports of `network` not in `keep`.

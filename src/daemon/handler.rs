@@ -395,7 +395,11 @@ impl Inner {
                 })
             }
             Request::ContainerAttach(a) => self.attach_container(a)?,
-            Request::ContainerDetach { id, ifname } => self.detach_container(&id, &ifname)?,
+            Request::ContainerDetach {
+                id,
+                ifname,
+                delete_link,
+            } => self.detach_container(&id, &ifname, delete_link)?,
             Request::ContainerGc { network, keep } => self.gc_containers(&network, &keep)?,
             Request::NsList => {
                 self.forget_deleted_namespaces();

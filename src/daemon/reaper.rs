@@ -11,6 +11,9 @@
 //!   should it outlive [`VANISH_WAIT`] (something still holds the
 //!   namespace), the reaper deletes it itself.
 //!
+//! - The host end of a container's veth, at CNI DEL's request, once its
+//!   port is closed: the plugin answers its runtime without waiting.
+//!
 //! Shutdown closes the channel and joins the thread, which first finishes
 //! what it holds.
 
@@ -36,6 +39,10 @@ pub enum Reap {
     /// A link (already moved to the resources' reaping list) expected to
     /// vanish with its namespace.
     Link(String),
+    /// A container's veth host end that CNI DEL handed over (the switch did
+    /// not create it, so it was never in the journal): deleted now; one
+    /// already gone is fine.
+    Delete(String),
 }
 
 /// Runs until the channel closes and nothing is left.
@@ -54,6 +61,13 @@ pub fn run(inner: &Inner, jobs: Receiver<Reap>) {
         match job {
             Ok(Reap::Close(port, retired)) => drop((port, retired)),
             Ok(Reap::Link(ifname)) => waiting.push((ifname, Instant::now() + VANISH_WAIT)),
+            Ok(Reap::Delete(ifname)) => {
+                if let Err(e) = netns::delete_link(None, &ifname) {
+                    if netns::link_exists(None, &ifname) {
+                        eprintln!("l2sw: cannot delete container link {ifname}: {e}");
+                    }
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => open = false,
             Err(RecvTimeoutError::Timeout) => {}
         }
