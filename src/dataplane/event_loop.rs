@@ -103,6 +103,12 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
         }
         let mut i = 0;
         while i < ready.len() {
+            // Due frames leave before the next batch is read: under a
+            // stream a round reads a batch from every ready port, and a
+            // due frame would wait behind all of them.
+            if st.impaired != 0 {
+                super::impair::release(&mut st, &mut rx, &mut work);
+            }
             match forward_batch(&mut st, ready[i], &mut rx, &mut work) {
                 Drained::More => i += 1,
                 Drained::Empty | Drained::Removed => {

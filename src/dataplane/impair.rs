@@ -344,8 +344,28 @@ fn count_marks<T>(c: &mut crate::observe::PortCounters, out: &crate::impair::Enq
     c.impair_corrupted += out.corrupted as u64;
 }
 
+/// Longest wait in front of the queue that [`arrival`] takes off a
+/// frame's delay: beyond it the realtime clock was probably stepped.
+const MAX_BACKDATE_NS: u64 = 1_000_000_000;
+
+/// When a frame reached the switch, on the monotonic clock: `now` less the
+/// time since the kernel stamped it (`rx_ts`, realtime ns, read against
+/// `real_now`). Delays count from there, as netem's count from the moment
+/// a frame reaches the qdisc, so the wait in the receive ring behind a
+/// stream (and this thread's own lateness) is part of the delay instead of
+/// added to it. A stamp from the future or from before a clock step counts
+/// as now, or as at most [`MAX_BACKDATE_NS`] ago.
+pub fn arrival(now: Timestamp, rx_ts: u64, real_now: u64) -> Timestamp {
+    if rx_ts == 0 {
+        return now;
+    }
+    let waited = real_now.saturating_sub(rx_ts).min(MAX_BACKDATE_NS);
+    Timestamp(now.0.saturating_sub(waited))
+}
+
 /// Queues one frame of an egress share on `e`'s impairment; `id` is its
-/// packet id (0 when no reader is open).
+/// packet id (0 when no reader is open); `now` is when it reached the
+/// switch ([`arrival`]).
 #[allow(clippy::too_many_arguments)]
 pub fn hold(
     e: &mut PortEntry,
@@ -435,15 +455,17 @@ pub fn hold_batch(st: &mut State, ingress: PortId, rx: &RxBatch, n: usize, now: 
     let Some(imp) = impair.as_mut().and_then(|s| s.active.as_mut()) else {
         return;
     };
+    let real_now = crate::port::realtime_ns();
     for i in 0..n {
         let slot = rx.slot(i);
+        let at = arrival(now, slot.rx_ts(), real_now);
         // Frames that leave get their packet id when the switch decides
         // on them (after the queue); only drops are recorded here.
         let h = imp.held(slot.frame(), slot.offload(), slot.rx_ts(), ingress, 0);
         let Some(q) = imp.ingress.as_mut() else {
             return;
         };
-        let out = q.enqueue(now.0, h);
+        let out = q.enqueue(at.0, h);
         count_marks(counters, &out);
         for (h, why, marks) in out.dropped {
             count_drop(counters, why);
@@ -711,5 +733,29 @@ fn release_ingress(
         }
         rx.set_len(n);
         forward_received(st, port, rx, n, scratch, notes);
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::{arrival, MAX_BACKDATE_NS};
+    use crate::switch::Timestamp;
+
+    #[test]
+    fn delay_counts_from_the_kernel_stamp() {
+        let now = Timestamp(50_000_000_000);
+        // Stamped 3 ms before it was read: it arrived 3 ms before `now`.
+        assert_eq!(
+            arrival(now, 7_000_000, 10_000_000),
+            Timestamp(now.0 - 3_000_000)
+        );
+        // No stamp, or one from the future (clock stepped back): now.
+        assert_eq!(arrival(now, 0, 10_000_000), now);
+        assert_eq!(arrival(now, 20_000_000, 10_000_000), now);
+        // A stamp from before a forward clock step backdates at most 1 s.
+        assert_eq!(
+            arrival(now, 1, u64::MAX / 2),
+            Timestamp(now.0 - MAX_BACKDATE_NS)
+        );
     }
 }

@@ -93,6 +93,9 @@ pub fn forward_received(
     shape::build(&mut st.ports, &w.touched, rx, n, &mut w.variants);
 
     let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
+    // Frames an ingress impairment held already spent its delay since
+    // their kernel stamp: an egress delay counts from now for them.
+    let stamped = st.impaired == 0 || !super::impair::impairs_ingress(st, ingress);
     // Made when a port first coalesces: most batches never need it.
     let mut seen: Option<Candidates> = None;
     let mut vanished = Vanished::new();
@@ -127,12 +130,18 @@ pub fn forward_received(
         };
         if e.impair.is_some() && super::impair::impairs_egress(e) {
             let now = Timestamp::now();
+            let real_now = crate::port::realtime_ns();
             for p in pieces.iter() {
                 let f = src.frame(p);
                 let i = p.frame_index();
                 let rx_ts = rx.slot(i).rx_ts();
                 let id = obs.as_ref().map_or(0, |o| o.id(i));
-                let fate = super::impair::hold(e, egress, readers, &f, rx_ts, ingress, id, now);
+                let at = if stamped {
+                    super::impair::arrival(now, rx_ts, real_now)
+                } else {
+                    now
+                };
+                let fate = super::impair::hold(e, egress, readers, &f, rx_ts, ingress, id, at);
                 if let Some(o) = obs.as_mut().filter(|o| o.traced(i)) {
                     o.io(i, egress, |io| {
                         io.impair = fate.text();
