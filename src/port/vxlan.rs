@@ -96,6 +96,15 @@ pub enum VxlanOpenError {
     },
 }
 
+/// The rest of a coalesced run of datagrams (UDP GRO) not yet handed out.
+#[derive(Default)]
+struct Pending {
+    off: usize,
+    len: usize,
+    seg: usize,
+    meta: Option<udp::UdpMeta>,
+}
+
 /// The opened sockets and what was probed, built inside the namespace.
 struct Opened {
     rx: UdpSock,
@@ -103,6 +112,7 @@ struct Opened {
     underlay: Option<String>,
     underlay_mtu: Option<u32>,
     gso: bool,
+    gro: bool,
 }
 
 /// An open VXLAN port.
@@ -119,6 +129,11 @@ pub struct VxlanPort {
     underlay: Option<String>,
     underlay_mtu: Option<u32>,
     gso: bool,
+    /// UDP GRO on the receiving socket: a coalesced run waits in `pending`
+    /// and is handed out one datagram per slot.
+    gro: bool,
+    pending: Vec<u8>,
+    pend: Pending,
     /// Segments and completed copies of the frames of one send.
     scratch: Vec<u8>,
     ranges: Vec<(usize, usize)>,
@@ -151,6 +166,7 @@ fn open_sockets(name: &str, cfg: &VxlanConfig, ns: &str) -> Result<Opened, Vxlan
     rx.set_timestamps()
         .map_err(setup("enable receive timestamps"))?;
     rx.grow_buffers(SOCKET_BUFFER);
+    let gro = std::env::var_os("L2SW_NO_UDP_GRO").is_none() && rx.set_gro().is_ok();
     let mut tx = Vec::with_capacity(SOURCE_PORTS);
     for _ in 0..SOURCE_PORTS {
         let s = UdpSock::bind(SocketAddrV4::new(cfg.local, 0))
@@ -167,6 +183,7 @@ fn open_sockets(name: &str, cfg: &VxlanConfig, ns: &str) -> Result<Opened, Vxlan
         underlay: Some(dev),
         underlay_mtu,
         gso,
+        gro,
     })
 }
 
@@ -208,6 +225,9 @@ impl VxlanPort {
             underlay: opened.underlay,
             underlay_mtu: opened.underlay_mtu,
             gso: opened.gso,
+            gro: opened.gro,
+            pending: vec![0; 65536],
+            pend: Pending::default(),
             scratch: Vec::with_capacity(128 * 1024),
             ranges: Vec::with_capacity(128),
         })
@@ -261,6 +281,9 @@ impl Port for VxlanPort {
         if self.gso {
             capabilities.push("udp-gso");
         }
+        if self.gro {
+            capabilities.push("udp-gro");
+        }
         PortInfo {
             kind: PortKind::Vxlan,
             ifname: format!("vxlan{}", self.cfg.vni),
@@ -281,6 +304,9 @@ impl Port for VxlanPort {
     }
 
     fn recv_batch(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+        if self.gro {
+            return self.recv_batch_gro(batch);
+        }
         // The VXLAN header goes into the headroom, so the inner frame starts
         // where every port's frames do.
         let at = RX_HEADROOM - VXLAN_HEADER_LEN;
@@ -379,6 +405,80 @@ impl Port for VxlanPort {
 }
 
 impl VxlanPort {
+    /// How a received VXLAN payload (header and inner frame) is taken.
+    fn classify(&self, payload: &[u8], src: Ipv4Addr) -> RxStatus {
+        match vxlan::parse(payload) {
+            Err(VxlanError::Short) => RxStatus::Invalid(RxInvalid::VxlanShort),
+            Err(VxlanError::BadFlags(_)) => RxStatus::Invalid(RxInvalid::VxlanBadFlags),
+            Ok(vni) if vni != self.cfg.vni => RxStatus::Invalid(RxInvalid::VxlanUnknownVni),
+            Ok(_) if src == self.cfg.local => RxStatus::Invalid(RxInvalid::VxlanOwnSource),
+            Ok(_) => RxStatus::Complete,
+        }
+    }
+
+    /// Receive with UDP GRO: one datagram (maybe a coalesced run) at a time
+    /// into `pending`, cut at the run's segment size into the slots.
+    fn recv_batch_gro(&mut self, batch: &mut RxBatch) -> Result<usize, PortError> {
+        let at = RX_HEADROOM - VXLAN_HEADER_LEN;
+        let cap = batch.capacity();
+        let mut n = 0;
+        while n < cap {
+            if self.pend.off >= self.pend.len {
+                let got = self
+                    .recv
+                    .recv(&self.rx, std::iter::once(&mut self.pending[..]));
+                match got {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                    Err(source) if n == 0 => {
+                        return Err(PortError::Recv {
+                            name: self.name.clone(),
+                            source,
+                        })
+                    }
+                    Err(_) => break,
+                }
+                let m = self.recv.meta(0);
+                let seg = m.gro_size.map_or(m.copied, usize::from).max(1);
+                self.pend = Pending {
+                    off: 0,
+                    len: m.copied,
+                    seg,
+                    meta: Some(m),
+                };
+            }
+            let m = self
+                .pend
+                .meta
+                .expect("a pending run has its datagram's details");
+            let len = self.pend.seg.min(self.pend.len - self.pend.off);
+            let src = *m.src.ip();
+            let status = {
+                let payload = &self.pending[self.pend.off..self.pend.off + len];
+                self.classify(payload, src)
+            };
+            let slot = batch.slot_mut(n);
+            slot.buf_mut()[at..at + len]
+                .copy_from_slice(&self.pending[self.pend.off..self.pend.off + len]);
+            self.pend.off += len;
+            let status = if m.truncated && self.pend.off >= self.pend.len {
+                RxStatus::Truncated {
+                    wire_len: len.saturating_sub(VXLAN_HEADER_LEN) + 1,
+                }
+            } else {
+                status
+            };
+            slot.set(RX_HEADROOM, len.saturating_sub(VXLAN_HEADER_LEN), status);
+            slot.set_tunnel_src(Some(src));
+            slot.set_rx_ts(m.rx_ts_ns.unwrap_or_else(super::realtime_ns));
+            n += 1;
+        }
+        batch.set_len(n);
+        Ok(n)
+    }
+
     /// Sends the longest prefix of `frames` that shares one source socket
     /// and fits one `sendmmsg`; returns how many frames left and the error
     /// of the next when it could not.

@@ -9,11 +9,13 @@ use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::packet::parse_timestamp;
+use super::packet::{find_cmsg, parse_timestamp};
 use super::{cvt, getsockopt, owned_fd, setsockopt, zeroed, PlainC};
 
 /// `UDP_SEGMENT` (linux/udp.h): the segment size of a GSO send.
 const UDP_SEGMENT: libc::c_int = 103;
+/// `UDP_GRO` (linux/udp.h): receive coalesced datagrams with their segment size.
+const UDP_GRO: libc::c_int = 104;
 
 impl PlainC for libc::sockaddr_in {}
 
@@ -106,6 +108,12 @@ impl UdpSock {
         setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1)
     }
 
+    /// Ask the kernel to hand over coalesced runs of datagrams (UDP GRO,
+    /// Linux 5.0+); each comes with a `UDP_GRO` control message.
+    pub fn set_gro(&self) -> io::Result<()> {
+        setsockopt(&self.fd, libc::SOL_UDP, UDP_GRO, &1)
+    }
+
     /// Whether the kernel takes UDP GSO sends (`UDP_SEGMENT`, Linux 4.18+).
     pub fn supports_gso(&self) -> bool {
         getsockopt::<libc::c_int>(&self.fd, libc::SOL_UDP, UDP_SEGMENT).is_ok()
@@ -156,6 +164,8 @@ pub struct UdpMeta {
     pub truncated: bool,
     pub src: SocketAddrV4,
     pub rx_ts_ns: Option<u64>,
+    /// With UDP GRO: the size of each coalesced datagram (the last may be shorter).
+    pub gro_size: Option<u16>,
 }
 
 /// Preallocated `recvmmsg` state for a UDP socket.
@@ -237,6 +247,11 @@ impl UdpRecv {
             truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
             src: from_sockaddr(&self.addrs[i]),
             rx_ts_ns: parse_timestamp(&self.ctrl[i].0[..ctrl_len]),
+            gro_size: find_cmsg(&self.ctrl[i].0[..ctrl_len], libc::SOL_UDP, UDP_GRO)
+                .and_then(|d| d.get(..4))
+                .map(|d| i32::from_ne_bytes(d.try_into().unwrap()))
+                .and_then(|v| u16::try_from(v).ok())
+                .filter(|&v| v > 0),
         }
     }
 }
@@ -388,7 +403,7 @@ pub fn iface_with_addr(ip: Ipv4Addr) -> io::Result<Option<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::packet::find_cmsg;
+
     use super::*;
 
     #[test]
