@@ -75,6 +75,12 @@ impl RxSlot {
         &self.buf
     }
 
+    /// Exchanges the slot's buffer with `other` (a backend keeping what it
+    /// received for a later batch, or handing over one it kept), no copy.
+    pub fn swap_buf(&mut self, other: &mut Box<[u8]>) {
+        std::mem::swap(&mut self.buf, other);
+    }
+
     /// Records where the frame sits in the buffer. `start + len` is clamped to
     /// the buffer so `frame()` can never panic.
     pub fn set(&mut self, start: usize, len: usize, status: RxStatus) {
