@@ -12,6 +12,7 @@ pub mod render;
 pub mod server;
 pub mod streams;
 mod sys;
+pub mod table;
 pub mod views;
 
 use std::path::{Path, PathBuf};

@@ -306,7 +306,7 @@ impl ShowReport {
 
 /// `list`: one aligned row per switch.
 pub fn render_list(rows: &[SwitchListing]) -> String {
-    let mut t = crate::control::render::Table::new(&[
+    let mut t = crate::control::table::Table::new(&[
         "NAME",
         "STATE",
         "PID",

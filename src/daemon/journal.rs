@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::resources::Owned;
+use super::owned::Owned;
 
 /// Bumped when the format changes in a way older readers cannot follow.
 pub const JOURNAL_VERSION: u32 = 1;

@@ -11,6 +11,7 @@ mod handler;
 pub mod journal;
 pub mod listing;
 mod overview;
+mod owned;
 mod plug;
 mod port_kinds;
 mod reaper;

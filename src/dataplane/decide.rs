@@ -8,10 +8,13 @@
 //! plan `Plan::single_egress` names (one port, unchanged or re-tagged the
 //! way the kernel can) may be installed in the kernel.
 
-use super::fastpath::FastPath;
+use super::components::port_entry::Pending;
+use super::fastpath;
+use super::monitor;
 use super::observe::Observer;
+use super::protect;
 use super::receive;
-use super::state::{Pending, State};
+use super::state::State;
 use crate::port::RxBatch;
 use crate::switch::{Action, FloodKind, LearnOutcome, Mode, Plan, PortId, Timestamp};
 
@@ -46,7 +49,7 @@ pub fn plan_batch(
         st.switch
             .plan_from(ingress, remote, frame, now, Mode::Apply, plan);
         if let Some(note) = plan.protect {
-            super::protect::on_note(st, ingress, note, now);
+            protect::on_note(st, ingress, note, now);
         }
         if st.fastpath.is_on() {
             if let (LearnOutcome::Moved { .. }, Some(src)) =
@@ -54,7 +57,7 @@ pub fn plan_batch(
             {
                 st.fastpath_forget_mac(plan.decision.vlan, src);
             }
-            FastPath::consider(st, frame, plan);
+            fastpath::consider(st, frame, plan);
         }
         // A frame a live trace reads is in user space by definition; its
         // path line says why, before the destructuring below.
@@ -63,7 +66,7 @@ pub fn plan_batch(
             .then(|| st.fastpath_live_step(ingress, plan));
         if !st.monitors.is_empty() {
             // `l2sw monitor`: learned, moved, refused, from the plan's learning outcome.
-            super::monitor::on_decision(st, ingress, &plan.decision);
+            monitor::on_decision(st, ingress, &plan.decision);
         }
         let State {
             switch,

@@ -8,8 +8,10 @@ use crossbeam_channel::Receiver;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll};
 
+use super::housekeeping::housekeeping;
+use super::impair;
 use super::meta::ReturnedPorts;
-use super::pipeline::{forward_batch, Drained, Work};
+use super::pipeline::{forward_batch, release_impaired, Drained, Work};
 use super::poll_mode::{BusyPoll, EpollDue, PollPacer};
 use super::state::{token_port, Job, State, TIMER_TOKEN, WAKER_TOKEN};
 use crate::port::sys::timer::TimerFd;
@@ -62,7 +64,7 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
             let timeout = if polling {
                 Duration::ZERO
             } else if timer.is_none() && st.impaired != 0 {
-                let due = super::impair::next_due(&st).map_or(next_tick, Timestamp);
+                let due = impair::next_due(&st).map_or(next_tick, Timestamp);
                 due.min(next_tick).since(now)
             } else {
                 next_tick.since(now)
@@ -107,7 +109,7 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
             // stream a round reads a batch from every ready port, and a
             // due frame would wait behind all of them.
             if st.impaired != 0 {
-                super::impair::release(&mut st, &mut rx, &mut work);
+                release_impaired(&mut st, &mut rx, &mut work);
             }
             match forward_batch(&mut st, ready[i], &mut rx, &mut work) {
                 Drained::More => i += 1,
@@ -117,9 +119,9 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
             }
         }
         if st.impaired != 0 {
-            super::impair::release(&mut st, &mut rx, &mut work);
+            release_impaired(&mut st, &mut rx, &mut work);
             if let Some(t) = &timer {
-                let due = super::impair::next_due(&st);
+                let due = impair::next_due(&st);
                 if due != armed {
                     let wait = due.map(|d| d.saturating_sub(Timestamp::now().0));
                     if t.set(wait).is_ok() {
@@ -130,7 +132,7 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
         }
         let now = Timestamp::now();
         if now >= next_tick {
-            st.housekeeping(now);
+            housekeeping(&mut st, now);
             next_tick = now.plus(HOUSEKEEPING);
         }
     }

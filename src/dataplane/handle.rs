@@ -1,33 +1,34 @@
-//! `DataplaneHandle`: the typed way other threads ask the dataplane to do or
-//! show something. Each request is a closure run on the dataplane thread
-//! (see `event_loop`) between batches.
+//! `DataplaneHandle`'s requests: the typed way other threads ask the
+//! dataplane to do or show something, and starting the thread. Each request
+//! is a closure run on the dataplane thread (see `event_loop`) between
+//! batches, through `requests.rs`; tunnel ports' requests are `tunnel.rs`.
 
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
+use super::components::flow_table::{FastPath, FastpathStatus, FlowRow, Retired};
+use super::components::impair_queue::PortImpair;
+use super::components::monitors::MonitorHandle;
 use super::event_loop::run;
-use super::fastpath::{FastPath, FastpathStatus, FlowRow, Retired};
-use super::impair::PortImpair;
-pub use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
-use super::monitor::MonitorHandle;
+use super::meta::{DataplaneEvent, PortMeta, ReturnedPorts};
 use super::poll_mode::BusyPoll;
+use super::protect;
 use super::readers::{ActiveReader, ReaderHandle, ReaderSpec};
+use super::requests::{insert_port, DataplaneError, DataplaneHandle};
 use super::snapshot::{
     FdbRow, LatencyRow, MirrorRow, PortRow, PortStats, StatsSnapshot, SwitchTotals,
 };
-use super::state::{Job, PortEntry, State, WAKER_TOKEN};
+use super::state::{Job, State, WAKER_TOKEN};
+use super::tunnel;
 use crate::impair::{ImpairRow, ImpairSpec};
 use crate::observe::events::SwitchEvent;
 use crate::observe::explain::explain;
 use crate::observe::records::TraceReport;
 use crate::observe::{LatencyHistogram, PortCounters};
-use crate::port::{Port, BATCH_SIZE};
-use crate::switch::{
-    FdbError, FdbKey, Mirror, Mode, Plan, PortId, PortPolicy, Settings, Switch, SwitchError,
-    Timestamp,
-};
+use crate::port::Port;
+use crate::switch::{FdbKey, Mirror, Mode, Plan, PortId, PortPolicy, Settings, Switch, Timestamp};
 use crate::wire::MacAddr;
 
 /// A switch-wide setting, as `l2sw set` names them.
@@ -40,37 +41,6 @@ pub enum Setting {
     LoopProtect(crate::switch::LoopProtect),
     FlapThreshold(u32),
     LoopHold(u64),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DataplaneError {
-    #[error("no port named {0}")]
-    NoSuchPort(String),
-    #[error("port {0} is not a VXLAN port (--dst and flood lists apply to VXLAN ports only)")]
-    NotTunnel(String),
-    #[error("a port named {0} already exists")]
-    DuplicatePort(String),
-    #[error(transparent)]
-    Fdb(#[from] FdbError),
-    #[error(transparent)]
-    Switch(#[from] SwitchError),
-    #[error("cannot watch port {name}: {source}")]
-    Register {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Impair(#[from] crate::impair::SpecError),
-    #[error("the dataplane has stopped")]
-    Gone,
-}
-
-/// Cheap to clone; every call runs on the dataplane thread and waits for it.
-#[derive(Clone)]
-pub struct DataplaneHandle {
-    jobs: Sender<Job>,
-    waker: std::sync::Arc<Waker>,
 }
 
 /// Returned by `spawn`: the handle, the thread, and the event stream.
@@ -99,27 +69,10 @@ impl DataplaneHandle {
             .name("l2sw-dataplane".into())
             .spawn(move || run(state, poll, jobs_rx, busy))?;
         Ok(Spawned {
-            handle: DataplaneHandle {
-                jobs: jobs_tx,
-                waker,
-            },
+            handle: DataplaneHandle::new(jobs_tx, waker),
             thread,
             events: ev_rx,
         })
-    }
-
-    /// Runs `f` on the dataplane thread and returns its result.
-    pub(super) fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut State) -> R + Send + 'static,
-    ) -> Result<R, DataplaneError> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let job: Job = Box::new(move |st| {
-            let _ = tx.send(f(st));
-        });
-        self.jobs.send(job).map_err(|_| DataplaneError::Gone)?;
-        self.waker.wake().map_err(|_| DataplaneError::Gone)?;
-        rx.recv().map_err(|_| DataplaneError::Gone)
     }
 
     pub fn add_port(&self, port: Box<dyn Port>, meta: PortMeta) -> Result<PortId, DataplaneError> {
@@ -199,13 +152,13 @@ impl DataplaneHandle {
                     max_learned: e.meta.policy.max_learned,
                     learned: st.switch.fdb().learned_on(id),
                     policy: e.meta.policy.clone(),
-                    vxlan: super::tunnel::row(st, id, e.port.as_ref()),
+                    vxlan: tunnel::row(st, id, e.port.as_ref()),
                     impair: e
                         .impair
                         .as_ref()
                         .and_then(|s| s.active.as_ref())
                         .map(|a| a.row()),
-                    blocked: super::protect::row(st, id, now),
+                    blocked: protect::row(st, id, now),
                 })
                 .collect()
         })
@@ -218,7 +171,7 @@ impl DataplaneHandle {
             let id = st
                 .find(&name)
                 .ok_or_else(|| DataplaneError::NoSuchPort(name.clone()))?;
-            Ok(super::protect::unblock(st, id)?)
+            Ok(protect::unblock(st, id)?)
         })?
     }
 
@@ -691,44 +644,6 @@ impl DataplaneHandle {
         let _ = self.call(|st| st.stop = true);
     }
 }
-/// Adds a port to the switch and the loop (on the dataplane thread).
-pub(super) fn insert_port(
-    st: &mut State,
-    port: Box<dyn Port>,
-    meta: PortMeta,
-) -> Result<PortId, DataplaneError> {
-    if st.find(&meta.name).is_some() {
-        return Err(DataplaneError::DuplicatePort(meta.name));
-    }
-    let id = st.switch.add_port(meta.policy.clone())?;
-    if let Err(source) = st.register(port.raw_fd(), id) {
-        let _ = st.switch.remove_port(id);
-        return Err(DataplaneError::Register {
-            name: meta.name,
-            source,
-        });
-    }
-    let info = port.info();
-    let name = meta.name.clone();
-    st.monitors.emit(|| SwitchEvent::PortAdded {
-        port: name,
-        kind: info.kind.name().to_string(),
-        ifname: info.ifname,
-    });
-    st.insert(
-        id,
-        PortEntry {
-            meta,
-            port,
-            counters: PortCounters::default(),
-            pending: Vec::with_capacity(BATCH_SIZE),
-            latency: LatencyHistogram::new(),
-            impair: None,
-        },
-    );
-    Ok(id)
-}
-
 /// Attaches the fast-path programs to port `id` where its kind allows.
 fn attach_port(st: &mut State, id: PortId, peer: bool) {
     let State {

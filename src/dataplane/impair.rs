@@ -4,244 +4,31 @@
 //!
 //! - Egress: the send stage hands an impaired port's share to [`hold`]
 //!   (copies, since the receive buffers are reused by the next batch) and
-//!   sends nothing; [`release`] sends what is due, in batches.
+//!   sends nothing; [`release_egress`] sends what is due, in batches.
 //! - Ingress: a batch read from an impaired port is held whole before the
-//!   switch sees it ([`hold_batch`]); when due, frames are copied back into
-//!   a receive batch and go through the usual decide-and-send path.
+//!   switch sees it ([`hold_batch`]); when due, [`release_ingress`] copies
+//!   frames back into a receive batch and hands it back, and the pipeline
+//!   takes it through the usual decide-and-send path
+//!   (`pipeline::release_impaired`): this stage never calls the pipeline.
 //!
-//! The event loop calls [`release`] every round while any port is impaired
-//! and arms a timerfd for [`next_due`], so it never sleeps past a due frame
-//! and never spins while queues wait: an idle impaired port costs nothing.
-//! With no port impaired, forwarding pays one `Option` check per egress
-//! port share and one per received batch.
+//! The event loop calls `pipeline::release_impaired` every round while any
+//! port is impaired and arms a timerfd for [`next_due`], so it never sleeps
+//! past a due frame and never spins while queues wait: an idle impaired
+//! port costs nothing. With no port impaired, forwarding pays one `Option`
+//! check per egress port share and one per received batch. The queues
+//! themselves are `components/impair_queue.rs`.
 
 use smallvec::SmallVec;
 
-use super::pipeline::{forward_received, Work};
+use super::components::impair_queue::{Held, PortImpair};
+use super::components::port_entry::PortEntry;
 use super::readers::{self as tap, ActiveReader as ActiveTap, Seen};
-use super::state::{PortEntry, State};
-use crate::impair::{ImpairDrop, ImpairFrame, ImpairRow, ImpairSpec, Impairer, Marks, Released};
+use super::state::State;
+use crate::impair::{ImpairDrop, Marks, Released};
 use crate::observe::explain::summarize;
 use crate::observe::records::{Dir, TraceReport, TraceStep};
-use crate::port::{GsoKind, Offload, RxBatch, SendError, TxFrame, BATCH_SIZE, RX_HEADROOM};
+use crate::port::{RxBatch, SendError, TxFrame, BATCH_SIZE, RX_HEADROOM};
 use crate::switch::{DropReason, PortId, Timestamp};
-use crate::wire::gso::{complete_partial, segment, SegmentKind};
-
-/// Spare frame buffers kept per port, so a steady stream reuses them.
-const POOL: usize = 1024;
-/// ... and their capacity at most, so a burst of super-frames does not
-/// leave 64 MiB of spares behind (the queue's own bound is its limit).
-const POOL_BYTES: usize = 8 << 20;
-
-/// A frame copy waiting in an impairment queue.
-#[derive(Debug, Clone)]
-pub struct Held {
-    data: Vec<u8>,
-    offload: Offload,
-    /// Kernel receive stamp (ns since the epoch), for residence times.
-    rx_ts: u64,
-    /// Port the frame came in on.
-    ingress: PortId,
-    /// Packet id of the frame's capture records (0: none was given, the
-    /// frame was held while nothing read; one is drawn when it leaves).
-    id: u64,
-    /// Set when corruption cut a super-frame into segments: where each is.
-    segs: Vec<(usize, usize)>,
-}
-
-impl Held {
-    fn pieces(&self) -> impl Iterator<Item = TxFrame<'_>> {
-        let whole = self.segs.is_empty().then(|| TxFrame {
-            data: &self.data,
-            offload: self.offload,
-        });
-        whole.into_iter().chain(
-            self.segs
-                .iter()
-                .map(|&(s, l)| TxFrame::plain(&self.data[s..s + l])),
-        )
-    }
-}
-
-impl ImpairFrame for Held {
-    fn wire_len(&self) -> usize {
-        match self.offload.gso {
-            // Every segment carries the headers again.
-            Some(g) if g.size > 0 && self.data.len() > g.hdr_len as usize => {
-                let payload = self.data.len() - g.hdr_len as usize;
-                payload + payload.div_ceil(g.size as usize) * g.hdr_len as usize
-            }
-            _ => self.data.len(),
-        }
-    }
-
-    fn duplicate(&self) -> Held {
-        self.clone()
-    }
-
-    /// As netem: a super-frame is cut into segments and the first one is
-    /// damaged; a partial checksum is finished first, so the flipped bit
-    /// shows as a checksum error at the receiver instead of being summed in.
-    fn corrupt(&mut self, pick: u32, bit: u8) {
-        if let Some(g) = self.offload.gso {
-            let kind = match g.kind {
-                GsoKind::Tcp4 | GsoKind::Tcp6 => Some(SegmentKind::Tcp),
-                GsoKind::UdpL4 => Some(SegmentKind::Udp),
-                GsoKind::Ufo => None,
-            };
-            let (mut out, mut ranges) = (Vec::new(), Vec::new());
-            if let Some(kind) = kind {
-                if segment(
-                    &self.data,
-                    kind,
-                    g.size as usize,
-                    g.ecn,
-                    &mut out,
-                    &mut ranges,
-                )
-                .is_ok()
-                    && !ranges.is_empty()
-                {
-                    self.data = out;
-                    self.segs = ranges;
-                    self.offload = Offload::NONE;
-                }
-            }
-        } else if let Some((start, off)) = self.offload.csum {
-            complete_partial(&mut self.data, start as usize, off as usize);
-            self.offload.csum = None;
-        }
-        self.offload.data_valid = false;
-        let (start, len) = self.segs.first().copied().unwrap_or((0, self.data.len()));
-        if len == 0 {
-            return;
-        }
-        let i = start + ((pick as u64 * len as u64) >> 32) as usize;
-        self.data[i] ^= 1 << (bit & 7);
-    }
-}
-
-/// One port's impairment: the spec, and a queue per impaired direction.
-pub struct PortImpair {
-    pub spec: ImpairSpec,
-    pub seed: u64,
-    pub egress: Option<Impairer<Held>>,
-    pub ingress: Option<Impairer<Held>>,
-    pool: Vec<Vec<u8>>,
-    /// Capacity of the buffers in `pool`.
-    pool_bytes: usize,
-}
-
-impl PortImpair {
-    /// `fallback_seed` is used when the spec has none; the ingress queue's
-    /// random state is derived from the same seed, so both replay.
-    pub fn new(spec: ImpairSpec, fallback_seed: u64) -> PortImpair {
-        let seed = spec.seed.unwrap_or(fallback_seed);
-        let dir = spec.direction;
-        let make = |s: u64| {
-            Impairer::new(
-                ImpairSpec {
-                    seed: Some(s),
-                    ..spec.clone()
-                },
-                s,
-            )
-        };
-        PortImpair {
-            egress: dir.egress().then(|| make(seed)),
-            ingress: dir.ingress().then(|| make(seed ^ 0x9e37_79b9_7f4a_7c15)),
-            spec,
-            seed,
-            pool: Vec::new(),
-            pool_bytes: 0,
-        }
-    }
-
-    fn next_due(&self) -> Option<u64> {
-        let e = self.egress.as_ref().and_then(|q| q.next_due());
-        let i = self.ingress.as_ref().and_then(|q| q.next_due());
-        e.into_iter().chain(i).min()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.egress.as_ref().is_none_or(|q| q.is_empty())
-            && self.ingress.as_ref().is_none_or(|q| q.is_empty())
-    }
-
-    fn held(
-        &mut self,
-        frame: &[u8],
-        offload: Offload,
-        rx_ts: u64,
-        ingress: PortId,
-        id: u64,
-    ) -> Held {
-        let mut data = self.pool.pop().unwrap_or_default();
-        self.pool_bytes -= data.capacity();
-        data.clear();
-        data.extend_from_slice(frame);
-        Held {
-            data,
-            offload,
-            rx_ts,
-            ingress,
-            id,
-            segs: Vec::new(),
-        }
-    }
-
-    fn recycle(&mut self, h: Held) {
-        let cap = h.data.capacity();
-        if self.pool.len() < POOL && self.pool_bytes + cap <= POOL_BYTES {
-            self.pool_bytes += cap;
-            self.pool.push(h.data);
-        }
-    }
-
-    pub fn row(&self) -> ImpairRow {
-        ImpairRow {
-            spec: self.spec.clone(),
-            seed: self.seed,
-            egress: self.egress.as_ref().map(|q| q.stats()),
-            ingress: self.ingress.as_ref().map(|q| q.stats()),
-        }
-    }
-}
-
-/// The impairment a port holds: the active one, and one being emptied
-/// after `--clear` or a change (its frames leave at once, in order).
-#[derive(Default)]
-pub struct ImpairSlot {
-    pub active: Option<PortImpair>,
-    retired: Option<PortImpair>,
-}
-
-impl ImpairSlot {
-    /// Installs `next` (or clears with `None`); frames still queued under
-    /// the previous settings are sent at once.
-    pub fn replace(&mut self, next: Option<PortImpair>) {
-        if let Some(old) = self.active.take() {
-            if !old.is_empty() {
-                // Two changes within one round: the older leftovers go first.
-                if self.retired.as_ref().is_none_or(|r| r.is_empty()) {
-                    self.retired = Some(old);
-                }
-            }
-        }
-        self.active = next;
-    }
-
-    fn unused(&self) -> bool {
-        self.active.is_none() && self.retired.is_none()
-    }
-
-    fn next_due(&self) -> Option<u64> {
-        if self.retired.is_some() {
-            return Some(0);
-        }
-        self.active.as_ref().and_then(|a| a.next_due())
-    }
-}
 
 /// What the impairment did to a frame that leaves after `held_ns`, for
 /// its capture record ("impair: delayed 10.213 ms; duplicate") and, on
@@ -528,25 +315,17 @@ pub fn next_due(st: &State) -> Option<u64> {
         .min()
 }
 
-/// Sends and forwards every impaired frame that is due.
-pub fn release(st: &mut State, rx: &mut RxBatch, scratch: &mut Work) {
-    let now = Timestamp::now();
-    for idx in 0..st.ports.len() {
-        let id = PortId(idx as u16);
-        for retired in [true, false] {
-            release_egress(st, id, retired, now);
-            release_ingress(st, id, retired, now, rx, scratch);
-        }
-        // A cleared port's slot goes once its leftovers are out.
-        if let Some(Some(e)) = st.ports.get_mut(idx) {
-            if let Some(s) = &mut e.impair {
-                if s.retired.as_ref().is_some_and(|r| r.is_empty()) {
-                    s.retired = None;
-                }
-                if s.unused() {
-                    e.impair = None;
-                    st.impaired = st.impaired.saturating_sub(1);
-                }
+/// Once a port's retired queues are empty, they go; once its slot holds
+/// nothing, the slot goes and the port counts as unimpaired.
+pub fn drop_emptied(st: &mut State, id: PortId) {
+    if let Some(Some(e)) = st.ports.get_mut(id.index()) {
+        if let Some(s) = &mut e.impair {
+            if s.retired.as_ref().is_some_and(|r| r.is_empty()) {
+                s.retired = None;
+            }
+            if s.unused() {
+                e.impair = None;
+                st.impaired = st.impaired.saturating_sub(1);
             }
         }
     }
@@ -561,7 +340,9 @@ fn pick(e: &mut PortEntry, retired: bool) -> Option<&mut PortImpair> {
     }
 }
 
-fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
+/// Sends every frame due on `port`'s egress queue (the retired one when
+/// `retired`: all of it, at once).
+pub fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
     // Retired queues leave at once, whatever their due times.
     let at = if retired { u64::MAX } else { now.0 };
     loop {
@@ -682,58 +463,57 @@ fn release_egress(st: &mut State, port: PortId, retired: bool, now: Timestamp) {
     }
 }
 
-fn release_ingress(
+/// Copies the next due frames of `port`'s ingress queue (the retired one
+/// when `retired`) into `rx` as a receive batch and returns how many, with
+/// what the queue did to each when a reader is open (empty otherwise);
+/// `None` when none is due. The caller forwards them and asks again.
+pub fn release_ingress(
     st: &mut State,
     port: PortId,
     retired: bool,
     now: Timestamp,
     rx: &mut RxBatch,
-    scratch: &mut Work,
-) {
+) -> Option<(usize, Vec<Option<String>>)> {
     let at = if retired { u64::MAX } else { now.0 };
-    loop {
-        let st_readers_empty = st.readers.is_empty();
-        let Some(Some(e)) = st.ports.get_mut(port.index()) else {
-            return;
-        };
-        let Some(imp) = pick(e, retired) else { return };
-        let Some(q) = imp.ingress.as_mut() else {
-            return;
-        };
-        let cap = rx.capacity();
-        let mut n = 0;
-        let mut recycled: SmallVec<[Held; BATCH_SIZE]> = SmallVec::new();
-        // What the queue did to each frame, for its record and trace.
-        let observed = !st_readers_empty;
-        let mut notes: Vec<Option<String>> = Vec::new();
-        // Whole frames only: a cut super-frame needs one slot per segment.
-        while n < cap {
-            let fits = q.pop_due_if(at, |h| n + h.segs.len().max(1) <= cap);
-            let Some(r) = fits else { break };
-            for f in r.frame.pieces() {
-                let slot = &mut rx.slots_mut()[n];
-                let room = slot.buf_mut().len() - RX_HEADROOM;
-                let len = f.data.len().min(room);
-                slot.buf_mut()[RX_HEADROOM..RX_HEADROOM + len].copy_from_slice(&f.data[..len]);
-                slot.set(RX_HEADROOM, len, crate::port::RxStatus::Complete);
-                slot.set_offload(f.offload);
-                slot.set_rx_ts(r.frame.rx_ts);
-                if observed {
-                    notes.push(Some(fate(r.marks, now.0.saturating_sub(r.arrived_ns))));
-                }
-                n += 1;
+    let st_readers_empty = st.readers.is_empty();
+    let Some(Some(e)) = st.ports.get_mut(port.index()) else {
+        return None;
+    };
+    let imp = pick(e, retired)?;
+    let q = imp.ingress.as_mut()?;
+    let cap = rx.capacity();
+    let mut n = 0;
+    let mut recycled: SmallVec<[Held; BATCH_SIZE]> = SmallVec::new();
+    // What the queue did to each frame, for its record and trace.
+    let observed = !st_readers_empty;
+    let mut notes: Vec<Option<String>> = Vec::new();
+    // Whole frames only: a cut super-frame needs one slot per segment.
+    while n < cap {
+        let fits = q.pop_due_if(at, |h| n + h.segs.len().max(1) <= cap);
+        let Some(r) = fits else { break };
+        for f in r.frame.pieces() {
+            let slot = &mut rx.slots_mut()[n];
+            let room = slot.buf_mut().len() - RX_HEADROOM;
+            let len = f.data.len().min(room);
+            slot.buf_mut()[RX_HEADROOM..RX_HEADROOM + len].copy_from_slice(&f.data[..len]);
+            slot.set(RX_HEADROOM, len, crate::port::RxStatus::Complete);
+            slot.set_offload(f.offload);
+            slot.set_rx_ts(r.frame.rx_ts);
+            if observed {
+                notes.push(Some(fate(r.marks, now.0.saturating_sub(r.arrived_ns))));
             }
-            recycled.push(r.frame);
+            n += 1;
         }
-        for h in recycled {
-            imp.recycle(h);
-        }
-        if n == 0 {
-            return;
-        }
-        rx.set_len(n);
-        forward_received(st, port, rx, n, scratch, notes);
+        recycled.push(r.frame);
     }
+    for h in recycled {
+        imp.recycle(h);
+    }
+    if n == 0 {
+        return None;
+    }
+    rx.set_len(n);
+    Some((n, notes))
 }
 
 #[cfg(test)]

@@ -7,13 +7,15 @@
 //! through [`DataplaneHandle`], whose requests run on the dataplane thread
 //! between batches and answer through a channel: nobody else touches its state.
 
+mod components;
 mod decide;
 mod event_loop;
 mod fastpath;
 mod handle;
-pub mod impair;
+mod housekeeping;
+mod impair;
 mod meta;
-pub mod monitor;
+mod monitor;
 mod observe;
 mod offload;
 mod pipeline;
@@ -22,21 +24,23 @@ mod protect;
 mod rate_limit;
 pub mod readers;
 mod receive;
+mod requests;
 mod send;
 mod shape;
 mod snapshot;
 mod state;
 mod tunnel;
 
-pub use handle::{
-    DataplaneError, DataplaneEvent, DataplaneHandle, PortMeta, ReturnedPorts, Setting, Spawned,
-};
+pub use components::flow_table::{FastpathStatus, FlowRow, Retired};
+pub use components::monitors::MonitorHandle;
+pub use handle::{Setting, Spawned};
+pub use meta::{DataplaneEvent, PortMeta, ReturnedPorts};
+pub use requests::{DataplaneError, DataplaneHandle};
 pub use snapshot::{
     BlockedRow, FdbRow, FloodRow, LatencyRow, MirrorRow, PortRow, PortStats, ProtectTotals,
     RemovedPort, StatsSnapshot, SwitchTotals, VxlanRow,
 };
 
-pub use fastpath::{FastpathStatus, FlowRow, Retired};
 pub use poll_mode::BusyPoll;
 
 #[cfg(test)]

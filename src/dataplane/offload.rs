@@ -8,10 +8,10 @@
 
 use smallvec::SmallVec;
 
+use super::components::port_entry::PortEntry;
 use super::observe::Observer;
 use super::readers::ActiveReader;
 use super::shape::Variants;
-use super::state::PortEntry;
 use crate::observe::PortCounters;
 use crate::port::{Gso, GsoKind, Offload, OffloadCaps, RxBatch, BATCH_SIZE};
 use crate::switch::{Cause, DropReason, PortId};

@@ -13,8 +13,12 @@
 //!
 //! Each stage is a function in its own file; this one only strings them
 //! together and owns the buffers they reuse from batch to batch ([`Work`]).
+//! Frames an ingress impairment held come back through here as well
+//! ([`release_impaired`]): the impairment stage hands them back as a batch,
+//! this file forwards it.
 
 use super::decide::plan_batch;
+use super::impair;
 use super::observe::Observer;
 use super::offload::{self, Arenas, Candidates};
 use super::receive::{receive, NoFrames};
@@ -55,8 +59,8 @@ pub fn forward_batch(st: &mut State, ingress: PortId, rx: &mut RxBatch, w: &mut 
         Err(NoFrames::Empty) => return Drained::Empty,
         Err(NoFrames::Removed) => return Drained::Removed,
     };
-    if st.impaired != 0 && super::impair::impairs_ingress(st, ingress) {
-        super::impair::hold_batch(st, ingress, rx, n, Timestamp::now());
+    if st.impaired != 0 && impair::impairs_ingress(st, ingress) {
+        impair::hold_batch(st, ingress, rx, n, Timestamp::now());
         return if n == rx.capacity() {
             Drained::More
         } else {
@@ -95,7 +99,7 @@ pub fn forward_received(
     let gro = st.switch.port_policy(ingress).is_some_and(|p| p.gro);
     // Frames an ingress impairment held already spent its delay since
     // their kernel stamp: an egress delay counts from now for them.
-    let stamped = st.impaired == 0 || !super::impair::impairs_ingress(st, ingress);
+    let stamped = st.impaired == 0 || !impair::impairs_ingress(st, ingress);
     // Made when a port first coalesces: most batches never need it.
     let mut seen: Option<Candidates> = None;
     let mut vanished = Vanished::new();
@@ -128,7 +132,7 @@ pub fn forward_received(
             variants: &w.variants,
             arenas: &w.arenas,
         };
-        if e.impair.is_some() && super::impair::impairs_egress(e) {
+        if e.impair.is_some() && impair::impairs_egress(e) {
             let now = Timestamp::now();
             let real_now = crate::port::realtime_ns();
             for p in pieces.iter() {
@@ -137,11 +141,11 @@ pub fn forward_received(
                 let rx_ts = rx.slot(i).rx_ts();
                 let id = obs.as_ref().map_or(0, |o| o.id(i));
                 let at = if stamped {
-                    super::impair::arrival(now, rx_ts, real_now)
+                    impair::arrival(now, rx_ts, real_now)
                 } else {
                     now
                 };
-                let fate = super::impair::hold(e, egress, readers, &f, rx_ts, ingress, id, at);
+                let fate = impair::hold(e, egress, readers, &f, rx_ts, ingress, id, at);
                 if let Some(o) = obs.as_mut().filter(|o| o.traced(i)) {
                     o.io(i, egress, |io| {
                         io.impair = fate.text();
@@ -186,5 +190,23 @@ pub fn forward_received(
         Drained::More
     } else {
         Drained::Empty
+    }
+}
+
+/// Sends and forwards every impaired frame that is due: each port's
+/// egress queue is sent, each ingress queue's due frames come back as
+/// receive batches and are forwarded as if just read; a port's retired
+/// queues (after `--clear` or a change) go first, whole.
+pub fn release_impaired(st: &mut State, rx: &mut RxBatch, w: &mut Work) {
+    let now = Timestamp::now();
+    for idx in 0..st.ports.len() {
+        let id = PortId(idx as u16);
+        for retired in [true, false] {
+            impair::release_egress(st, id, retired, now);
+            while let Some((n, notes)) = impair::release_ingress(st, id, retired, now, rx) {
+                forward_received(st, id, rx, n, w, notes);
+            }
+        }
+        impair::drop_emptied(st, id);
     }
 }

@@ -9,12 +9,12 @@
 
 use smallvec::SmallVec;
 
+use super::components::port_entry::PortEntry;
 use super::observe::Observer;
 use super::offload::{Arenas, Bytes, Piece};
 use super::rate_limit::RateLimit;
 use super::readers::ActiveReader;
 use super::shape::Variants;
-use super::state::PortEntry;
 use crate::observe::LatencyHistogram;
 use crate::port::{RxBatch, SendError, TxFrame, BATCH_SIZE};
 use crate::switch::{DropReason, PortId, Timestamp};

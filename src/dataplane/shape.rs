@@ -7,7 +7,7 @@
 
 use smallvec::SmallVec;
 
-use super::state::PortEntry;
+use super::components::port_entry::PortEntry;
 use crate::port::{Offload, RxBatch, BATCH_SIZE};
 use crate::switch::{PortId, Shape};
 use crate::wire::VLAN_TAG_LEN;

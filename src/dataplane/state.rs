@@ -1,5 +1,6 @@
 //! The dataplane thread's state: the forwarding core, the open ports and
-//! their counters, and the housekeeping that runs once a second.
+//! their counters, and the per-feature components (`components/`). It
+//! imports no stage: what runs once a second is `housekeeping.rs`.
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -8,51 +9,21 @@ use crossbeam_channel::Sender;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::fastpath::FastPath;
-use super::meta::{DataplaneEvent, PortMeta};
-use super::monitor::{self, Monitors};
+use super::components::flow_table::FastPath;
+use super::components::monitors::Monitors;
+use super::components::port_entry::PortEntry;
+use super::meta::DataplaneEvent;
 use super::rate_limit::RateLimit;
 use super::readers::ActiveReader;
 use super::snapshot::RemovedPort;
 use crate::observe::{LatencyHistogram, PortCounters};
-use crate::port::Port;
-use crate::switch::{Cause, DropReason, PortId, Shape, Switch, Timestamp};
+use crate::switch::{DropReason, PortId, Switch, Timestamp};
 
 /// How many self-removed ports `stats` remembers.
 const REMOVED_HISTORY: usize = 32;
 
 /// A request, run on the dataplane thread between batches.
 pub type Job = Box<dyn FnOnce(&mut State) + Send>;
-
-/// A frame of the current receive batch to send on a port: one entry of
-/// the frame's plan.
-#[derive(Debug, Clone, Copy)]
-pub struct Pending {
-    /// Index into the batch.
-    pub frame: u16,
-    /// The bytes it leaves as (from the plan).
-    pub shape: Shape,
-    /// Switched or a mirror copy (from the plan; capture comments say which).
-    pub cause: Cause,
-    /// Which re-shaped copy of the frame carries `shape` (see `shape.rs`);
-    /// `None`: the frame as received. Set once, before the sends.
-    pub variant: Option<u8>,
-    /// On a tunnel port: the VTEP to send it to (the core's decision).
-    pub remote: Option<std::net::Ipv4Addr>,
-}
-
-/// An open port as the dataplane holds it.
-pub struct PortEntry {
-    pub meta: PortMeta,
-    pub port: Box<dyn Port>,
-    pub counters: PortCounters,
-    /// Frames of the current receive batch to send on this port.
-    pub pending: Vec<Pending>,
-    /// Residence time of every frame sent on this port.
-    pub latency: LatencyHistogram,
-    /// Link impairment (`port impair`); `None` costs the hot path one check.
-    pub impair: Option<Box<super::impair::ImpairSlot>>,
-}
 
 pub struct State {
     pub switch: Switch,
@@ -242,53 +213,9 @@ impl State {
         }
     }
 
-    /// Once a second: age the FDB, count kernel drops, check every port is
-    /// still there.
-    pub fn housekeeping(&mut self, now: Timestamp) {
-        // Attachments of ports that vanished by themselves: the kernel has
-        // detached them with the device, so closing them costs little.
-        drop(self.fastpath.take_retired());
-        // What the kernel carried refreshes its sources before they age.
-        self.fastpath_refresh_fdb();
-        let aged_n = if self.monitors.is_empty() {
-            self.switch.fdb_mut().age(now)
-        } else {
-            let mut aged = Vec::new();
-            let n = self
-                .switch
-                .fdb_mut()
-                .age_each(now, |k, port| aged.push((k, port)));
-            for (k, port) in aged {
-                let port = self.name_of(port);
-                self.monitors
-                    .emit(|| crate::observe::events::SwitchEvent::Aged {
-                        mac: k.mac,
-                        vlan: k.vlan,
-                        port,
-                    });
-            }
-            n
-        };
-        if aged_n > 0 {
-            self.fastpath_after_ageing();
-        }
-        self.switch.age_tunnels(now);
-        super::protect::expire(self, now);
-        monitor::check_links(self);
-        self.readers.retain(|t| !t.finished());
-        self.collect_kernel_drops();
-        let mut gone = Vec::new();
-        for (i, slot) in self.ports.iter_mut().enumerate() {
-            if let Some(e) = slot {
-                if let Err(err) = e.port.check() {
-                    if err.is_vanished() {
-                        gone.push((PortId(i as u16), err.to_string()));
-                    }
-                }
-            }
-        }
-        for (id, why) in gone {
-            self.remove_vanished(id, why);
-        }
+    /// Takes out every fast-path entry: called by every request that
+    /// changes forwarding state, before it returns.
+    pub fn fastpath_flush(&mut self) {
+        self.fastpath.flush(&mut self.ports);
     }
 }

@@ -5,7 +5,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::handle::{insert_port, DataplaneError, DataplaneHandle, PortMeta};
+use super::meta::PortMeta;
+use super::requests::{insert_port, DataplaneError, DataplaneHandle};
 use super::snapshot::{FloodRow, VxlanRow};
 use super::state::State;
 use crate::port::{Port, RxInvalid};

@@ -160,7 +160,7 @@ impl IpHeaders {
         } else {
             &frame[self.ip + 8..self.ip + 40]
         };
-        super::checksum::sum16(0, addrs)
+        super::sum::sum16(0, addrs)
             .wrapping_add(self.proto as u32)
             .wrapping_add(l4_len as u32)
     }

@@ -12,6 +12,7 @@ pub mod gro;
 pub mod gso;
 pub mod ip;
 mod mac;
+mod sum;
 pub mod vxlan;
 
 pub use ethernet::{write_header, EtherType, EthernetFrame, VlanTag, ETH_HEADER_LEN, VLAN_TAG_LEN};
