@@ -401,3 +401,148 @@ fn bad_configs_and_environments_get_cni_errors_and_leave_nothing() {
     assert!(ok);
     assert_eq!(v["supportedVersions"], json!(["1.0.0", "1.1.0"]));
 }
+
+/// A runtime does not call ADD again for running containers: the switch
+/// attaches them again itself when it starts after a `kill -9` or a clean
+/// stop (from its journal), with the same port names, VLAN and policy.
+#[test]
+fn container_ports_are_attached_again_after_a_kill_and_after_a_clean_stop() {
+    let mut sw = Switch::start("cnir");
+    let a = Container::new(&mut sw, "a");
+    let b = Container::new(&mut sw, "b");
+    let v20 = Container::new(&mut sw, "v");
+    let d = Container::new(&mut sw, "d");
+    let net = conf(&sw, "10.91.9.0/24", json!({}));
+    let net20 = conf(
+        &sw,
+        "10.91.9.0/24",
+        json!({"vlan": {"mode": "access", "tag": 20}, "policy": {"max_learned": 8}}),
+    );
+    let (ok, ra) = a.call("ADD", &net);
+    assert!(ok, "ADD a: {ra}");
+    let (ok, rb) = b.call("ADD", &net);
+    assert!(ok, "ADD b: {rb}");
+    let (ok, rv) = v20.call("ADD", &net20);
+    assert!(ok, "ADD v: {rv}");
+    let (ok, rd) = d.call("ADD", &net);
+    assert!(ok, "ADD d: {rd}");
+    let ip_b = rb["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        ping(&a.ns, &ip_b, &[]).1 > 0,
+        "a cannot ping b before the kill"
+    );
+
+    // What a user checks after each restart: the same ports, traffic,
+    // FDB, VLAN separation, and CHECK with the ADD's results.
+    let attached_as_before = |sw: &Switch, when: &str| {
+        let ports = sw.json(&["port", "list"]);
+        for c in [&a, &b, &v20] {
+            let p = port_of(&ports, c)
+                .unwrap_or_else(|| panic!("{when}: no port for {}: {ports}", c.name));
+            assert_eq!(p["name"], c.name.as_str(), "{when}: {p}");
+            assert_eq!(p["ifname"], c.host().as_str(), "{when}: {p}");
+            assert_eq!(p["netns"], c.path.as_str(), "{when}: {p}");
+            assert_eq!(p["container"]["ifname"], "eth0", "{when}: {p}");
+        }
+        let pv = port_of(&ports, &v20).unwrap();
+        assert_eq!(
+            pv["policy"]["vlan"],
+            json!({"mode": "access", "tag": 20}),
+            "{when}: {pv}"
+        );
+        assert_eq!(pv["max_learned"], 8, "{when}: {pv}");
+        assert!(
+            port_of(&ports, &d).is_none(),
+            "{when}: d's veth is gone: {ports}"
+        );
+        assert!(ping(&a.ns, &ip_b, &[]).1 > 0, "{when}: a cannot ping b");
+        let fdb = sw.json(&["fdb", "show"]);
+        for c in [&a, &b] {
+            assert!(
+                fdb.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["port"] == c.name.as_str()),
+                "{when}: no FDB entry on port {}: {fdb}",
+                c.name
+            );
+        }
+        assert_eq!(ping(&v20.ns, &ip_b, &[]).1, 0, "{when}: VLAN 20 reached b");
+        for (c, conf, r) in [(&a, &net, &ra), (&b, &net, &rb), (&v20, &net20, &rv)] {
+            let (ok, v) = c.call("CHECK", &with_prev(conf, r));
+            assert!(ok, "{when}: CHECK {}: {v}", c.name);
+        }
+    };
+
+    // kill -9: nothing is cleaned up; d's container stops meanwhile (its
+    // namespace goes and the kernel deletes its veth).
+    sw.kill();
+    assert!(
+        l2sw::netns::link_exists(None, &a.host()),
+        "the container keeps its veth"
+    );
+    l2sw::netns::delete(&d.ns).unwrap();
+    assert!(common::eventually(
+        std::time::Duration::from_secs(10),
+        || { !l2sw::netns::link_exists(None, &d.host()) }
+    ));
+    sw.restart_logged();
+    let log = sw.log();
+    for c in [&a, &b, &v20] {
+        let line = format!("container {}", &c.id[..12]);
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&line)
+                    && l.contains(&format!("attached again as port {}", c.name))),
+            "no re-attach line for {}:\n{log}",
+            c.name
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("container {}", &d.id[..12]))
+                && l.contains(&format!(
+                    "not attached again: its veth {} is gone",
+                    d.host()
+                ))),
+        "d not reported:\n{log}"
+    );
+    attached_as_before(&sw, "after kill -9");
+
+    // A clean stop keeps the journal for the containers only; `list` says so.
+    assert!(sw.stop());
+    let listed = sw.json(&["list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == sw.name.as_str())
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        (&row["state"], &row["containers"]),
+        (&json!("stopped"), &json!(3)),
+        "{row}"
+    );
+    sw.restart_logged();
+    assert!(!sw.log().contains("without cleaning up"), "{}", sw.log());
+    attached_as_before(&sw, "after a clean stop");
+
+    // Once DEL ran for all, a clean stop leaves no journal.
+    for (c, conf, r) in [
+        (&a, &net, &ra),
+        (&b, &net, &rb),
+        (&v20, &net20, &rv),
+        (&d, &net, &rd),
+    ] {
+        let (ok, v) = c.call("DEL", &with_prev(conf, r));
+        assert!(ok, "DEL {}: {v}", c.name);
+    }
+    assert!(sw.stop());
+    assert!(!sw.run_dir.join(format!("{}.state", sw.name)).exists());
+}

@@ -132,6 +132,9 @@ pub enum SwitchState {
     Dead,
     /// Its process runs but its control socket does not answer.
     Unreachable,
+    /// It stopped cleanly, but its journal keeps its container ports, which
+    /// its next start attaches again (`l2sw cleanup` forgets them).
+    Stopped,
 }
 
 /// One row of `list`.
@@ -147,6 +150,9 @@ pub struct SwitchListing {
     /// Things a dead switch left (see its journal).
     #[serde(default)]
     pub leftovers: usize,
+    /// Container ports a stopped or dead switch attaches again at its next start.
+    #[serde(default)]
+    pub containers: usize,
 }
 
 /// The parts of `status` that `list` shows.
@@ -322,6 +328,11 @@ pub fn render_list(rows: &[SwitchListing]) -> String {
                 SwitchState::Running => "running".into(),
                 SwitchState::Unreachable => "unreachable".into(),
                 SwitchState::Dead => format!("dead ({} left; l2sw cleanup)", r.leftovers),
+                SwitchState::Stopped => format!(
+                    "stopped ({} container port{} to attach again at start)",
+                    r.containers,
+                    if r.containers == 1 { "" } else { "s" }
+                ),
             },
             opt(&r.pid),
             opt(&r.ports),

@@ -3,9 +3,16 @@
 //! link, so it never deletes it (the plugin's DEL does, or the kernel when
 //! the container's namespace goes); it claims the interface in the journal,
 //! with the container it belongs to, like `port add iface` claims one.
+//!
+//! The claim keeps the VLAN settings and flags the network config gave, so
+//! that when the switch starts again (after a crash, a `kill -9` or a clean
+//! stop) it attaches every container whose veth is still there under the
+//! same port name, as it was ([`Inner::restore_containers`]): a runtime
+//! does not call ADD again for containers that are running.
 
 use serde_json::{json, Value};
 
+use super::resources::ContainerPort;
 use super::Inner;
 use crate::control::protocol::{Attachment, ContainerAttach, ContainerRef};
 use crate::dataplane::{DataplaneError, PortMeta};
@@ -30,7 +37,7 @@ impl Inner {
         if let Some((port, _)) = res
             .containers
             .iter()
-            .find(|(_, r)| r.id == c.id && r.ifname == c.ifname)
+            .find(|(_, r)| r.container.id == c.id && r.container.ifname == c.ifname)
         {
             anyhow::bail!(
                 "container {} already has interface {} attached as port {port}; detach it first (CNI DEL)",
@@ -72,10 +79,73 @@ impl Inner {
             name.clone(),
             super::resources::Endpoint::at_path(&c.netns, &c.ifname),
         );
-        res.containers.insert(name.clone(), c.clone());
+        res.containers.insert(
+            name.clone(),
+            ContainerPort {
+                container: c.clone(),
+                vlan: req.vlan.clone(),
+                policy: req.policy.clone(),
+            },
+        );
         res.claim(&name, &req.ifname);
         drop(lock);
         Ok(json!({"name": name, "id": id.0}))
+    }
+
+    /// Attaches again the container ports the journal of this switch's
+    /// previous run listed, before the control socket answers; returns a
+    /// line per container for the log. A container whose host end is gone
+    /// (it stopped, or its DEL ran, while the switch was down) is skipped
+    /// and said so; one whose port name is now taken gets its short id.
+    pub(super) fn restore_containers(&self) -> Vec<String> {
+        let claims = self
+            .res
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .restoring();
+        let mut said = Vec::new();
+        for claim in claims {
+            let Some(c) = claim.container.clone() else {
+                continue;
+            };
+            let who = format!(
+                "container {} ({} in {})",
+                c.short_id(),
+                c.ifname,
+                c.netns.display()
+            );
+            let line = if !crate::netns::link_exists(None, &claim.ifname) {
+                format!(
+                    "{who}: not attached again: its veth {} is gone (the container stopped, or was detached, while the switch was down)",
+                    claim.ifname
+                )
+            } else {
+                let req = ContainerAttach {
+                    name: claim.port.clone(),
+                    ifname: claim.ifname.clone(),
+                    container: c,
+                    vlan: claim.vlan.clone(),
+                    policy: claim.policy.clone(),
+                };
+                match self.attach_container(req) {
+                    Ok(v) if v["name"] == claim.port.as_str() => {
+                        format!("{who}: attached again as port {}", claim.port)
+                    }
+                    Ok(v) => format!(
+                        "{who}: attached again as port {} (port name {} is taken)",
+                        v["name"].as_str().unwrap_or("?"),
+                        claim.port
+                    ),
+                    Err(e) => format!("{who}: cannot attach it again: {e:#}"),
+                }
+            };
+            self.res
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .restored(&claim.ifname);
+            said.push(line);
+        }
+        said
     }
 
     /// `container-detach`: the port of that container interface, if any.
@@ -91,7 +161,7 @@ impl Inner {
         let Some(port) = res
             .containers
             .iter()
-            .find(|(_, r)| r.id == id && r.ifname == ifname)
+            .find(|(_, r)| r.container.id == id && r.container.ifname == ifname)
             .map(|(p, _)| p.clone())
         else {
             return Ok(json!({"removed": null}));
@@ -118,6 +188,7 @@ impl Inner {
         let stale: Vec<String> = res
             .containers
             .iter()
+            .map(|(p, r)| (p, &r.container))
             .filter(|(_, r)| r.network == network)
             .filter(|(_, r)| !keep.iter().any(|k| k.id == r.id && k.ifname == r.ifname))
             .map(|(p, _)| p.clone())
@@ -134,7 +205,7 @@ impl Inner {
         res: &mut super::resources::Resources,
         port: &str,
     ) -> anyhow::Result<Value> {
-        let container: Option<ContainerRef> = res.containers.get(port).cloned();
+        let container: Option<ContainerRef> = res.containers.get(port).map(|c| c.container.clone());
         let host = self
             .dp
             .ports()?

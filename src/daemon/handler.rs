@@ -511,7 +511,7 @@ impl Inner {
                     _ => row.info.mac,
                 };
                 row.info.mac = endpoints.get(&row.name).and_then(|e| e.mac());
-                let container = containers.get(&row.name).cloned();
+                let container = containers.get(&row.name).map(|c| c.container.clone());
                 PortView {
                     row,
                     switch_mac,

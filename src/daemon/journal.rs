@@ -42,6 +42,13 @@ pub struct Claim {
     /// The container a CNI plugin attached through this interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<crate::control::protocol::ContainerRef>,
+    /// The container port's VLAN settings and flags as its network config
+    /// gave them (`container-attach`), so that the next start of the switch
+    /// attaches the container again as it was (`restore` in `containers.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<crate::control::protocol::VlanConf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::control::protocol::PortSet>,
 }
 
 /// The whole file.
@@ -60,6 +67,11 @@ pub struct Journal {
     pub created: Vec<JournalEntry>,
     #[serde(default)]
     pub ports: Vec<Claim>,
+    /// The switch stopped cleanly and removed what it created; the journal
+    /// stays only for the container ports in `ports`, which the next start
+    /// of this name attaches again (their veths belong to the containers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +128,7 @@ impl Journal {
             socket: socket.to_path_buf(),
             created: Vec::new(),
             ports: Vec::new(),
+            stopped: false,
         }
     }
 
@@ -173,6 +186,9 @@ impl Journal {
 
     /// Whether the process that wrote this journal is still running.
     pub fn is_alive(&self) -> bool {
+        if self.stopped {
+            return false;
+        }
         if self.pid == std::process::id() {
             return true;
         }
@@ -259,6 +275,11 @@ pub struct Recovery {
     pub adopted: Vec<String>,
     /// What could not be removed, with why; kept in the new journal.
     pub failed: Vec<(JournalEntry, String)>,
+    /// The switch had stopped cleanly (its journal kept container ports).
+    pub stopped: bool,
+    /// Container ports `l2sw cleanup` dropped from the journal: the next
+    /// start no longer attaches them.
+    pub forgotten: Vec<String>,
 }
 
 impl Recovery {
@@ -278,11 +299,22 @@ impl Recovery {
         for (e, why) in &self.failed {
             parts.push(format!("could not remove {}: {why}", e.what.describe()));
         }
+        if !self.forgotten.is_empty() {
+            parts.push(format!(
+                "forgot its container ports {} (its next start does not attach them again)",
+                self.forgotten.join(", ")
+            ));
+        }
         if parts.is_empty() {
             parts.push("it had left nothing behind".into());
         }
+        let how = if self.stopped {
+            "had stopped"
+        } else {
+            "had stopped without cleaning up"
+        };
         format!(
-            "switch {} (pid {}) had stopped without cleaning up: {}",
+            "switch {} (pid {}) {how}: {}",
             self.name,
             self.pid,
             parts.join("; ")
@@ -297,6 +329,7 @@ pub fn recover(j: &Journal, adopt: bool) -> (Recovery, Vec<JournalEntry>) {
     let mut r = Recovery {
         name: j.name.clone(),
         pid: j.pid,
+        stopped: j.stopped,
         ..Recovery::default()
     };
     let mut adopted = Vec::new();
@@ -395,7 +428,13 @@ pub fn cleanup(run_dir: &Path, name: Option<&str>) -> Result<Vec<CleanupOutcome>
             });
             continue;
         }
-        let (r, _) = recover(&j, false);
+        let (mut r, _) = recover(&j, false);
+        r.forgotten = j
+            .ports
+            .iter()
+            .filter(|c| c.container.is_some())
+            .map(|c| c.port.clone())
+            .collect();
         let path = journal_path(run_dir, &sw);
         if r.failed.is_empty() {
             let _ = std::fs::remove_file(&path);
@@ -432,6 +471,8 @@ mod tests {
             port: "red".into(),
             ifname: "l2v01234567".into(),
             container: None,
+            vlan: None,
+            policy: None,
         });
         j.ports.push(Claim {
             port: "web".into(),
@@ -441,6 +482,15 @@ mod tests {
                 netns: "/run/netns/cni-1".into(),
                 ifname: "eth0".into(),
                 network: "lab".into(),
+            }),
+            vlan: Some(crate::control::protocol::VlanConf {
+                mode: "access".into(),
+                tag: Some(10),
+                trunks: None,
+            }),
+            policy: Some(crate::control::protocol::PortSet {
+                max_learned: Some(crate::control::protocol::Limit::Max(8)),
+                ..Default::default()
             }),
         });
         let text = serde_json::to_string(&j).unwrap();

@@ -45,18 +45,22 @@ pub fn list_switches(run_dir: &Path) -> Vec<SwitchListing> {
                     uptime_s: Some(s.uptime_s),
                     socket,
                     leftovers: 0,
+                    containers: 0,
                 },
                 None => SwitchListing {
-                    state: if alive && j.is_some() {
-                        SwitchState::Unreachable
-                    } else {
-                        SwitchState::Dead
+                    state: match &j {
+                        Some(_) if alive => SwitchState::Unreachable,
+                        Some(j) if j.stopped && j.created.is_empty() => SwitchState::Stopped,
+                        _ => SwitchState::Dead,
                     },
                     pid: j.as_ref().map(|j| j.pid),
                     ports: None,
                     namespaces: None,
                     uptime_s: None,
                     leftovers: j.as_ref().map(|j| j.created.len()).unwrap_or(0),
+                    containers: j.as_ref().map_or(0, |j| {
+                        j.ports.iter().filter(|c| c.container.is_some()).count()
+                    }),
                     name,
                     socket,
                 },

@@ -95,6 +95,7 @@ impl Daemon {
         let lock = journal::RunDirLock::acquire(&opts.run_dir)?;
         let mut adopted = Vec::new();
         let mut leftover = Vec::new();
+        let mut restore = Vec::new();
         match journal::Journal::read(&jpath) {
             Ok(None) => {}
             Ok(Some(j)) if j.is_alive() => anyhow::bail!(
@@ -105,9 +106,20 @@ impl Daemon {
             ),
             Ok(Some(j)) => {
                 let (r, a) = journal::recover(&j, true);
-                eprintln!("l2sw: {}", r.summary());
+                if !j.stopped || !r.removed.is_empty() || !r.failed.is_empty() {
+                    eprintln!("l2sw: {}", r.summary());
+                }
                 adopted = a;
                 leftover = r.failed.into_iter().map(|(e, _)| e).collect();
+                // Its container ports, attached again once set up (`serve`).
+                for c in j.ports.into_iter().filter(|c| c.container.is_some()) {
+                    if !restore
+                        .iter()
+                        .any(|r: &journal::Claim| r.ifname == c.ifname)
+                    {
+                        restore.push(c);
+                    }
+                }
             }
             Err(e) => eprintln!("l2sw: {e}; starting without recovering from it"),
         }
@@ -121,6 +133,9 @@ impl Daemon {
         );
         for e in adopted.into_iter().chain(leftover) {
             res.push_owned(journal::SWITCH_OWNER, e.what);
+        }
+        if !restore.is_empty() {
+            res.set_restoring(restore);
         }
         drop(lock);
         let spawned = DataplaneHandle::spawn_with(opts.settings, opts.busy_poll)
@@ -165,9 +180,15 @@ impl Daemon {
         })
     }
 
-    /// Starts answering on the control socket.
+    /// Starts answering on the control socket. First the container ports
+    /// of this switch's previous run are attached again (after the config
+    /// and the fast path are set up, as if their ADDs came now), so a
+    /// client that sees the switch answer sees them too.
     pub fn serve(&mut self) {
         if let Some(listener) = self.listener.take() {
+            for line in self.inner.restore_containers() {
+                eprintln!("l2sw: {line}");
+            }
             let server = ControlServer::spawn(
                 listener,
                 self.inner.socket.clone(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::journal::{Claim, Journal, JournalEntry, SWITCH_OWNER};
+use crate::control::protocol::{ContainerRef, PortSet, VlanConf};
 use crate::netns;
 
 pub use super::owned::Owned;
@@ -50,6 +51,16 @@ impl Endpoint {
     }
 }
 
+/// A port the CNI plugin attached: the container, and the VLAN settings
+/// and flags its network config gave (journaled, so that the next start of
+/// the switch attaches the container again as it was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub container: ContainerRef,
+    pub vlan: Option<VlanConf>,
+    pub policy: Option<PortSet>,
+}
+
 /// How a port came to be.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -70,7 +81,11 @@ pub struct Resources {
     /// Interfaces of the switch's namespace read as ports, by port name.
     claims: BTreeMap<String, String>,
     /// Ports the CNI plugin attached, with their container.
-    pub containers: BTreeMap<String, crate::control::protocol::ContainerRef>,
+    pub containers: BTreeMap<String, ContainerPort>,
+    /// Container ports a previous run of this switch had, not yet attached
+    /// again ([`Inner::restore_containers`](super::Inner)); journaled
+    /// meanwhile, so a crash before they are back does not lose them.
+    restoring: Vec<Claim>,
     /// The request each port was made with, for `config dump`.
     pub origins: BTreeMap<String, Origin>,
     /// Where to write the journal; `None` in unit tests.
@@ -122,11 +137,17 @@ impl Resources {
         j.ports = self
             .claims
             .iter()
-            .map(|(port, ifname)| Claim {
-                port: port.clone(),
-                ifname: ifname.clone(),
-                container: self.containers.get(port).cloned(),
+            .map(|(port, ifname)| {
+                let c = self.containers.get(port);
+                Claim {
+                    port: port.clone(),
+                    ifname: ifname.clone(),
+                    container: c.map(|c| c.container.clone()),
+                    vlan: c.and_then(|c| c.vlan.clone()),
+                    policy: c.and_then(|c| c.policy.clone()),
+                }
             })
+            .chain(self.restoring.iter().cloned())
             .collect();
         match j.write(path) {
             Ok(()) => self.journal_failed = false,
@@ -211,6 +232,23 @@ impl Resources {
         self.persist();
     }
 
+    /// Container ports of a previous run, to be attached again.
+    pub fn set_restoring(&mut self, claims: Vec<Claim>) {
+        self.restoring = claims;
+        self.persist();
+    }
+
+    /// What [`set_restoring`](Self::set_restoring) left to do.
+    pub fn restoring(&self) -> Vec<Claim> {
+        self.restoring.clone()
+    }
+
+    /// The container port on `ifname` is attached again, or will not be.
+    pub fn restored(&mut self, ifname: &str) {
+        self.restoring.retain(|c| c.ifname != ifname);
+        self.persist();
+    }
+
     /// Records that `port` reads interface `ifname` of the switch's namespace.
     pub fn claim(&mut self, port: &str, ifname: &str) {
         self.claims.insert(port.to_string(), ifname.to_string());
@@ -256,10 +294,18 @@ impl Resources {
     /// Releases the switch's own entries and removes the journal, unless
     /// something could not be removed (then the journal keeps it for
     /// `l2sw cleanup`).
+    ///
+    /// Container ports stay in the journal, marked `stopped`: their veths
+    /// belong to the containers (which keep them, unconnected, while the
+    /// switch is down), and the next start attaches them again.
     pub fn finish(&mut self, mut errors: Vec<String>) -> Vec<String> {
+        let containers = !self.containers.is_empty() || !self.restoring.is_empty();
+        if let Some((_, j)) = &mut self.journal {
+            j.stopped = containers;
+        }
         errors.extend(self.release_port(SWITCH_OWNER));
         if let Some((path, _)) = &self.journal {
-            if self.leftover.is_empty() && self.reaping.is_empty() {
+            if self.leftover.is_empty() && self.reaping.is_empty() && !containers {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -99,6 +99,22 @@ impl Switch {
         self.wait_ready();
     }
 
+    /// Like [`restart`](Self::restart), with stderr going to a fresh
+    /// `stderr.log` that [`log`](Self::log) reads.
+    pub fn restart_logged(&mut self) {
+        assert!(self.child.is_none(), "restart of a running switch");
+        self.child = Some(Self::launch(&self.name, &self.run_dir, &[], true));
+        self.wait_ready();
+    }
+
+    /// SIGKILL (no cleanup, as a crash) and wait for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn launch(name: &str, run_dir: &Path, extra: &[&str], logged: bool) -> Child {
         let stderr = if logged {
             Stdio::from(std::fs::File::create(run_dir.join("stderr.log")).unwrap())
