@@ -107,8 +107,11 @@ pub fn run(mut st: State, mut poll: Poll, jobs: Receiver<Job>, busy: BusyPoll) -
         while i < ready.len() {
             // Due frames leave before the next batch is read: under a
             // stream a round reads a batch from every ready port, and a
-            // due frame would wait behind all of them.
-            if st.impaired != 0 {
+            // due frame would wait behind all of them. The earliest
+            // deadline is looked at first, so a batch pays nothing more
+            // than that look while nothing is due (the release after the
+            // round, below, also retires emptied queues).
+            if st.impaired != 0 && impair::next_due(&st).is_some_and(|d| d <= Timestamp::now().0) {
                 release_impaired(&mut st, &mut rx, &mut work);
             }
             match forward_batch(&mut st, ready[i], &mut rx, &mut work) {

@@ -103,6 +103,10 @@ pub fn forward_received(
     // Made when a port first coalesces: most batches never need it.
     let mut seen: Option<Candidates> = None;
     let mut vanished = Vanished::new();
+    // Both clocks, read once per batch at the first impaired egress (not
+    // per port): `arrival` needs them as a pair, and a batch is sent
+    // within microseconds, far below any delay an impairment gives.
+    let mut clocks: Option<(Timestamp, u64)> = None;
     let State {
         ports,
         log_limit,
@@ -133,8 +137,8 @@ pub fn forward_received(
             arenas: &w.arenas,
         };
         if e.impair.is_some() && impair::impairs_egress(e) {
-            let now = Timestamp::now();
-            let real_now = crate::port::realtime_ns();
+            let (now, real_now) =
+                *clocks.get_or_insert_with(|| (Timestamp::now(), crate::port::realtime_ns()));
             for p in pieces.iter() {
                 let f = src.frame(p);
                 let i = p.frame_index();
