@@ -113,7 +113,7 @@ pub enum Cond {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Helper {
     MapLookupElem = 1,
-    KtimeGetNs = 5,
+    KtimeGetCoarseNs = 160,
     SkbVlanPush = 18,
     SkbVlanPop = 19,
     Redirect = 23,

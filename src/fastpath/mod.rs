@@ -154,28 +154,41 @@ impl VlanEdit {
 pub struct FlowStats {
     pub packets: u64,
     pub bytes: u64,
-    /// CLOCK_MONOTONIC ns of the last frame; 0 if none yet.
+    /// CLOCK_MONOTONIC ns of the last frame (as of the tick before it: the
+    /// programs read the coarse clock); 0 if none yet.
     pub last_seen_ns: u64,
 }
 
-fn value_bytes(a: &FlowAction) -> [u8; VALUE_SIZE as usize] {
-    let mut v = [0u8; VALUE_SIZE as usize];
-    v[VAL_EGRESS..VAL_EGRESS + 4].copy_from_slice(&a.egress.to_ne_bytes());
-    let (vlan_flags, push) = a.vlan.encode();
-    let flags = vlan_flags | if a.peer { FLAG_PEER } else { 0 };
-    v[VAL_FLAGS..VAL_FLAGS + 4].copy_from_slice(&flags.to_ne_bytes());
-    v[VAL_MAX_LEN..VAL_MAX_LEN + 4].copy_from_slice(&a.max_len.to_ne_bytes());
-    v[VAL_PUSH..VAL_PUSH + 4].copy_from_slice(&push.to_ne_bytes());
-    v
+impl FlowStats {
+    /// An entry's counts from its per-CPU copies (`VALUE_SIZE` bytes each,
+    /// 8-aligned): the sums of the counts, and the newest stamp.
+    fn of_percpu(values: &[u8]) -> FlowStats {
+        let u64_at =
+            |v: &[u8], i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
+        values
+            .chunks_exact(VALUE_STRIDE)
+            .fold(FlowStats::default(), |acc, v| FlowStats {
+                packets: acc.packets + u64_at(v, VAL_PACKETS),
+                bytes: acc.bytes + u64_at(v, VAL_BYTES),
+                last_seen_ns: acc.last_seen_ns.max(u64_at(v, VAL_LAST_SEEN)),
+            })
+    }
 }
 
-fn stats_of(v: &[u8]) -> FlowStats {
-    let u64_at = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
-    FlowStats {
-        packets: u64_at(VAL_PACKETS),
-        bytes: u64_at(VAL_BYTES),
-        last_seen_ns: u64_at(VAL_LAST_SEEN),
-    }
+/// Bytes between two CPUs' copies of a `flows` value.
+const VALUE_STRIDE: usize = VALUE_SIZE.next_multiple_of(8) as usize;
+
+/// `a` as a `flows` value for every CPU (`len` bytes: all the copies), with
+/// zeroed counters.
+fn value_bytes(a: &FlowAction, len: usize) -> Vec<u8> {
+    let mut one = [0u8; VALUE_STRIDE];
+    one[VAL_EGRESS..VAL_EGRESS + 4].copy_from_slice(&a.egress.to_ne_bytes());
+    let (vlan_flags, push) = a.vlan.encode();
+    let flags = vlan_flags | if a.peer { FLAG_PEER } else { 0 };
+    one[VAL_FLAGS..VAL_FLAGS + 4].copy_from_slice(&flags.to_ne_bytes());
+    one[VAL_MAX_LEN..VAL_MAX_LEN + 4].copy_from_slice(&a.max_len.to_ne_bytes());
+    one[VAL_PUSH..VAL_PUSH + 4].copy_from_slice(&push.to_ne_bytes());
+    one.iter().copied().cycle().take(len).collect()
 }
 
 /// The loaded programs and their maps, shared by every offloaded port of one
@@ -195,7 +208,7 @@ impl Programs {
     /// the kernel refused (with the verifier's log for a program).
     pub fn load() -> Result<Programs, FastpathError> {
         let flows = sys::Map::create(
-            sys::MapType::Hash,
+            sys::MapType::PercpuHash,
             "l2sw_flows",
             KEY_SIZE,
             VALUE_SIZE,
@@ -241,29 +254,33 @@ impl Programs {
     /// Installs (or replaces) the entry for `key`, with zeroed counters.
     pub fn insert(&self, key: &FlowKey, action: &FlowAction) -> Result<(), FastpathError> {
         self.flows
-            .update(&key.to_bytes(), &value_bytes(action), sys::BPF_ANY)
+            .update(
+                &key.to_bytes(),
+                &value_bytes(action, self.flows.value_len()),
+                sys::BPF_ANY,
+            )
             .map_err(Self::flows_err)
     }
 
     /// Takes `key`'s entry out and returns its final counters: one step, so
     /// no frame counted meanwhile is lost.
     pub fn remove(&self, key: &FlowKey) -> Result<Option<FlowStats>, FastpathError> {
-        let mut v = [0u8; VALUE_SIZE as usize];
+        let mut v = vec![0u8; self.flows.value_len()];
         let found = self
             .flows
             .lookup_and_delete(&key.to_bytes(), &mut v)
             .map_err(Self::flows_err)?;
-        Ok(found.then(|| stats_of(&v)))
+        Ok(found.then(|| FlowStats::of_percpu(&v)))
     }
 
     /// `key`'s counters, if it is installed.
     pub fn stats(&self, key: &FlowKey) -> Result<Option<FlowStats>, FastpathError> {
-        let mut v = [0u8; VALUE_SIZE as usize];
+        let mut v = vec![0u8; self.flows.value_len()];
         let found = self
             .flows
             .lookup(&key.to_bytes(), &mut v)
             .map_err(Self::flows_err)?;
-        Ok(found.then(|| stats_of(&v)))
+        Ok(found.then(|| FlowStats::of_percpu(&v)))
     }
 
     /// Every installed key (in the map's order).

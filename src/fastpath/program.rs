@@ -35,6 +35,8 @@ const SKB_VLAN_PRESENT: i16 = 20;
 const SKB_VLAN_TCI: i16 = 24;
 const SKB_VLAN_PROTO: i16 = 28;
 const SKB_IFINDEX: i16 = 40;
+const SKB_DATA: i16 = 76;
+const SKB_DATA_END: i16 = 80;
 const SKB_GSO_SIZE: i16 = 176;
 
 /// `bpf_skb_load_bytes_relative` from the MAC header: works in both
@@ -68,8 +70,17 @@ pub const VLAN_8021AD: u32 = 0x4000_0000;
 /// receive, and the one allowed tag is out of the MTU, as in user space),
 /// `push: u32` (the tag [`FLAG_PUSH`] writes: TPID in network order in the
 /// high half, TCI in the low half, the two arguments of
-/// `bpf_skb_vlan_push`), `packets: u64`, `bytes: u64` (added atomically by
-/// `decide`), `last_seen: u64` (`bpf_ktime_get_ns`, CLOCK_MONOTONIC).
+/// `bpf_skb_vlan_push`), `packets: u64`, `bytes: u64`, `last_seen: u64`
+/// (`bpf_ktime_get_coarse_ns`, CLOCK_MONOTONIC_COARSE).
+///
+/// The map is BPF_MAP_TYPE_PERCPU_HASH: every CPU has its own copy of the
+/// value, a lookup in a program returns this CPU's, and user space reads
+/// and writes all of them at once (value size times the possible CPUs).
+/// The plan part is written alike into every copy; each CPU counts and
+/// stamps in its own, so `decide` needs no atomic instruction and no cache
+/// line moves between CPUs. An entry's counts are the sum of its copies,
+/// its last frame the newest stamp (`FlowStats::of_percpu`); reading them
+/// with lookup-and-delete when the entry goes loses none.
 pub const VALUE_SIZE: u32 = 40;
 pub const VAL_EGRESS: usize = 0;
 pub const VAL_FLAGS: usize = 4;
@@ -202,13 +213,21 @@ pub fn decide(flows_fd: i32, slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
         .jmp_reg(Cond::Gt, Reg::R8, Reg::R3, pass);
     a.bind(fits);
 
-    // Count it and stamp it. Atomic adds: other CPUs may hit the same entry
-    // (map values allow BPF_ATOMIC on aligned u64s). last_seen is a plain
-    // store: any recent stamp is right.
-    a.mov64_imm(Reg::R1, 1)
-        .atomic_add64(Reg::R7, VAL_PACKETS as i16, Reg::R1)
-        .atomic_add64(Reg::R7, VAL_BYTES as i16, Reg::R8)
-        .call(Helper::KtimeGetNs)
+    // Count it and stamp it, in this CPU's copy of the entry (`flows` is
+    // per-CPU): plain loads and stores, no atomics and no cache line shared
+    // with the other CPUs. No other writer can interleave: socket filters
+    // run with bottom halves off and migration disabled, so two runs never
+    // nest on one CPU. User space sums the copies (and takes the newest
+    // stamp). The stamp is CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC as of the
+    // last tick (at most one tick, 1-10 ms, behind): the cheapest clock the
+    // kernel has, and ageing's resolution is a second (the sweep's).
+    a.ldx(Size::DW, Reg::R1, Reg::R7, VAL_PACKETS as i16)
+        .alu64_imm(Alu::Add, Reg::R1, 1)
+        .stx(Size::DW, Reg::R7, VAL_PACKETS as i16, Reg::R1)
+        .ldx(Size::DW, Reg::R1, Reg::R7, VAL_BYTES as i16)
+        .alu64(Alu::Add, Reg::R1, Reg::R8)
+        .stx(Size::DW, Reg::R7, VAL_BYTES as i16, Reg::R1)
+        .call(Helper::KtimeGetCoarseNs)
         .stx(Size::DW, Reg::R7, VAL_LAST_SEEN as i16, Reg::R0);
 
     // Arm this CPU's slot for `carry`: egress, flags, device, header.
@@ -248,6 +267,7 @@ pub fn carry(slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
     let mut a = Asm::new();
     let (next, no_pop, no_push, peer, shot) =
         (a.label(), a.label(), a.label(), a.label(), a.label());
+    let (copy_header, compare) = (a.label(), a.label());
 
     a.mov64(Reg::R6, Reg::R1); // R6 = ctx, kept across calls
 
@@ -263,15 +283,30 @@ pub fn carry(slot_fd: i32) -> Result<Vec<Insn>, AsmError> {
     a.ldx(Size::W, Reg::R1, Reg::R6, SKB_IFINDEX)
         .ldx(Size::W, Reg::R2, Reg::R7, SLOT_IFINDEX as i16)
         .jmp_reg(Cond::Ne, Reg::R1, Reg::R2, next);
-    // ... and same 16 header bytes (compared as two aligned u64s).
+    // ... and same 16 header bytes, compared as two u64s. tc programs may
+    // read the packet directly (no helper call) once the verifier has seen
+    // `data + 16 <= data_end` checked; `data` is the MAC header at tcx
+    // ingress. A frame whose linear part is shorter (rare: drivers and veth
+    // put the headers there) is read with the helper instead, as `decide`
+    // read it. R1, R2 = the frame's two words on either way.
+    a.ldx(Size::W, Reg::R2, Reg::R6, SKB_DATA)
+        .ldx(Size::W, Reg::R3, Reg::R6, SKB_DATA_END)
+        .mov64(Reg::R4, Reg::R2)
+        .alu64_imm(Alu::Add, Reg::R4, 16)
+        .jmp_reg(Cond::Gt, Reg::R4, Reg::R3, copy_header)
+        .ldx(Size::DW, Reg::R1, Reg::R2, 0)
+        .ldx(Size::DW, Reg::R2, Reg::R2, 8)
+        .ja(compare);
+    a.bind(copy_header);
     load_header(&mut a);
     a.jmp_imm(Cond::Ne, Reg::R0, 0, next)
         .ldx(Size::DW, Reg::R1, FP, ST_HDR)
-        .ldx(Size::DW, Reg::R2, Reg::R7, SLOT_HDR as i16)
-        .jmp_reg(Cond::Ne, Reg::R1, Reg::R2, next)
-        .ldx(Size::DW, Reg::R1, FP, ST_HDR + 8)
-        .ldx(Size::DW, Reg::R2, Reg::R7, SLOT_HDR as i16 + 8)
-        .jmp_reg(Cond::Ne, Reg::R1, Reg::R2, next);
+        .ldx(Size::DW, Reg::R2, FP, ST_HDR + 8);
+    a.bind(compare)
+        .ldx(Size::DW, Reg::R3, Reg::R7, SLOT_HDR as i16)
+        .jmp_reg(Cond::Ne, Reg::R1, Reg::R3, next)
+        .ldx(Size::DW, Reg::R3, Reg::R7, SLOT_HDR as i16 + 8)
+        .jmp_reg(Cond::Ne, Reg::R2, Reg::R3, next);
 
     // The plan's re-shaping, as user space would have done it. R8 = flags
     // (kept across the calls). The helpers change packet data, which only

@@ -33,7 +33,7 @@ const SO_DETACH_BPF: libc::c_int = 27;
 /// Map types the fast path uses (`enum bpf_map_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapType {
-    Hash = 1,
+    PercpuHash = 5,
     PercpuArray = 6,
 }
 
@@ -195,8 +195,9 @@ impl Map {
         };
         let fd = owned(bpf(MAP_CREATE, &mut a)?);
         let value_len = match ty {
-            MapType::PercpuArray => (value_size as usize).next_multiple_of(8) * possible_cpus()?,
-            MapType::Hash => value_size as usize,
+            MapType::PercpuArray | MapType::PercpuHash => {
+                (value_size as usize).next_multiple_of(8) * possible_cpus()?
+            }
         };
         Ok(Map {
             fd,
@@ -210,7 +211,6 @@ impl Map {
     }
 
     /// Bytes `lookup` needs for one value (all CPUs' values for per-CPU maps).
-    #[cfg(test)]
     pub fn value_len(&self) -> usize {
         self.value_len
     }
@@ -456,6 +456,40 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid, exclusively borrowed timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC_COARSE now, in nanoseconds: the clock
+/// `bpf_ktime_get_coarse_ns` reads (CLOCK_MONOTONIC as of the last tick).
+#[cfg(test)]
+pub fn monotonic_coarse_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, exclusively borrowed timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Moves the calling thread to CPU `cpu` (tests of the per-CPU maps:
+/// BPF_PROG_TEST_RUN runs the program on the caller's CPU).
+#[cfg(test)]
+pub fn pin_this_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: `set` is a valid, exclusively borrowed cpu_set_t; CPU_SET
+    // stays within it for cpu < CPU_SETSIZE, checked first.
+    let ret = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// How many CPUs the kernel sizes per-CPU maps for

@@ -142,7 +142,9 @@ fn known_flow_is_taken_from_the_socket_counted_and_armed() {
     };
     p.insert(&key(B, A, None), &action).unwrap();
     let f = frame(B, A, None, 100);
-    let before = monotonic_ns();
+    // The programs stamp with the coarse clock: CLOCK_MONOTONIC as of the
+    // last tick, so never after now and never before the coarse clock was.
+    let before = sys::monotonic_coarse_ns();
     assert_eq!(run_decide(&p, &f, 0), 0, "no copy for the socket");
     assert_eq!(run_decide(&p, &f, 0), 0);
     let s = p.stats(&key(B, A, None)).unwrap().unwrap();
@@ -310,6 +312,47 @@ fn entries_come_out_with_their_counts() {
     assert_eq!((s.packets, s.bytes), (1, 46));
     assert_eq!(p.remove(&k1).unwrap(), None);
     assert_eq!(p.keys().unwrap(), vec![k2]);
+}
+
+#[test]
+fn counts_on_every_cpu_add_up_exactly() {
+    // `flows` is per-CPU: each CPU counts in its own copy of the entry, and
+    // stats / remove must sum them, so no frame is lost or counted twice.
+    let p = progs();
+    let online: Vec<usize> = (0..sys::possible_cpus().unwrap())
+        .filter(|&c| {
+            std::thread::scope(|s| s.spawn(|| sys::pin_this_thread(c).is_ok()).join().unwrap())
+        })
+        .collect();
+    let k = key(B, A, None);
+    p.insert(&k, &TO_7).unwrap();
+    let f = frame(B, A, None, 60);
+    std::thread::scope(|s| {
+        for (i, &cpu) in online.iter().enumerate() {
+            let (p, f) = (&p, &f);
+            s.spawn(move || {
+                sys::pin_this_thread(cpu).unwrap();
+                for _ in 0..=i {
+                    assert_eq!(run_decide(p, f, 0), 0);
+                }
+            });
+        }
+    });
+    let n = (online.len() * (online.len() + 1) / 2) as u64;
+    let s = p.stats(&k).unwrap().unwrap();
+    assert_eq!((s.packets, s.bytes), (n, n * 46), "on {online:?}");
+    assert!(s.last_seen_ns > 0);
+    let last = p.remove(&k).unwrap().unwrap();
+    assert_eq!((last.packets, last.bytes), (n, n * 46));
+    if online.len() > 1 {
+        let mut v = vec![0u8; p.flows.value_len()];
+        p.insert(&k, &TO_7).unwrap();
+        assert!(p.flows.lookup(&k.to_bytes(), &mut v).unwrap());
+        assert!(
+            v.chunks_exact(VALUE_STRIDE).all(|c| c[..16] == v[..16]),
+            "every CPU's copy carries the plan"
+        );
+    }
 }
 
 fn ctag(vid: u16) -> VlanTag {
