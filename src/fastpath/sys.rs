@@ -447,7 +447,8 @@ pub fn detach_socket_filter(sock: RawFd) -> io::Result<()> {
     }
 }
 
-/// CLOCK_MONOTONIC now, in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock `switch::Timestamp` reads, of
+/// which the programs' coarse stamps lag at most one tick.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
