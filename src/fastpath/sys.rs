@@ -450,12 +450,17 @@ pub fn detach_socket_filter(sock: RawFd) -> io::Result<()> {
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock `switch::Timestamp` reads, of
 /// which the programs' coarse stamps lag at most one tick.
 pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `clock` now, in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, exclusively borrowed timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
@@ -463,13 +468,7 @@ pub fn monotonic_ns() -> u64 {
 /// `bpf_ktime_get_coarse_ns` reads (CLOCK_MONOTONIC as of the last tick).
 #[cfg(test)]
 pub fn monotonic_coarse_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, exclusively borrowed timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// Moves the calling thread to CPU `cpu` (tests of the per-CPU maps:
