@@ -730,8 +730,11 @@ fn a_burst_larger_than_the_guest_ring_waits_instead_of_being_dropped() {
         );
         assert_eq!(held["lost"], 0, "{vm1}");
         assert_eq!(held["waiting"], 0, "{vm1}");
+        // `tx_frames` also counts any frame of the guest's own traffic
+        // (an ARP or neighbour message) sent meanwhile; the guest counts
+        // only the burst's.
         assert!(
-            got >= to_vm,
+            got >= to_vm.min(BURST),
             "the guest received {got} of the {to_vm} frames sent toward it\n{console}"
         );
         return;
